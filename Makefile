@@ -1,0 +1,51 @@
+# The README's two commands: `make run` and `make test`. Everything else supports them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: run test install lint format bench demo chartjs migrate clean
+
+$(STAMP): pyproject.toml requirements.lock agent/pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]' -e ./agent
+	@touch $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	@touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
+
+migrate: install
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py createcachetable
+
+run: migrate
+	$(BIN)/python manage.py welcome
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: migrate
+	$(BIN)/python -m benchmarks.run
+
+demo: migrate
+	$(BIN)/python manage.py load_demo
+
+chartjs:
+	scripts/vendor_chartjs.sh
+
+clean:
+	rm -rf $(VENV) node_modules var

@@ -1,0 +1,70 @@
+"""DRF authentication by `Authorization: Bearer cct_…` and scope/role permissions for the API."""
+
+import hmac
+
+from rest_framework import authentication, exceptions, permissions
+
+from accounts.models import ApiToken, hash_token, is_well_formed_token
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        parts = header.split()
+        if len(parts) != 2 or parts[0].lower() != self.keyword.lower():
+            raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer cct_…'.")
+        raw = parts[1]
+        # Shape first: a malformed token costs no query.
+        if not is_well_formed_token(raw):
+            raise exceptions.AuthenticationFailed("Malformed API token.")
+        digest = hash_token(raw)
+        token = ApiToken.objects.select_related("user").filter(token_hash=digest).first()
+        # The index found the row; compare anyway in constant time as a second guard.
+        if token is None or not hmac.compare_digest(token.token_hash, digest):
+            raise exceptions.AuthenticationFailed("Unknown API token.")
+        if token.revoked_at is not None:
+            raise exceptions.AuthenticationFailed("This API token was revoked.")
+        if token.is_expired:
+            raise exceptions.AuthenticationFailed("This API token has expired.")
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("The owner of this API token is deactivated.")
+        token.touch(_client_ip(request))
+        return token.user, token
+
+    def authenticate_header(self, request) -> str:
+        return self.keyword
+
+
+def _client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class TokenHasScope(permissions.BasePermission):
+    """Token requests need the view's `required_scope`; session requests are the user's own."""
+
+    message = "This API token lacks the required scope."
+
+    def has_permission(self, request, view) -> bool:
+        token = request.auth
+        if not isinstance(token, ApiToken):
+            return bool(request.user and request.user.is_authenticated)
+        scope = getattr(view, "required_scope", None)
+        if scope is None:
+            return True
+        if not token.has_scope(scope):
+            self.message = f"This API token lacks the '{scope}' scope."
+            return False
+        return True
+
+
+class SessionOnly(permissions.BasePermission):
+    """Token management needs a logged-in browser session, never a token."""
+
+    message = "Tokens are managed from a logged-in session, not with a token."
+
+    def has_permission(self, request, view) -> bool:
+        return request.user.is_authenticated and not isinstance(request.auth, ApiToken)

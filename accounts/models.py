@@ -1,0 +1,285 @@
+"""Users (email is the login), teams, memberships with roles, the email allow-list and API tokens."""
+
+import hashlib
+import secrets
+import uuid
+import zoneinfo
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone as dj_timezone
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known IANA timezone (e.g. Europe/Paris).")
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, email: str, **extra) -> "User":
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        # Nobody logs in with a password here; an unusable one keeps Django's checks honest.
+        user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra) -> "User":
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, **extra)
+
+    def get_by_natural_key(self, email: str) -> "User":
+        return self.get(email__iexact=email)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    email = models.EmailField(unique=True)
+    name = models.CharField(max_length=150, blank=True)
+    # Empty means "use my team's reporting timezone".
+    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(default=dj_timezone.now)
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args, **kwargs):
+        self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email.split("@")[0]
+
+    @property
+    def team_membership(self) -> "Membership | None":
+        try:
+            return self.membership
+        except Membership.DoesNotExist:
+            return None
+
+    @property
+    def team(self) -> "Team | None":
+        membership = self.team_membership
+        return membership.team if membership else None
+
+    def viewer_timezone(self) -> str:
+        if self.timezone:
+            return self.timezone
+        team = self.team
+        return team.timezone if team else "UTC"
+
+
+class Team(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True)
+    # The timezone every agent of the team passes to ccusage, so days line up across machines.
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    members_see_each_other = models.BooleanField(
+        default=False,
+        help_text="When on, members see each other's figures; admins always do.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    MEMBER = "member", "Member"
+
+
+class Membership(models.Model):
+    """A user belongs to one team; the role decides what they see and manage."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="membership")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["team", "user__email"]
+        indexes = [
+            # Team pages list members by team and role.
+            models.Index(fields=["team", "role"], name="membership_team_role"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in (Role.OWNER, Role.ADMIN)
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == Role.OWNER
+
+
+class AllowedEmail(models.Model):
+    """An address (`alice@example.com`) or a whole domain (`@example.com`) that may log in."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="allowed_emails")
+    pattern = models.CharField(max_length=254)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["team", "pattern"]
+        constraints = [
+            # Login looks an address up by its exact pattern and by its @domain.
+            models.UniqueConstraint(fields=["pattern"], name="allowedemail_unique_pattern"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pattern} → {self.team} ({self.role})"
+
+    def save(self, *args, **kwargs):
+        self.pattern = self.pattern.strip().lower()
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def match(cls, email: str) -> "AllowedEmail | None":
+        """The entry admitting this address: an exact address wins over its domain."""
+        email = email.strip().lower()
+        if "@" not in email:
+            return None
+        domain = "@" + email.rsplit("@", 1)[1]
+        entries = {e.pattern: e for e in cls.objects.filter(pattern__in=[email, domain])}
+        return entries.get(email) or entries.get(domain)
+
+
+class Scope(models.TextChoices):
+    INGEST = "ingest", "Ingest (agent uploads)"
+    READ = "read", "Read (API queries)"
+
+
+TOKEN_PREFIX = "cct_"
+TOKEN_SECRET_BYTES = 32
+# base64url of 32 bytes without padding is 43 characters.
+TOKEN_LENGTH = len(TOKEN_PREFIX) + 43
+_TOKEN_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def is_well_formed_token(raw: str) -> bool:
+    """Cheap shape check, so garbage never reaches the database."""
+    return (
+        len(raw) == TOKEN_LENGTH
+        and raw.startswith(TOKEN_PREFIX)
+        and set(raw[len(TOKEN_PREFIX) :]) <= _TOKEN_ALPHABET
+    )
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def usable(self):
+        now = dj_timezone.now()
+        return self.filter(revoked_at__isnull=True, user__is_active=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+
+class ApiToken(models.Model):
+    """A personal token for the agent or scripts; only its SHA-256 is stored."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)
+    last_four = models.CharField(max_length=4)
+    # Authentication looks tokens up by this column (unique index).
+    token_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.display})"
+
+    @property
+    def display(self) -> str:
+        return f"{self.prefix}…{self.last_four}"
+
+    @classmethod
+    def issue(
+        cls, user: User, name: str, scopes: list[str], expires_at=None
+    ) -> tuple["ApiToken", str]:
+        """Create a token and return it with the raw secret, which is never stored."""
+        valid = set(Scope.values)
+        if not scopes or not set(scopes) <= valid:
+            raise ValueError(f"scopes must be a non-empty subset of {sorted(valid)}")
+        raw = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_SECRET_BYTES)
+        token = cls.objects.create(
+            user=user,
+            name=name,
+            prefix=raw[: len(TOKEN_PREFIX) + 4],
+            last_four=raw[-4:],
+            token_hash=hash_token(raw),
+            scopes=sorted(set(scopes)),
+            expires_at=expires_at,
+        )
+        return token, raw
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= dj_timezone.now()
+
+    @property
+    def is_usable(self) -> bool:
+        return self.revoked_at is None and not self.is_expired and self.user.is_active
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = dj_timezone.now()
+            self.save(update_fields=["revoked_at"])
+
+    def touch(self, ip: str | None) -> None:
+        """Record use, at most once a minute, so busy agents do not write on every request."""
+        now = dj_timezone.now()
+        if self.last_used_at and now - self.last_used_at < self.LAST_USED_GRANULARITY:
+            return
+        ApiToken.objects.filter(pk=self.pk).update(last_used_at=now, last_used_ip=ip)
+        self.last_used_at, self.last_used_ip = now, ip

@@ -1,0 +1,1 @@
+"""Budgets, notification channels, alerts and their deliveries."""

@@ -1,0 +1,3 @@
+"""Budget and channel pages."""
+
+urlpatterns: list = []

@@ -1,0 +1,56 @@
+"""/healthz: 200 when the database and the Celery broker answer, 503 naming what does not."""
+
+import logging
+import os
+from pathlib import Path
+
+import redis
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+log = logging.getLogger(__name__)
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def _check_broker() -> None:
+    if settings.REDIS_URL:
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
+        )
+        try:
+            client.ping()
+        finally:
+            client.close()
+        return
+    # The embedded broker is a folder: it must exist and be writable by this process.
+    folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
+    if not (folder.is_dir() and os.access(folder, os.W_OK)):
+        raise OSError(f"broker folder {folder.name} is not writable")
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    checks = {"database": _check_database, "broker": _check_broker}
+    status = {}
+    failing = []
+    for name, check in checks.items():
+        try:
+            check()
+            status[name] = "ok"
+        except Exception as exc:  # any failure of a dependency is a 503, never a 500
+            log.warning("health check failed", extra={"check": name, "error": str(exc)})
+            status[name] = f"unavailable: {exc.__class__.__name__}"
+            failing.append(name)
+    body = {"status": "ok" if not failing else "unavailable", "checks": status}
+    if failing:
+        body["failing"] = failing
+    return JsonResponse(body, status=503 if failing else 200)

@@ -1,0 +1,90 @@
+"""Shared fixtures: the fixed cast (owner, admin, member of team A; an outsider in team B)."""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from accounts.models import AllowedEmail, ApiToken, Membership, Role, Team, User
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("CCT_SHARED_DIR", ROOT.parent / "shared"))
+FIXTURES = SHARED / "fixtures" / "ccusage"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    # The embedded default cache is a database table; the test database needs it too.
+    with django_db_blocker.unblock():
+        call_command("createcachetable", verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # Throttles and allauth's rate limits live in the cache; no test inherits another's counts.
+    cache.clear()
+    yield
+
+
+def make_member(team: Team, email: str, role: str) -> User:
+    user = User.objects.create_user(email)
+    Membership.objects.create(user=user, team=team, role=role)
+    AllowedEmail.objects.create(pattern=email, team=team, role=role)
+    return user
+
+
+@pytest.fixture
+def team_a(db) -> Team:
+    return Team.objects.create(name="Team A", slug="team-a", timezone="UTC")
+
+
+@pytest.fixture
+def team_b(db) -> Team:
+    return Team.objects.create(name="Team B", slug="team-b", timezone="Europe/Paris")
+
+
+@pytest.fixture
+def owner(team_a) -> User:
+    return make_member(team_a, "owner@a.example", Role.OWNER)
+
+
+@pytest.fixture
+def admin(team_a) -> User:
+    return make_member(team_a, "admin@a.example", Role.ADMIN)
+
+
+@pytest.fixture
+def member(team_a) -> User:
+    return make_member(team_a, "member@a.example", Role.MEMBER)
+
+
+@pytest.fixture
+def outsider(team_b) -> User:
+    return make_member(team_b, "outsider@b.example", Role.OWNER)
+
+
+@pytest.fixture
+def cast(owner, admin, member, outsider) -> dict[str, User]:
+    return {"owner": owner, "admin": admin, "member": member, "outsider": outsider}
+
+
+def token_for(user: User, scopes=("ingest", "read"), name: str = "test") -> str:
+    _, raw = ApiToken.issue(user, name, list(scopes))
+    return raw
+
+
+def api_client(raw_token: str | None = None) -> APIClient:
+    client = APIClient()
+    if raw_token:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_token}")
+    return client
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.skip(f"shared ccusage fixtures not found at {FIXTURES}")
+    return FIXTURES
