@@ -1,4 +1,4 @@
-"""Users (email is the login), teams, memberships with roles, the email allow-list and API tokens."""
+"""Users (email is the login), teams, memberships with roles, the allow-list and API tokens."""
 
 import hashlib
 import secrets

@@ -17,7 +17,7 @@ DEBUG = env_bool("DEBUG", True)
 # Under pytest the suite runs tasks inline unless a test asks for a real worker.
 TESTING = env_bool("TESTING", "pytest" in sys.modules)
 
-_DEV_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 - refused when DEBUG=0
+_DEV_SECRET_KEY = "dev-only-insecure-key-change-me"  # refused when DEBUG=0
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY)
 if not DEBUG and (SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 32):
     raise ImproperlyConfigured(

@@ -251,6 +251,9 @@ class DailyUsage(TokenCounts):
             models.Index(fields=["project", "day"], name="dailyusage_project_day"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.machine_id} {self.source} {self.day} {self.model}"
+
 
 class HourlyUsage(TokenCounts):
     """One UTC hour of one machine's Claude usage (`ccusage blocks --session-length 1`)."""
@@ -275,6 +278,9 @@ class HourlyUsage(TokenCounts):
             # Block computation reads all machines of a subscription in time order.
             models.Index(fields=["hour"], name="hourlyusage_hour"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.machine_id} {self.hour:%Y-%m-%d %H:00}"
 
 
 class SessionUsage(TokenCounts):
@@ -301,6 +307,9 @@ class SessionUsage(TokenCounts):
             models.Index(fields=["last_activity"], name="sessionusage_last_activity"),
             models.Index(fields=["session_id"], name="sessionusage_session_id"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.machine_id} {self.session_id}"
 
 
 class RateLimitSnapshot(models.Model):
@@ -332,6 +341,9 @@ class RateLimitSnapshot(models.Model):
             models.Index(fields=["subscription", "-captured_at"], name="ratelimit_sub_captured"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.subscription_id} at {self.captured_at:%Y-%m-%d %H:%M}"
+
 
 class Block(TokenCounts):
     """A 5-hour billing block of one subscription, merged across its machines."""
@@ -360,6 +372,9 @@ class Block(TokenCounts):
         now = now or dj_timezone.now()
         return now < self.end_time and (now - self.last_activity).total_seconds() < 5 * 3600
 
+    def __str__(self) -> str:
+        return f"block {self.start_time:%Y-%m-%d %H:00} ({self.subscription_id})"
+
 
 class BlockContribution(TokenCounts):
     block = models.ForeignKey(Block, on_delete=models.CASCADE, related_name="contributions")
@@ -371,3 +386,6 @@ class BlockContribution(TokenCounts):
         constraints = [
             models.UniqueConstraint(fields=["block", "machine"], name="blockcontribution_key"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.machine_id} in {self.block_id}"

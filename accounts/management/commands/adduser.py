@@ -1,4 +1,4 @@
-"""`adduser EMAIL --team SLUG [--role …]`: team, user, membership and allow-list entry; idempotent."""
+"""`adduser EMAIL --team SLUG [--role …]`: team, user, membership, allow-list; idempotent."""
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError

@@ -1,4 +1,4 @@
-"""Prints where the server listens and, while nobody can log in yet, how to create the first owner."""
+"""Prints the URL to open and, while nobody can log in yet, how to create the first owner."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
