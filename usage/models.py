@@ -368,12 +368,12 @@ class Block(TokenCounts):
         ]
         indexes = [models.Index(fields=["start_time"], name="block_start")]
 
+    def __str__(self) -> str:
+        return f"block {self.start_time:%Y-%m-%d %H:00} ({self.subscription_id})"
+
     def is_active_at(self, now=None) -> bool:
         now = now or dj_timezone.now()
         return now < self.end_time and (now - self.last_activity).total_seconds() < 5 * 3600
-
-    def __str__(self) -> str:
-        return f"block {self.start_time:%Y-%m-%d %H:00} ({self.subscription_id})"
 
 
 class BlockContribution(TokenCounts):
