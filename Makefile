@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml requirements.lock agent/pyproject.toml
 	@touch $(STAMP)
 
 $(NODE_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --silent
+	@# Not `npm ci`: ccusage's optional per-platform binaries are absent from the lock by design.
+	npm install --no-audit --no-fund --no-save --silent
 	@touch $(NODE_STAMP)
 
 install: $(STAMP) $(NODE_STAMP)
