@@ -1,5 +1,9 @@
 # The README's two commands: `make run` and `make test`. Everything else supports them.
 PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The URL printed at start and put into emails follows the port unless SITE_URL is set.
+export SITE_URL ?= http://$(HOST):$(PORT)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -26,7 +30,7 @@ migrate: install
 
 run: migrate
 	$(BIN)/python manage.py welcome
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" WEB_HOST=$(HOST) WEB_PORT=$(PORT) $(BIN)/honcho start -f Procfile
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
