@@ -357,6 +357,8 @@ class Block(TokenCounts):
     machine_count = models.PositiveSmallIntegerField(default=1)
     overlap = models.BooleanField(default=False)
     limit_hit_at = models.DateTimeField(null=True, blank=True)
+    # As of the last recompute or beat refresh; pages and the API re-check it against now.
+    is_active = models.BooleanField(default=False)
     computed_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -366,7 +368,13 @@ class Block(TokenCounts):
                 fields=["subscription", "start_time"], name="block_natural_key"
             ),
         ]
-        indexes = [models.Index(fields=["start_time"], name="block_start")]
+        indexes = [
+            models.Index(fields=["start_time"], name="block_start"),
+            # The beat task closes the few blocks still marked active.
+            models.Index(
+                fields=["end_time"], condition=models.Q(is_active=True), name="block_active_end"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"block {self.start_time:%Y-%m-%d %H:00} ({self.subscription_id})"
