@@ -4,6 +4,7 @@ Facts (daily, hourly, session) each have a NOT NULL natural key and are replaced
 added to, by the newest report: re-sending a report never double counts.
 """
 
+import gzip
 import re
 import uuid
 from decimal import Decimal
@@ -159,6 +160,26 @@ class Project(models.Model):
     def canonical(self) -> "Project":
         return self.alias_of or self
 
+    def set_alias(self, target: "Project | None") -> None:
+        """Group this project under `target` (None ungroups it); chains are never built.
+
+        Every view groups by the canonical project, so aliases must point at a project that
+        is not itself an alias, and projects already grouped under this one move along.
+        """
+        if target is None:
+            if self.alias_of_id is not None:
+                self.alias_of = None
+                self.save(update_fields=["alias_of"])
+            return
+        if target.team_id != self.team_id:
+            raise ValueError("A project can only be grouped with a project of the same team.")
+        target = target.canonical
+        if target.pk == self.pk:
+            raise ValueError("A project cannot be grouped under itself.")
+        Project.objects.filter(alias_of=self).update(alias_of=target)
+        self.alias_of = target
+        self.save(update_fields=["alias_of"])
+
 
 class BatchStatus(models.TextChoices):
     RECEIVED = "received", "Received"
@@ -205,6 +226,10 @@ class IngestBatch(models.Model):
     def __str__(self) -> str:
         return f"batch {self.public_id} ({self.status})"
 
+    def body(self) -> bytes:
+        """The archived request body, decompressed."""
+        return gzip.decompress(bytes(self.body_gzip))
+
 
 class Source(models.TextChoices):
     CLAUDE_CODE = "claude-code", "Claude Code"
@@ -236,6 +261,9 @@ class DailyUsage(TokenCounts):
     batch = models.ForeignKey(
         IngestBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # When the batch that last reported this row was received: only a batch received at or
+    # after it may replace the row, so a late replay of an older report never wins.
+    reported_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -268,6 +296,9 @@ class HourlyUsage(TokenCounts):
     batch = models.ForeignKey(
         IngestBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # When the batch that last reported this row was received: only a batch received at or
+    # after it may replace the row, so a late replay of an older report never wins.
+    reported_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -294,6 +325,9 @@ class SessionUsage(TokenCounts):
     batch = models.ForeignKey(
         IngestBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # When the batch that last reported this row was received: only a batch received at or
+    # after it may replace the row, so a late replay of an older report never wins.
+    reported_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -329,6 +363,9 @@ class RateLimitSnapshot(models.Model):
     batch = models.ForeignKey(
         IngestBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # When the batch that last reported this row was received: only a batch received at or
+    # after it may replace the row, so a late replay of an older report never wins.
+    reported_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
