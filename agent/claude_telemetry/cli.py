@@ -1,12 +1,384 @@
-"""Command line of the agent."""
+"""Command line of the agent: `claude-telemetry <command>` or `python -m claude_telemetry`.
+
+Heavy modules are imported inside the commands: the statusline wrapper runs many times a
+minute and must start fast.
+"""
+
+from __future__ import annotations
 
 import argparse
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
 
 from claude_telemetry import __version__
+from claude_telemetry.config import ConfigError, Home, resolve_home
+
+log = logging.getLogger("claude_telemetry")
+
+VISIBLE = (
+    "setup, sync, status, doctor, install-service, uninstall-service, install-statusline, "
+    "install-hooks"
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="claude-telemetry",
+        description="Send this machine's ccusage reports to your team's claude-telemetry server.",
+    )
+    parser.add_argument("--version", action="version", version=f"claude-telemetry {__version__}")
+    parser.add_argument(
+        "--home", help="agent folder (default: $CLAUDE_TELEMETRY_HOME or the user config folder)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="{" + VISIBLE.replace(", ", ",") + "}")
+
+    p = sub.add_parser("setup", help="connect this machine to a server")
+    p.add_argument("--server", help="server URL, e.g. https://telemetry.example.com")
+    p.add_argument("--token", help="API token (cct_…); or set CLAUDE_TELEMETRY_TOKEN")
+    p.add_argument("--name", help="machine name shown on the server (default: host name)")
+    p.add_argument("--non-interactive", action="store_true", help="never prompt")
+    p.add_argument(
+        "--keyring",
+        action="store_true",
+        help="keep the token in the OS keyring (needs the keyring package)",
+    )
+    p.add_argument("--skip-ccusage-check", action="store_true", help=argparse.SUPPRESS)
+
+    p = sub.add_parser("sync", help="run ccusage and send the reports")
+    p.add_argument("--full", action="store_true", help="send the whole history, not a window")
+    p.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
+    p.add_argument("--output", type=Path, help="with --dry-run: write the envelope JSON here")
+    p.add_argument("--service", action="store_true", help="quiet; respect the retry back-off")
+
+    sub.add_parser("status", help="server, last sync, spool, service")
+    sub.add_parser("doctor", help="check everything the agent needs")
+
+    p = sub.add_parser("install-service", help="sync in the background every few minutes")
+    p.add_argument("--interval", type=int, help="minutes between syncs (default from config, 15)")
+    p.add_argument(
+        "--files-only", action="store_true", help="write the service files but do not enable them"
+    )
+    sub.add_parser("uninstall-service", help="remove the background service")
+
+    p = sub.add_parser("install-statusline", help="capture Claude Code's official rate limits")
+    p.add_argument("--uninstall", action="store_true", help="put back the original statusLine")
+    p = sub.add_parser("install-hooks", help="sync when a Claude Code session ends")
+    p.add_argument("--uninstall", action="store_true", help="remove the hook")
+
+    sub.add_parser("statusline-capture")  # run by Claude Code, not by people
+    sub.add_parser("hook-session-end")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="claude-telemetry")
-    parser.add_argument("--version", action="version", version=__version__)
-    parser.parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    home = Home(resolve_home(args.home), explicit=bool(args.home))
+    if args.command == "statusline-capture":
+        from claude_telemetry.statusline import run_wrapper
+
+        return run_wrapper(home.root)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    from claude_telemetry.logs import setup_logging
+
+    setup_logging(home)
+    ui = Ui()
+    try:
+        return COMMANDS[args.command](home, args, ui)
+    except KeyboardInterrupt:
+        ui.error("Interrupted.")
+        return 130
+    except Exception as exc:
+        known = _known_errors()
+        if isinstance(exc, known):
+            ui.error(str(exc))
+            log.error("%s: %s", args.command, exc)
+            return 1
+        log.exception("%s failed", args.command)
+        ui.error(
+            f"Unexpected error: {type(exc).__name__}: {exc}. Details are in "
+            f"{home.logs_dir / 'agent.log'}."
+        )
+        return 1
+
+
+def _known_errors() -> tuple[type[Exception], ...]:
+    from claude_telemetry.ccusage import CcusageError
+    from claude_telemetry.claude_settings import SettingsError
+    from claude_telemetry.service import ServiceError
+    from claude_telemetry.setup import SetupError
+
+    return (ConfigError, CcusageError, SettingsError, ServiceError, SetupError)
+
+
+class Ui:
+    """Printing through rich: colours on a terminal, plain text in pipes and logs."""
+
+    def __init__(self):
+        from rich.console import Console
+
+        self.out = Console(highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def say(self, text: str = "") -> None:
+        self.out.print(text, markup=False)
+
+    def ok(self, text: str) -> None:
+        self.out.print("[green]✓[/green] ", end="")
+        self.out.print(text, markup=False)
+
+    def warn(self, text: str) -> None:
+        self.err.print("[yellow]warning:[/yellow] ", end="")
+        self.err.print(text, markup=False)
+
+    def error(self, text: str) -> None:
+        self.err.print("[red]error:[/red] ", end="")
+        self.err.print(text, markup=False)
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def cmd_setup(home: Home, args, ui: Ui) -> int:
+    from claude_telemetry.setup import configure, default_name, existing_config, token_from_env
+
+    previous = existing_config(home)
+    server, token, name = args.server, args.token or token_from_env(), args.name
+    if args.non_interactive:
+        missing = [flag for flag, v in (("--server", server), ("--token", token)) if not v]
+        if missing:
+            ui.error(f"{' and '.join(missing)} required with --non-interactive.")
+            return 2
+        name = name or (previous.machine_name if previous else default_name())
+    else:
+        from rich.prompt import Prompt
+
+        ui.say("Connect this machine to your team's claude-telemetry server.")
+        server = server or Prompt.ask(
+            "Server URL", default=previous.server_url if previous else None
+        )
+        if not token:
+            ui.say("Create a token with the 'ingest' scope in the web app (Settings > Tokens).")
+            token = Prompt.ask("API token", password=True)
+        name = name or Prompt.ask(
+            "Name for this machine",
+            default=previous.machine_name if previous else default_name(),
+        )
+    result = configure(
+        home,
+        server=server,
+        token=token,
+        name=name,
+        use_keyring=args.keyring,
+        check_ccusage=not args.skip_ccusage_check,
+        say=ui.say,
+    )
+    ui.ok(
+        f"Connected as machine {result.machine_name!r} ({result.config.machine_uuid}); "
+        f"the team reports in {result.timezone}."
+    )
+    ui.say(f"Configuration saved in {home.config_file}.")
+    if result.ccusage_problem:
+        ui.warn(result.ccusage_problem)
+    if not args.non_interactive:
+        from rich.prompt import Confirm
+
+        if Confirm.ask(
+            f"Sync in the background every {result.config.interval_minutes} minutes?", default=True
+        ):
+            cmd_install_service(home, argparse.Namespace(interval=None, files_only=False), ui)
+        if Confirm.ask(
+            "Capture Claude Code's official rate limits from the status line?", default=False
+        ):
+            cmd_install_statusline(home, argparse.Namespace(uninstall=False), ui)
+    ui.say("Next: claude-telemetry sync (the first one sends the whole history).")
     return 0
+
+
+def cmd_sync(home: Home, args, ui: Ui) -> int:
+    from claude_telemetry.config import load_config
+    from claude_telemetry.sync import Syncer
+
+    config = load_config(home)
+    show_progress = not args.service and ui.err.is_terminal
+    if show_progress:
+        with ui.err.status("Starting") as status:
+            outcome = Syncer(home, config, progress=status.update).run(
+                full=args.full, dry_run=args.dry_run, output=args.output
+            )
+    else:
+        outcome = Syncer(home, config).run(
+            full=args.full, dry_run=args.dry_run, service=args.service, output=args.output
+        )
+    for line in outcome.lines:
+        ui.say(line)
+    if outcome.code == 0:
+        ui.ok(outcome.message)
+    elif outcome.code == 75:
+        ui.warn(outcome.message)
+    else:
+        ui.error(outcome.message)
+    return outcome.code
+
+
+def cmd_status(home: Home, args, ui: Ui) -> int:
+    from claude_telemetry import service
+    from claude_telemetry.ccusage import ccusage_command_line
+    from claude_telemetry.claude_settings import Installer
+    from claude_telemetry.config import load_config, load_state
+    from claude_telemetry.spool import Spool
+    from claude_telemetry.statusline import latest_capture_time
+
+    config = load_config(home)
+    state = load_state(home)
+    spool = Spool(home.spool_dir, home.rejected_dir, 0)
+    last = state.get("last_sync") or {}
+    rows = [
+        ("Server", config.server_url),
+        ("Machine", f"{config.machine_name} ({config.machine_uuid})"),
+        ("Team timezone", state.get("timezone") or "not known yet"),
+        (
+            "Last sync",
+            f"{_when(last.get('at'))}: {last.get('result', '?')}: {last.get('message', '')}"
+            if last
+            else "never",
+        ),
+        (
+            "Last success",
+            _when(state.get("last_success_at")) if state.get("last_success_at") else "never",
+        ),
+        ("Last counts", _counts(state.get("last_counts"))),
+        (
+            "Next window",
+            "full history"
+            if not state.get("full_acked")
+            else f"from {config.overlap_days} days before {state.get('last_day')}",
+        ),
+        (
+            "Spool",
+            f"{len(spool.entries())} waiting ({spool.total_bytes():,} bytes), "
+            f"{len(spool.rejected())} refused",
+        ),
+        (
+            "ccusage",
+            f"{ccusage_command_line(config)}"
+            + (f" (last used {state['ccusage_version']})" if state.get("ccusage_version") else ""),
+        ),
+        ("Service", service.describe(home)),
+        (
+            "Statusline",
+            _statusline(
+                Installer(home, "statusline").record(), latest_capture_time(home.captures_dir)
+            ),
+        ),
+        ("Home", str(home.root)),
+    ]
+    if state.get("next_attempt_at"):
+        rows.append(("Retry after", _when(state["next_attempt_at"])))
+    width = max(len(k) for k, _ in rows) + 1
+    for key, value in rows:
+        ui.say(f"{key + ':':<{width}} {value}")
+    return 0
+
+
+def _when(iso: str | None) -> str:
+    if not iso:
+        return "?"
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _counts(counts) -> str:
+    if not isinstance(counts, dict) or not counts:
+        return "-"
+    return ", ".join(
+        f"{k}: {v.get('created', 0)} new, {v.get('updated', 0)} updated"
+        for k, v in counts.items()
+        if isinstance(v, dict)
+    )
+
+
+def _statusline(record, latest) -> str:
+    if record is None:
+        return "capture not installed"
+    if latest is None:
+        return "capture installed, no reading yet"
+    minutes = (datetime.now(UTC) - latest).total_seconds() / 60
+    return f"capture installed, last reading {minutes:.0f} min ago"
+
+
+def cmd_doctor(home: Home, args, ui: Ui) -> int:
+    from claude_telemetry import doctor
+
+    checks = doctor.run(home)
+    width = max(len(c.name) for c in checks)
+    colours = {"ok": "green", "warn": "yellow", "fix": "red"}
+    for check in checks:
+        ui.out.print(f"[{colours[check.level]}]{check.level.upper():<4}[/] ", end="")
+        ui.out.print(f"{check.name:<{width}}  {check.detail}", markup=False)
+        if check.fix:
+            ui.out.print(f"{'':<5}{'':<{width}}  → {check.fix}", markup=False)
+    failed = [c for c in checks if c.level == "fix"]
+    return 1 if failed else 0
+
+
+def cmd_install_service(home: Home, args, ui: Ui) -> int:
+    from claude_telemetry import service
+    from claude_telemetry.config import load_config
+
+    config = load_config(home)
+    # Pin the home in the service so it never depends on this shell's environment.
+    for line in service.install(
+        home, args.interval or config.interval_minutes, enable=not args.files_only
+    ):
+        ui.say(line)
+    return 0
+
+
+def cmd_uninstall_service(home: Home, args, ui: Ui) -> int:
+    from claude_telemetry import service
+
+    for line in service.uninstall(home):
+        ui.say(line)
+    return 0
+
+
+def cmd_install_statusline(home: Home, args, ui: Ui) -> int:
+    from claude_telemetry.claude_settings import install_statusline, uninstall_statusline
+
+    home.ensure()
+    ui.say(uninstall_statusline(home) if args.uninstall else install_statusline(home))
+    return 0
+
+
+def cmd_install_hooks(home: Home, args, ui: Ui) -> int:
+    from claude_telemetry.claude_settings import install_hooks, uninstall_hooks
+
+    home.ensure()
+    ui.say(uninstall_hooks(home) if args.uninstall else install_hooks(home))
+    return 0
+
+
+def cmd_hook_session_end(home: Home, args, ui: Ui) -> int:
+    from claude_telemetry.hooks import session_end
+
+    return session_end(home)
+
+
+COMMANDS = {
+    "setup": cmd_setup,
+    "sync": cmd_sync,
+    "status": cmd_status,
+    "doctor": cmd_doctor,
+    "install-service": cmd_install_service,
+    "uninstall-service": cmd_uninstall_service,
+    "install-statusline": cmd_install_statusline,
+    "install-hooks": cmd_install_hooks,
+    "hook-session-end": cmd_hook_session_end,
+}

@@ -1,0 +1,269 @@
+"""Runs the pinned ccusage for the report kinds the server ingests, and finds the data folders.
+
+ccusage does all the parsing and pricing; this module only builds command lines, runs them with
+a timeout, and turns every way they can fail into one readable line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from claude_telemetry.config import CCUSAGE_ENV, DEFAULT_CCUSAGE, Config
+
+# Envelope key -> ccusage arguments. Order matters only for the progress display.
+REPORT_KINDS: dict[str, list[str]] = {
+    "claude_daily_instances": ["claude", "daily", "--json", "--instances"],
+    "claude_session": ["claude", "session", "--json"],
+    "blocks_hourly": ["blocks", "--json", "--session-length", "1"],
+    "daily_by_agent": ["daily", "--json", "--by-agent"],
+}
+CLAUDE_ONLY_KINDS = ("claude_daily_instances", "claude_session", "blocks_hourly")
+# The top-level key every good answer of that kind has; anything else is not a ccusage report.
+_EXPECTED_KEY = {
+    "claude_daily_instances": "projects",
+    "claude_session": "sessions",
+    "blocks_hourly": "blocks",
+    "daily_by_agent": "daily",
+}
+DOCTOR_HINT = "Run `claude-telemetry doctor` for advice."
+
+
+class CcusageError(Exception):
+    """ccusage could not produce a report; the message is one line for the user."""
+
+
+def ccusage_command_line(config: Config | None) -> str:
+    return (
+        os.environ.get(CCUSAGE_ENV, "").strip()
+        or (config.ccusage_command.strip() if config else "")
+        or DEFAULT_CCUSAGE
+    )
+
+
+def ccusage_argv(config: Config | None) -> list[str]:
+    line = ccusage_command_line(config)
+    try:
+        argv = shlex.split(line, posix=os.name != "nt")
+    except ValueError as exc:
+        raise CcusageError(f"The ccusage command {line!r} cannot be parsed: {exc}.") from None
+    if not argv:
+        raise CcusageError("The ccusage command is empty.")
+    found = shutil.which(argv[0])
+    if found is None:
+        what = "npx (part of Node.js)" if Path(argv[0]).name.startswith("npx") else argv[0]
+        raise CcusageError(
+            f"Cannot find {what} to run ccusage. Install Node.js 20+ or set "
+            f"{CCUSAGE_ENV} to a ccusage command line. {DOCTOR_HINT}"
+        )
+    return [found, *argv[1:]]
+
+
+@dataclass
+class ClaudeDirs:
+    """Where ccusage will look for Claude Code transcripts, and which of those exist."""
+
+    from_env: bool
+    candidates: list[Path]
+    valid: list[Path] = field(default_factory=list)  # each a folder that contains projects/
+
+    @property
+    def missing(self) -> list[Path]:
+        return [p for p in self.candidates if p not in self.valid]
+
+    def projects_dirs(self) -> list[Path]:
+        return [p / "projects" for p in self.valid]
+
+
+def _has_projects(path: Path) -> Path | None:
+    if (path / "projects").is_dir():
+        return path
+    # ccusage also accepts the projects/ folder itself.
+    if path.name == "projects" and path.is_dir():
+        return path.parent
+    return None
+
+
+def claude_dirs(env: dict[str, str] | None = None) -> ClaudeDirs:
+    env = os.environ if env is None else env
+    configured = env.get("CLAUDE_CONFIG_DIR", "").strip()
+    home = Path(env.get("HOME") or Path.home())
+    if configured:
+        candidates = [Path(p.strip()).expanduser() for p in configured.split(",") if p.strip()]
+        result = ClaudeDirs(from_env=True, candidates=candidates)
+    else:
+        xdg = env.get("XDG_CONFIG_HOME", "").strip()
+        xdg_claude = Path(xdg) / "claude" if xdg else home / ".config" / "claude"
+        result = ClaudeDirs(from_env=False, candidates=[xdg_claude, home / ".claude"])
+    for path in result.candidates:
+        found = _has_projects(path)
+        if found is not None and found not in result.valid:
+            result.valid.append(found)
+    return result
+
+
+def codex_dir(env: dict[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    configured = env.get("CODEX_HOME", "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    return Path(env.get("HOME") or Path.home()) / ".codex"
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("FORCE_COLOR", None)
+    env["NO_COLOR"] = "1"
+    # npx must never stop to ask, nag about updates or print funding notes into our logs.
+    env.setdefault("npm_config_yes", "true")
+    env.setdefault("npm_config_update_notifier", "false")
+    env.setdefault("npm_config_fund", "false")
+    return env
+
+
+@dataclass
+class Runner:
+    config: Config | None
+    timezone: str = "UTC"
+    workdir: Path | None = None  # a folder without .ccusage/ so no project config is picked up
+    progress: Callable[[str, int, int], None] | None = None
+    empty_claude_dir: Path | None = None  # stands in for an unusable CLAUDE_CONFIG_DIR
+    _argv: list[str] | None = field(default=None, init=False)
+
+    @property
+    def argv(self) -> list[str]:
+        if self._argv is None:
+            self._argv = ccusage_argv(self.config)
+        return self._argv
+
+    @property
+    def timeout(self) -> int:
+        return self.config.ccusage_timeout_seconds if self.config else 600
+
+    @property
+    def offline(self) -> bool:
+        return self.config.ccusage_offline if self.config else True
+
+    def version(self) -> str:
+        out = self._run(["--version"], "--version")
+        text = out.decode("utf-8", "replace").strip()
+        # "ccusage 20.0.24" (or a bare version from other wrappers)
+        version = text.split()[-1] if text else ""
+        if not version or not version[0].isdigit():
+            raise CcusageError(
+                f"`ccusage --version` printed {text[:80]!r}, not a version. {DOCTOR_HINT}"
+            )
+        return version
+
+    def report_args(self, kind: str, since: date | None) -> list[str]:
+        args = list(REPORT_KINDS[kind])
+        if self.offline:
+            args.append("--offline")
+        args += ["--timezone", self.timezone]
+        if since is not None:
+            args += ["--since", since.strftime("%Y%m%d")]
+        return args
+
+    def run_report(self, kind: str, since: date | None, env_overrides=None) -> dict[str, Any]:
+        label = " ".join(a for a in REPORT_KINDS[kind][:2] if not a.startswith("-"))
+        out = self._run(self.report_args(kind, since), label, env_overrides)
+        try:
+            data = json.loads(out)
+        except ValueError:
+            raise CcusageError(
+                f"ccusage {label} printed something that is not JSON "
+                f"({len(out)} bytes). {DOCTOR_HINT}"
+            ) from None
+        if not isinstance(data, dict) or _EXPECTED_KEY[kind] not in data:
+            raise CcusageError(
+                f"ccusage {label} answered JSON without {_EXPECTED_KEY[kind]!r}; "
+                f"is it ccusage 20? {DOCTOR_HINT}"
+            )
+        return data
+
+    def run_all(self, since: date | None, dirs: ClaudeDirs | None = None) -> dict[str, Any]:
+        """Every report kind, or CcusageError: never a subset that looks complete."""
+        dirs = dirs or claude_dirs()
+        kinds = list(REPORT_KINDS)
+        overrides: dict[str, str] = {}
+        if not dirs.valid:
+            # No Claude data on this PC: the Claude reports are left out (not sent empty, which
+            # would look like lost history), and the unified report still counts other agents.
+            kinds = [k for k in kinds if k not in CLAUDE_ONLY_KINDS]
+            if dirs.from_env:
+                # ccusage exits 1 when CLAUDE_CONFIG_DIR has no valid folder, even for Codex.
+                overrides["CLAUDE_CONFIG_DIR"] = str(self._empty_claude_dir())
+        reports: dict[str, Any] = {}
+        for index, kind in enumerate(kinds, start=1):
+            if self.progress:
+                self.progress(kind, index, len(kinds))
+            reports[kind] = self.run_report(kind, since, overrides)
+        return reports
+
+    def _empty_claude_dir(self) -> Path:
+        base = self.empty_claude_dir or (self.workdir or Path.cwd()) / "empty-claude"
+        (base / "projects").mkdir(parents=True, exist_ok=True)
+        return base
+
+    def _run(self, args: list[str], label: str, env_overrides=None) -> bytes:
+        env = _child_env()
+        env.update(env_overrides or {})
+        argv = self.argv + args
+        popen_kw: dict[str, Any] = {}
+        if os.name == "posix":
+            # Its own process group, so a timeout also stops the node process npx started.
+            popen_kw["start_new_session"] = True
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                cwd=self.workdir,
+                **popen_kw,
+            )
+        except OSError as exc:
+            raise CcusageError(
+                f"Cannot start ccusage ({argv[0]}): {exc.strerror}. {DOCTOR_HINT}"
+            ) from None
+        try:
+            out, err = proc.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            raise CcusageError(
+                f"ccusage {label} did not finish within {self.timeout} s "
+                f"(ccusage.timeout_seconds). {DOCTOR_HINT}"
+            ) from None
+        if proc.returncode != 0:
+            raise CcusageError(
+                f"ccusage {label} failed (exit {proc.returncode}): "
+                f"{_last_line(err) or 'no error message'}. {DOCTOR_HINT}"
+            )
+        return out
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        if os.name == "posix":
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.communicate()
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    line = lines[-1] if lines else ""
+    return line if len(line) <= 300 else line[:297] + "..."

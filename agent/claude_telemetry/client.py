@@ -1,0 +1,188 @@
+"""HTTP to the server: one gzip POST to /api/v1/ingest/, with every answer sorted into
+acknowledged, keep-and-retry-later, or rejected."""
+
+from __future__ import annotations
+
+import email.utils
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from claude_telemetry import __version__
+
+INGEST_PATH = "/api/v1/ingest/"
+
+
+class SendError(Exception):
+    """The envelope was not acknowledged. `keep` says whether to keep it and retry later."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        keep: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+        errors: Any = None,
+    ):
+        super().__init__(message)
+        self.keep = keep
+        self.status = status
+        self.retry_after = retry_after
+        self.errors = errors
+
+
+@dataclass
+class Ack:
+    status: int
+    data: dict[str, Any]
+
+
+def _detail(response: httpx.Response) -> tuple[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return "", None
+    if not isinstance(data, dict):
+        return "", None
+    detail = data.get("detail")
+    return (str(detail) if detail else ""), data.get("errors")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    parsed = email.utils.parsedate_to_datetime(value) if value else None
+    if parsed is None:
+        return None
+    return max(0.0, (parsed - datetime.now(parsed.tzinfo)).total_seconds())
+
+
+class Client:
+    def __init__(self, server_url: str, token: str, timeout: float = 120.0):
+        self.server_url = server_url.rstrip("/")
+        self.token = token
+        self.http = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            # A redirect would re-send the token somewhere nobody chose; never follow one.
+            follow_redirects=False,
+            headers={"User-Agent": f"claude-telemetry-agent/{__version__}"},
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def ingest(self, body_gzip: bytes) -> Ack:
+        url = self.server_url + INGEST_PATH
+        try:
+            response = self.http.post(
+                url,
+                content=body_gzip,
+                headers={
+                    "Authorization": f"Bearer {self.token}",
+                    "Content-Type": "application/json",
+                    "Content-Encoding": "gzip",
+                },
+            )
+        except httpx.TimeoutException:
+            raise SendError(
+                f"The server at {self.server_url} did not answer in time.", keep=True
+            ) from None
+        except httpx.TransportError as exc:
+            raise SendError(f"Cannot reach {self.server_url}: {_reason(exc)}.", keep=True) from None
+        return self._ack(response)
+
+    def _ack(self, response: httpx.Response) -> Ack:
+        status = response.status_code
+        detail, errors = _detail(response)
+        suffix = f": {detail}" if detail else ""
+        if 200 <= status < 300:
+            try:
+                data = response.json()
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                raise SendError(
+                    f"The server answered {status} without JSON; is {self.server_url} a "
+                    "claude-telemetry server?",
+                    keep=True,
+                    status=status,
+                )
+            return Ack(status, data)
+        if status == 429:
+            raise SendError(
+                f"The server asks to slow down (429){suffix}.",
+                keep=True,
+                status=status,
+                retry_after=_retry_after(response),
+            )
+        if status >= 500:
+            raise SendError(
+                f"The server had an error ({status}); will retry.",
+                keep=True,
+                status=status,
+                retry_after=_retry_after(response),
+            )
+        if 300 <= status < 400:
+            where = response.headers.get("Location", "?")
+            raise SendError(
+                f"The server redirects to {where}; run setup with that URL.",
+                keep=True,
+                status=status,
+            )
+        # The data is fine in these cases; the set-up is not. Keep it for after the fix.
+        if status == 401:
+            raise SendError(
+                f"The server rejected the API token (401){suffix}. Create a new "
+                "token and run: claude-telemetry setup",
+                keep=True,
+                status=status,
+            )
+        if status == 403:
+            raise SendError(
+                f"The API token is not allowed to send usage (403){suffix}. It "
+                "needs the 'ingest' scope.",
+                keep=True,
+                status=status,
+            )
+        if status in (404, 405):
+            raise SendError(
+                f"No ingest API at {self.server_url} ({status}); check the server URL.",
+                keep=True,
+                status=status,
+            )
+        # 400, 413, 422…: this envelope itself is refused; sending it again would not help.
+        raise SendError(
+            f"The server refused this report ({status}){suffix}.",
+            keep=False,
+            status=status,
+            errors=errors,
+        )
+
+    def server_date(self) -> tuple[datetime | None, int]:
+        """The server's clock (Date header) and status of GET /healthz, for doctor."""
+        try:
+            response = self.http.get(self.server_url + "/healthz")
+        except httpx.TransportError as exc:
+            raise SendError(f"Cannot reach {self.server_url}: {_reason(exc)}.", keep=True) from None
+        date_header = response.headers.get("Date")
+        parsed = email.utils.parsedate_to_datetime(date_header) if date_header else None
+        return parsed, response.status_code
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
