@@ -1,0 +1,253 @@
+"""The machines page: who sees which machine, status words, flags, and the manage forms."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.urls import reverse
+
+from tests.dashboards.conftest import NOW, login
+from tests.dashboards.factories import MachineFactory, session
+from usage.dashboard import machine_status
+from usage.models import Machine
+
+pytestmark = pytest.mark.django_db
+
+URL = "/machines/"
+
+
+def names_on_page(response) -> set[str]:
+    return {row["machine"].name for row in response.context["rows"]}
+
+
+def test_anonymous_visitors_are_sent_to_the_login_page():
+    response = login(None).get(URL)
+    assert response.status_code == 302
+    assert reverse("account_login") in response["Location"]
+
+
+def test_a_member_sees_only_their_own_machines(populated, member):
+    response = login(member).get(URL)
+    assert response.status_code == 200
+    assert names_on_page(response) == {"member-laptop", "member-desktop", "member-server"}
+    assert b"admin-laptop" not in response.content
+
+
+@pytest.mark.parametrize("role", ["owner", "admin"])
+def test_admins_see_every_machine_of_their_team_and_none_of_another(populated, cast, role):
+    response = login(cast[role]).get(URL)
+    names = names_on_page(response)
+    assert len(names) == 9
+    assert "outsider-box" not in names
+    assert b"outsider-box" not in response.content
+
+
+def test_an_outsider_sees_only_their_own_team(populated, outsider):
+    response = login(outsider).get(URL)
+    assert names_on_page(response) == {"outsider-box"}
+
+
+def test_members_see_colleagues_machines_when_the_team_allows_it(populated, member, team_a):
+    team_a.members_see_each_other = True
+    team_a.save()
+    response = login(member).get(URL)
+    assert len(names_on_page(response)) == 9
+    # Seeing is not managing: no forms for a colleague's machine.
+    admin_row = next(r for r in response.context["rows"] if r["machine"].name == "admin-laptop")
+    assert admin_row["may_manage"] is False
+
+
+def test_the_page_runs_a_bounded_number_of_queries(populated, owner, django_assert_max_num_queries):
+    for n in range(10):
+        MachineFactory(owner=owner, name=f"extra-{n}")
+    client = login(owner)
+    with django_assert_max_num_queries(12):
+        response = client.get(URL)
+    assert len(response.context["rows"]) == 19
+
+
+def test_status_words_follow_the_last_sync_time():
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    machine = Machine(last_seen_at=now - timedelta(minutes=19))
+    assert machine_status(machine, now) == "online"
+    machine.last_seen_at = now - timedelta(minutes=21)
+    assert machine_status(machine, now) == "idle"
+    machine.last_seen_at = now - timedelta(hours=25)
+    assert machine_status(machine, now) == "offline"
+    machine.last_seen_at = None
+    assert machine_status(machine, now) == "offline"
+    machine.retired_at = now
+    assert machine_status(machine, now) == "retired"
+
+
+def test_each_machine_shows_its_status_in_words(populated, member):
+    desktop = populated.machines["member"][1]
+    Machine.objects.filter(pk=desktop.pk).update(
+        last_seen_at=datetime.now(UTC) - timedelta(hours=3)
+    )
+    html = login(member).get(URL).content.decode()
+    assert 'class="badge status-online">Online<' in html
+    assert 'class="badge status-idle">Idle<' in html
+
+
+def test_lost_history_is_flagged_with_the_number_of_days(populated, member):
+    laptop = populated.machines["member"][0]
+    laptop.lost_history_at = datetime.now(UTC)
+    laptop.lost_history_days = ["2026-10-01", "2026-10-02"]
+    laptop.save()
+    html = login(member).get(URL).content.decode()
+    assert "Lost history" in html
+    assert "no longer had 2 days" in html
+
+
+def test_a_session_reported_by_two_machines_is_flagged_on_both(populated, member):
+    laptop, desktop, _server = populated.machines["member"]
+    for machine in (laptop, desktop):
+        session(
+            machine,
+            project=populated.projects[0],
+            last_activity=NOW,
+            session_id="copied-session",
+            cost="2.00",
+        )
+    response = login(member).get(URL)
+    rows = {r["machine"].name: r for r in response.context["rows"]}
+    assert rows["member-laptop"]["duplicate"]["others"] == ["member-desktop"]
+    assert rows["member-desktop"]["duplicate"]["others"] == ["member-laptop"]
+    assert rows["member-server"]["duplicate"] is None
+    html = response.content.decode()
+    assert "1 session also reported by member-desktop" in html
+    assert "($2.00 counted twice)" in html
+
+
+def test_the_onboarding_panel_shows_the_exact_commands(member, settings):
+    settings.SITE_URL = "https://telemetry.example.com"
+    html = login(member).get(URL).content.decode()
+    assert "Add your first machine" in html
+    assert "pip install ./agent" in html
+    assert (
+        "claude-telemetry setup --server https://telemetry.example.com --token &lt;token&gt; "
+        "--name &lt;name&gt; --non-interactive"
+    ) in html
+    assert "claude-telemetry sync" in html
+    assert "claude-telemetry install-service" in html
+
+
+# --- Rename, move, retire ---------------------------------------------------------------------
+
+
+def rename_url(machine) -> str:
+    return reverse("machine_rename", args=[machine.uuid])
+
+
+def test_an_owner_renames_their_machine(populated, member):
+    laptop = populated.machines["member"][0]
+    response = login(member).post(rename_url(laptop), {"name": "  work laptop "})
+    assert response.status_code == 302
+    laptop.refresh_from_db()
+    assert laptop.name == "work laptop"
+
+
+def test_an_admin_renames_a_members_machine(populated, admin):
+    laptop = populated.machines["member"][0]
+    login(admin).post(rename_url(laptop), {"name": "renamed by admin"})
+    laptop.refresh_from_db()
+    assert laptop.name == "renamed by admin"
+
+
+@pytest.mark.parametrize("role", ["member", "outsider"])
+def test_others_cannot_rename_a_machine_and_get_404(populated, cast, role):
+    target = populated.machines["admin"][0]
+    response = login(cast[role]).post(rename_url(target), {"name": "mine now"})
+    assert response.status_code == 404
+    target.refresh_from_db()
+    assert target.name == "admin-laptop"
+
+
+def test_a_colleague_who_may_see_a_machine_still_cannot_rename_it(populated, member, team_a):
+    team_a.members_see_each_other = True
+    team_a.save()
+    target = populated.machines["admin"][0]
+    assert login(member).post(rename_url(target), {"name": "x"}).status_code == 404
+
+
+def test_anonymous_rename_is_sent_to_login_and_changes_nothing(populated):
+    target = populated.machines["member"][0]
+    response = login(None).post(rename_url(target), {"name": "x"})
+    assert response.status_code == 302
+    target.refresh_from_db()
+    assert target.name == "member-laptop"
+
+
+def test_an_empty_name_is_refused_with_a_message(populated, member):
+    laptop = populated.machines["member"][0]
+    response = login(member).post(rename_url(laptop), {"name": "   "}, follow=True)
+    assert "must be 1 to 100 characters" in response.content.decode()
+    laptop.refresh_from_db()
+    assert laptop.name == "member-laptop"
+
+
+def test_rename_needs_a_post(populated, member):
+    laptop = populated.machines["member"][0]
+    assert login(member).get(rename_url(laptop)).status_code == 405
+
+
+def test_a_machine_moves_to_another_subscription_of_its_owner(
+    populated, owner, django_capture_on_commit_callbacks
+):
+    laptop = populated.machines["owner"][0]
+    spare = populated.subscriptions["owner_spare"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = login(owner).post(
+            reverse("machine_move", args=[laptop.uuid]), {"subscription": str(spare.public_id)}
+        )
+    assert response.status_code == 302
+    laptop.refresh_from_db()
+    assert laptop.subscription == spare
+    # Blocks follow the machine: its hours now belong to the spare subscription's blocks.
+    assert spare.blocks.filter(contributions__machine=laptop).exists()
+    assert (
+        not populated.subscriptions["owner"].blocks.filter(contributions__machine=laptop).exists()
+    )
+
+
+@pytest.mark.parametrize("value", ["not-a-uuid", "", "00000000-0000-0000-0000-000000000000"])
+def test_moving_to_an_unknown_subscription_changes_nothing(populated, owner, value):
+    laptop = populated.machines["owner"][0]
+    response = login(owner).post(
+        reverse("machine_move", args=[laptop.uuid]), {"subscription": value}, follow=True
+    )
+    assert "Choose one of the owner" in response.content.decode()
+    laptop.refresh_from_db()
+    assert laptop.subscription == populated.subscriptions["owner"]
+
+
+def test_a_machine_cannot_move_to_someone_elses_subscription(populated, owner):
+    laptop = populated.machines["owner"][0]
+    theirs = populated.subscriptions["member"]
+    login(owner).post(
+        reverse("machine_move", args=[laptop.uuid]), {"subscription": str(theirs.public_id)}
+    )
+    laptop.refresh_from_db()
+    assert laptop.subscription == populated.subscriptions["owner"]
+
+
+def test_retiring_and_restoring_a_machine(populated, member):
+    laptop = populated.machines["member"][0]
+    client = login(member)
+    url = reverse("machine_retire", args=[laptop.uuid])
+    client.post(url)
+    laptop.refresh_from_db()
+    assert laptop.retired_at is not None
+    html = client.get(URL).content.decode()
+    assert 'class="badge status-retired">Retired<' in html
+    client.post(url, {"action": "restore"})
+    laptop.refresh_from_db()
+    assert laptop.retired_at is None
+
+
+def test_an_outsider_cannot_retire_a_machine(populated, outsider):
+    laptop = populated.machines["member"][0]
+    response = login(outsider).post(reverse("machine_retire", args=[laptop.uuid]))
+    assert response.status_code == 404
+    laptop.refresh_from_db()
+    assert laptop.retired_at is None
