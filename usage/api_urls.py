@@ -1,3 +1,15 @@
-"""REST API routes under /api/v1/."""
+"""REST API routes under /api/v1/ (each area adds its own lines here)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from usage import api
+
+urlpatterns = [
+    path("ingest/", api.IngestView.as_view(), name="api-ingest"),
+    path("usage/", api.UsageView.as_view(), name="api-usage"),
+    path("machines/", api.MachineListView.as_view(), name="api-machines"),
+    path("machines/<uuid:uuid>/", api.MachineDetailView.as_view(), name="api-machine"),
+    path("sessions/", api.SessionListView.as_view(), name="api-sessions"),
+    path("projects/", api.ProjectListView.as_view(), name="api-projects"),
+    path("projects/<uuid:public_id>/", api.ProjectDetailView.as_view(), name="api-project"),
+]

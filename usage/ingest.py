@@ -1,0 +1,740 @@
+"""Ingest: one request body becomes facts exactly once, all or nothing, never lost.
+
+The steps of one request:
+1. The view authenticates, throttles, reads the body within `INGEST_MAX_BODY_BYTES` and
+   `decode_body` decompresses it within `INGEST_MAX_DECOMPRESSED_BYTES`. A refusal here
+   (auth, throttle, size, broken gzip) stores nothing.
+2. `archive` stores the body (gzip, SHA-256, sizes) in its own committed transaction, before
+   any parsing, so a report that fails to parse is still there to be reprocessed.
+3. `process_batch` parses it and, in ONE transaction, locks (or registers) the machine,
+   creates projects and upserts every fact. A refused report rolls all of that back and leaves
+   the batch archived as failed with its error (the machine's last sync says so, if the machine
+   is the sender's): nothing else is stored.
+4. After commit, derived work is queued; a broker outage is logged and the beat sweep catches
+   up, because the facts are already safe.
+
+Which report wins: a fact remembers when the batch that last reported it was received
+(`reported_at`). A batch replaces a fact only if it was received at or after that moment, and
+when it reports the same values it still takes the fact over. So the most recently received
+report wins, whatever order transactions commit in, and `reprocess_batches` replays archived
+batches in received order. Days and sessions absent from a report are kept.
+
+Identical bodies: a body whose SHA-256 matches a processed batch of the same sender is a
+retry of that batch. It is answered from that batch (`duplicate: true`, everything unchanged)
+without archiving it again.
+"""
+
+import gzip
+import hashlib
+import logging
+import time
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import PurePosixPath, PureWindowsPath
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from accounts.access import team_of
+from usage.models import (
+    BatchStatus,
+    DailyUsage,
+    HourlyUsage,
+    IngestBatch,
+    Machine,
+    Project,
+    RateLimitSnapshot,
+    SessionUsage,
+    Subscription,
+    readable_project_name,
+)
+from usage.parsers import (
+    DAILY_KINDS,
+    Envelope,
+    MachineInfo,
+    ParseError,
+    ProjectInfo,
+    decode_json,
+    parse_envelope,
+    peek_machine_uuid,
+)
+
+log = logging.getLogger(__name__)
+
+GZIP_MAGIC = b"\x1f\x8b"
+CHUNK = 64 * 1024
+# Rows per INSERT … ON CONFLICT statement and per IN (…) lookup.
+BATCH_SIZE = 500
+# Costs are stored with 10 decimals; SQLite keeps them as doubles, so equal is "within this".
+COST_TOLERANCE = Decimal("0.000000001")
+SYNC_OK = "ok"
+SYNC_FAILED = "failed"
+
+
+class IngestError(Exception):
+    """A refusal the client must see: HTTP status, a sentence, and errors by JSON path."""
+
+    status = 400
+
+    def __init__(self, detail: str, errors: dict[str, list[str]] | None = None, status=None):
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or {}
+        if status is not None:
+            self.status = status
+        self.batch: IngestBatch | None = None
+
+
+class TooLarge(IngestError):
+    status = 413
+
+
+class UnsupportedEncoding(IngestError):
+    status = 415
+
+
+class Refused(IngestError):
+    """The report is well formed but may not be stored (machine of another user, no team)."""
+
+    status = 403
+
+
+@dataclass
+class Counts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
+
+
+@dataclass
+class IngestResult:
+    batch: IngestBatch
+    machine: Machine
+    counts: dict[str, dict[str, int]]
+    timezone: str
+    last_day: date | None
+    duplicate: bool = False
+    ignored_kinds: list[str] = field(default_factory=list)
+
+
+# --- 1. body ---------------------------------------------------------------------------------
+def read_body(stream, content_length: str | None, limit: int | None = None) -> bytes:
+    """The request body, refusing more than `limit` bytes before reading them all."""
+    limit = limit or settings.INGEST_MAX_BODY_BYTES
+    try:
+        declared = int(content_length) if content_length else None
+    except ValueError:
+        raise IngestError("Content-Length is not a number.") from None
+    if declared is not None and declared > limit:
+        raise TooLarge(f"The body is {declared} bytes; the limit is {limit}.")
+    parts, size = [], 0
+    while True:
+        chunk = stream.read(CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"The body is larger than the limit of {limit} bytes.")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def decode_body(raw: bytes, content_encoding: str | None = None) -> tuple[bytes, bytes | None]:
+    """(JSON bytes, the gzip bytes as received or None); gzip is inflated with a hard cap."""
+    encoding = (content_encoding or "").strip().lower()
+    if encoding not in ("", "identity", "gzip", "x-gzip"):
+        raise UnsupportedEncoding(f"Content-Encoding {encoding!r} is not supported; use gzip.")
+    limit = settings.INGEST_MAX_DECOMPRESSED_BYTES
+    # JSON never starts with the gzip magic, so a body compressed without the header is safe
+    # to recognise; an agent behind a proxy that drops the header still gets through.
+    if encoding in ("gzip", "x-gzip") or raw[:2] == GZIP_MAGIC:
+        return gunzip_capped(raw, limit), raw
+    if len(raw) > limit:
+        raise TooLarge(f"The body is larger than the limit of {limit} bytes.")
+    return raw, None
+
+
+def gunzip_capped(data: bytes, limit: int) -> bytes:
+    """Inflate gzip (any number of members) without ever holding more than `limit` bytes."""
+    out = bytearray()
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    pending = data
+    try:
+        while True:
+            chunk = decompressor.decompress(pending, limit + 1 - len(out))
+            out += chunk
+            if len(out) > limit:
+                raise TooLarge(f"The body inflates to more than the limit of {limit} bytes.")
+            if decompressor.eof:
+                rest = decompressor.unused_data
+                if not rest.strip(b"\x00"):
+                    break
+                # Concatenated gzip members form one body (RFC 1952).
+                decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                pending = rest
+                continue
+            pending = decompressor.unconsumed_tail
+            if not pending and not chunk:
+                raise IngestError(
+                    "The gzip body is truncated.", {"body": ["truncated gzip stream"]}
+                )
+    except zlib.error as exc:
+        raise IngestError("The body is not valid gzip.", {"body": [str(exc)]}) from None
+    return bytes(out)
+
+
+# --- 2. archive ------------------------------------------------------------------------------
+def archive(user, token, body: bytes, gzipped: bytes | None = None) -> IngestBatch:
+    """Store the body before parsing it, in its own committed transaction."""
+    stored = gzipped if gzipped is not None else gzip.compress(body, compresslevel=6)
+    with transaction.atomic():
+        return IngestBatch.objects.create(
+            user=user,
+            token=token,
+            body_gzip=stored,
+            sha256=hashlib.sha256(body).hexdigest(),
+            size_bytes=len(body),
+            compressed_bytes=len(stored),
+        )
+
+
+def find_duplicate(user, body: bytes) -> IngestBatch | None:
+    """A processed batch of this sender with exactly this body, if its machine is still theirs."""
+    digest = hashlib.sha256(body).hexdigest()
+    return (
+        IngestBatch.objects.defer("body_gzip")
+        .select_related("machine")
+        .filter(user=user, sha256=digest, status=BatchStatus.PROCESSED, machine__owner=user)
+        .order_by("-received_at", "-id")
+        .first()
+    )
+
+
+def answer_duplicate(batch: IngestBatch) -> IngestResult:
+    machine = batch.machine
+    counts = {
+        kind: {"created": 0, "updated": 0, "unchanged": sum(values.values())}
+        for kind, values in (batch.counts or {}).items()
+    }
+    Machine.objects.filter(pk=machine.pk).update(
+        last_seen_at=timezone.now(),
+        last_sync_status=SYNC_OK,
+        last_sync_error="",
+        last_sync_counts=counts,
+    )
+    log.info(
+        "ingest duplicate answered from its batch",
+        extra={"batch": str(batch.public_id), "machine": str(machine.uuid)},
+    )
+    return IngestResult(
+        batch=batch,
+        machine=machine,
+        counts=counts,
+        timezone=machine.team.timezone,
+        last_day=_last_day(machine),
+        duplicate=True,
+    )
+
+
+# --- 3. process ------------------------------------------------------------------------------
+def process_batch(batch: IngestBatch, *, body: bytes | None = None, live: bool = True):
+    """Parse an archived batch and store its facts in one transaction.
+
+    `live` is False when replaying (reprocess_batches): the machine's last-seen time,
+    versions and name then stay as the newest real request left them.
+    Raises IngestError (with `.batch` set) when the report is refused.
+    """
+    started = time.monotonic()
+    if body is None:
+        body = batch.body()
+    data = None
+    try:
+        data = decode_json(body)
+        # "In the future" is judged against when the batch arrived, so a replay decides alike.
+        envelope = parse_envelope(data, now=batch.received_at)
+        with transaction.atomic():
+            result = _store(batch, envelope, live=live)
+            transaction.on_commit(lambda: queue_derived_work(batch.pk))
+    except ParseError as exc:
+        error = IngestError(f"Invalid report: {exc}", exc.as_errors())
+        _mark_failed(batch, str(exc), peek_machine_uuid(data), live=live)
+        error.batch = batch
+        raise error from None
+    except IngestError as exc:
+        _mark_failed(batch, exc.detail, peek_machine_uuid(data), live=live)
+        exc.batch = batch
+        raise
+    except Exception as exc:
+        log.exception("ingest batch failed unexpectedly", extra={"batch": str(batch.public_id)})
+        _mark_failed(batch, f"internal error: {exc.__class__.__name__}", None, live=live)
+        raise
+    log.info(
+        "ingest batch processed",
+        extra={
+            "batch": str(batch.public_id),
+            "machine": str(result.machine.uuid),
+            "counts": result.counts,
+            "bytes": len(body),
+            "ms": round((time.monotonic() - started) * 1000),
+            "ignored_kinds": envelope.ignored_kinds,
+        },
+    )
+    result.ignored_kinds = envelope.ignored_kinds
+    return result
+
+
+def queue_derived_work(batch_id: int) -> None:
+    """Queue blocks, pace and budget checks; the ingest already succeeded whatever happens."""
+    from usage.tasks import derive_after_ingest
+
+    try:
+        derive_after_ingest.delay(batch_id)
+    except Exception as exc:  # broker down or the eager task failing: the sweep retries
+        log.warning(
+            "could not queue derived work; the periodic sweep will catch up",
+            extra={"batch_id": batch_id, "error": f"{exc.__class__.__name__}: {exc}"},
+        )
+
+
+def _mark_failed(batch: IngestBatch, message: str, machine_uuid, *, live: bool) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        machine = (
+            Machine.objects.filter(uuid=machine_uuid, owner=batch.user).first()
+            if machine_uuid
+            else None
+        )
+        IngestBatch.objects.filter(pk=batch.pk).update(
+            status=BatchStatus.FAILED,
+            error=message[:10_000],
+            processed_at=now,
+            machine=machine,
+            counts={},
+        )
+        if machine and live:
+            Machine.objects.filter(pk=machine.pk).update(
+                last_seen_at=now, last_sync_status=SYNC_FAILED, last_sync_error=message[:2000]
+            )
+    batch.status, batch.error, batch.machine = BatchStatus.FAILED, message, machine
+    log.warning(
+        "ingest batch refused",
+        extra={"batch": str(batch.public_id), "error": message[:500]},
+    )
+
+
+def _store(batch: IngestBatch, envelope: Envelope, *, live: bool) -> IngestResult:
+    team = team_of(batch.user)
+    if team is None:
+        raise Refused(
+            "Your account belongs to no team, so its usage has nowhere to go; "
+            "ask a team admin to add you."
+        )
+    machine = _lock_machine(batch.user, team, envelope.machine)
+    projects = _resolve_projects(team, envelope)
+    counts: dict[str, Counts] = {}
+    reports = envelope.reports
+    for kind in DAILY_KINDS:
+        if kind in reports:
+            counts[kind] = _upsert_daily(machine, batch, reports[kind], projects)
+    if "blocks_hourly" in reports:
+        counts["blocks_hourly"] = _upsert_hourly(machine, batch, reports["blocks_hourly"])
+    if "claude_session" in reports:
+        counts["claude_session"] = _upsert_sessions(
+            machine, batch, reports["claude_session"], projects
+        )
+    if "statusline" in reports:
+        counts["statusline"] = _upsert_rate_limits(machine, batch, reports["statusline"])
+
+    as_dicts = {kind: c.as_dict() for kind, c in counts.items()}
+    now = timezone.now()
+    if live:
+        _update_machine(machine, envelope.machine, as_dicts, now)
+    batch.status = BatchStatus.PROCESSED
+    batch.error = ""
+    batch.counts = as_dicts
+    batch.processed_at = now
+    batch.machine = machine
+    batch.save(update_fields=["status", "error", "counts", "processed_at", "machine"])
+    return IngestResult(
+        batch=batch,
+        machine=machine,
+        counts=as_dicts,
+        timezone=team.timezone,
+        last_day=_last_day(machine),
+    )
+
+
+def _lock_machine(user, team, info: MachineInfo) -> Machine:
+    """The sender's machine, locked for this transaction; registered on its first report.
+
+    The row lock serialises two requests for one machine, so each one's read-compare-write
+    of the facts sees the other's committed rows.
+    """
+    machine = Machine.objects.select_for_update().filter(uuid=info.uuid).first()
+    if machine is None:
+        machine, created = Machine.objects.get_or_create(
+            uuid=info.uuid,
+            defaults={
+                "owner": user,
+                "team": team,
+                "subscription": Subscription.default_for(user),
+                "name": info.name,
+                "hostname": info.hostname,
+                "os": info.os,
+                "agent_version": info.agent_version,
+                "ccusage_version": info.ccusage_version,
+                "timezone": info.timezone,
+            },
+        )
+        if created:
+            log.info(
+                "machine registered",
+                extra={"machine": str(info.uuid), "user": user.pk, "team": team.pk},
+            )
+        machine = Machine.objects.select_for_update().get(pk=machine.pk)
+    if machine.owner_id != user.pk:
+        raise Refused(
+            f"Machine {info.uuid} is registered to another user. Each PC needs its own machine "
+            "id: run the agent's setup again on this PC to generate one.",
+            {"machine.uuid": ["registered to another user"]},
+            status=409,
+        )
+    return machine
+
+
+def _update_machine(machine: Machine, info: MachineInfo, counts: dict, now) -> None:
+    machine.name = info.name
+    for name in ("hostname", "os", "agent_version", "ccusage_version", "timezone"):
+        value = getattr(info, name)
+        if value:
+            setattr(machine, name, value)
+    machine.last_seen_at = now
+    machine.last_sync_status = SYNC_OK
+    machine.last_sync_error = ""
+    machine.last_sync_counts = counts
+    machine.save(
+        update_fields=[
+            "name",
+            "hostname",
+            "os",
+            "agent_version",
+            "ccusage_version",
+            "timezone",
+            "last_seen_at",
+            "last_sync_status",
+            "last_sync_error",
+            "last_sync_counts",
+        ]
+    )
+
+
+def _last_day(machine: Machine) -> date | None:
+    return DailyUsage.objects.filter(machine=machine).aggregate(last=Max("day"))["last"]
+
+
+# --- projects --------------------------------------------------------------------------------
+def display_name_for(key: str, info: ProjectInfo | None) -> str:
+    if info and info.cwd:
+        path = PureWindowsPath(info.cwd) if "\\" in info.cwd else PurePosixPath(info.cwd)
+        if path.name:
+            return path.name[:200]
+    if info and info.hashed:
+        return f"project {key[:8]}"
+    return readable_project_name(key)[:200]
+
+
+def _resolve_projects(team, envelope: Envelope) -> dict[str, int]:
+    """Project ids by key for every key the reports use, creating the missing ones."""
+    keys: set[str] = set()
+    for kind in (*DAILY_KINDS, "claude_session"):
+        keys.update(row.project_key for row in envelope.reports.get(kind, ()))
+    infos = envelope.projects
+    found = _projects_by_key(team, keys)
+    missing = keys - found.keys()
+    if missing:
+        Project.objects.bulk_create(
+            [
+                Project(
+                    team=team,
+                    key=key,
+                    display_name=display_name_for(key, infos.get(key)),
+                    cwd=infos[key].cwd if key in infos else "",
+                    git_remote=infos[key].git_remote if key in infos else "",
+                )
+                for key in sorted(missing)
+            ],
+            # Another machine of the team may create the same project at the same moment.
+            ignore_conflicts=True,
+            batch_size=BATCH_SIZE,
+        )
+        found.update(_projects_by_key(team, missing))
+    changed = []
+    for key, info in infos.items():
+        project = found.get(key)
+        if project is None:
+            continue
+        before = (project.cwd, project.git_remote, project.display_name)
+        if info.cwd:
+            # A name still derived from the key improves once the real folder is known.
+            if project.display_name == readable_project_name(key)[:200]:
+                project.display_name = display_name_for(key, info)
+            project.cwd = info.cwd
+        if info.git_remote:
+            project.git_remote = info.git_remote
+        if (project.cwd, project.git_remote, project.display_name) != before:
+            changed.append(project)
+    if changed:
+        Project.objects.bulk_update(
+            changed, ["cwd", "git_remote", "display_name"], batch_size=BATCH_SIZE
+        )
+    return {key: project.pk for key, project in found.items()}
+
+
+def _projects_by_key(team, keys: Iterable[str]) -> dict[str, Project]:
+    found = {}
+    for chunk in _chunks(sorted(keys)):
+        for project in Project.objects.filter(team=team, key__in=chunk).only(
+            "id", "key", "display_name", "cwd", "git_remote"
+        ):
+            found[project.key] = project
+    return found
+
+
+# --- facts -----------------------------------------------------------------------------------
+TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "total_tokens",
+    "cost_usd",
+)
+
+
+def _token_values(tokens) -> dict:
+    return {
+        "input_tokens": tokens.input_tokens,
+        "output_tokens": tokens.output_tokens,
+        "cache_creation_tokens": tokens.cache_creation_tokens,
+        "cache_read_tokens": tokens.cache_read_tokens,
+        "total_tokens": tokens.total_tokens,
+        "cost_usd": tokens.cost_usd,
+    }
+
+
+def _upsert_daily(machine, batch, rows, projects) -> Counts:
+    values = [
+        {
+            "source": row.source,
+            "day": row.day,
+            "project_id": projects[row.project_key],
+            "model": row.model,
+            **_token_values(row.tokens),
+        }
+        for row in rows
+    ]
+    existing = []
+    if rows:
+        days = [row.day for row in rows]
+        existing = DailyUsage.objects.filter(
+            machine=machine,
+            day__gte=min(days),
+            day__lte=max(days),
+            source__in={row.source for row in rows},
+        )
+    return _upsert(
+        DailyUsage,
+        machine,
+        batch,
+        key_fields=("source", "day", "project_id", "model"),
+        value_fields=TOKEN_FIELDS,
+        rows=values,
+        existing=existing,
+    )
+
+
+def _upsert_hourly(machine, batch, rows) -> Counts:
+    values = [
+        {
+            "hour": row.hour,
+            "entries": row.entries,
+            "last_activity": row.last_activity,
+            "models_used": row.models,
+            "limit_reset_at": row.limit_reset_at,
+            **_token_values(row.tokens),
+        }
+        for row in rows
+    ]
+    existing = []
+    if rows:
+        hours = [row.hour for row in rows]
+        existing = HourlyUsage.objects.filter(
+            machine=machine, hour__gte=min(hours), hour__lte=max(hours)
+        )
+    return _upsert(
+        HourlyUsage,
+        machine,
+        batch,
+        key_fields=("hour",),
+        value_fields=(*TOKEN_FIELDS, "entries", "last_activity", "models_used", "limit_reset_at"),
+        rows=values,
+        existing=existing,
+    )
+
+
+def _upsert_sessions(machine, batch, rows, projects) -> Counts:
+    values = [
+        {
+            "session_id": row.session_id,
+            "source": row.source,
+            "project_id": projects[row.project_key],
+            "first_activity": row.first_activity,
+            "last_activity": row.last_activity,
+            "models_used": row.models,
+            **_token_values(row.tokens),
+        }
+        for row in rows
+    ]
+    existing = _chunked_existing(
+        SessionUsage.objects.filter(machine=machine),
+        "session_id",
+        [row.session_id for row in rows],
+    )
+    return _upsert(
+        SessionUsage,
+        machine,
+        batch,
+        key_fields=("session_id",),
+        value_fields=(
+            *TOKEN_FIELDS,
+            "source",
+            "project_id",
+            "first_activity",
+            "last_activity",
+            "models_used",
+        ),
+        rows=values,
+        existing=existing,
+    )
+
+
+def _upsert_rate_limits(machine, batch, rows) -> Counts:
+    values = [
+        {
+            "captured_at": row.captured_at,
+            "subscription_id": machine.subscription_id,
+            "five_hour_used_pct": row.five_hour_used_pct,
+            "five_hour_resets_at": row.five_hour_resets_at,
+            "seven_day_used_pct": row.seven_day_used_pct,
+            "seven_day_resets_at": row.seven_day_resets_at,
+            "extra_windows": row.extra_windows,
+        }
+        for row in rows
+    ]
+    existing = []
+    if rows:
+        times = [row.captured_at for row in rows]
+        existing = RateLimitSnapshot.objects.filter(
+            machine=machine, captured_at__gte=min(times), captured_at__lte=max(times)
+        )
+    return _upsert(
+        RateLimitSnapshot,
+        machine,
+        batch,
+        key_fields=("captured_at",),
+        value_fields=(
+            "subscription_id",
+            "five_hour_used_pct",
+            "five_hour_resets_at",
+            "seven_day_used_pct",
+            "seven_day_resets_at",
+            "extra_windows",
+        ),
+        rows=values,
+        existing=existing,
+    )
+
+
+def _chunked_existing(queryset, field_name: str, keys: list) -> Iterator:
+    for chunk in _chunks(keys):
+        yield from queryset.filter(**{f"{field_name}__in": chunk})
+
+
+def _upsert(model, machine, batch, *, key_fields, value_fields, rows, existing) -> Counts:
+    """Insert new rows, replace changed ones, and take over equal ones, in bulk.
+
+    The caller holds the machine's row lock, so the rows read here cannot change before the
+    write; the write is still an INSERT … ON CONFLICT UPDATE on the natural key, so it can
+    never create a duplicate.
+    """
+    stamp = batch.received_at
+    counts = Counts()
+    if rows and hasattr(existing, "only"):
+        existing = existing.only("id", "batch_id", "reported_at", *key_fields, *value_fields)
+    current = {tuple(getattr(o, f) for f in key_fields): o for o in (existing if rows else ())}
+    to_write = []
+    for values in rows:
+        key = tuple(values[f] for f in key_fields)
+        old = current.get(key)
+        if old is None:
+            counts.created += 1
+        elif old.reported_at is not None and old.reported_at > stamp:
+            # A newer batch already reported this; an older report never wins.
+            counts.unchanged += 1
+            continue
+        elif all(_same(getattr(old, f), values[f]) for f in value_fields):
+            counts.unchanged += 1
+            if old.reported_at == stamp and old.batch_id == batch.pk:
+                continue
+            # Same values, newer report: it takes the row over, so an older batch replayed
+            # later cannot overwrite what this one confirmed.
+        else:
+            counts.updated += 1
+        to_write.append(model(machine=machine, batch=batch, reported_at=stamp, **values))
+    if to_write:
+        model.objects.bulk_create(
+            to_write,
+            update_conflicts=True,
+            unique_fields=["machine", *(_field_name(model, f) for f in key_fields)],
+            update_fields=[
+                *(_field_name(model, f) for f in value_fields),
+                "batch",
+                "reported_at",
+                *(["updated_at"] if _has_field(model, "updated_at") else []),
+            ],
+            batch_size=BATCH_SIZE,
+        )
+    return counts
+
+
+def _same(old, new) -> bool:
+    if isinstance(old, Decimal) or isinstance(new, Decimal):
+        if old is None or new is None:
+            return old is new
+        return abs(Decimal(old) - Decimal(new)) <= COST_TOLERANCE
+    return old == new
+
+
+def _field_name(model, attname: str) -> str:
+    """`project_id` → `project`: bulk_create's conflict options want field names."""
+    for model_field in model._meta.concrete_fields:
+        if model_field.attname == attname:
+            return model_field.name
+    raise LookupError(attname)
+
+
+def _has_field(model, name: str) -> bool:
+    return any(f.name == name for f in model._meta.get_fields())
+
+
+def _chunks(items: list, size: int = BATCH_SIZE) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,361 @@
+"""Read-side queries shared by the REST API and the pages: usage totals, machines, sessions.
+
+Every function takes the viewer first and applies accounts.access: your own data in full,
+your team's totals, other members' figures only for admins (or when the team allows it).
+Objects outside the viewer's team raise Http404; visible-but-forbidden ones PermissionDenied;
+malformed parameters QueryError naming the parameter.
+"""
+
+import uuid
+import zoneinfo
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import F, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
+from django.http import Http404
+
+from accounts.access import can_view_member, sees_other_members, team_of
+from accounts.models import User
+from usage.models import DailyUsage, Machine, Project, SessionUsage, Source
+
+GROUP_BY = ("day", "week", "month", "project", "model", "machine", "member", "source")
+SCOPES = ("me", "team")
+TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "total_tokens",
+)
+COST_PLACES = Decimal("0.0000000001")
+SESSION_ORDERS = {
+    "last_activity": ("last_activity", "id"),
+    "-last_activity": ("-last_activity", "-id"),
+    "first_activity": ("first_activity", "id"),
+    "-first_activity": ("-first_activity", "-id"),
+    "cost_usd": ("cost_usd", "id"),
+    "-cost_usd": ("-cost_usd", "-id"),
+    "total_tokens": ("total_tokens", "id"),
+    "-total_tokens": ("-total_tokens", "-id"),
+}
+MACHINE_ORDERS = {
+    "name": ("name", "id"),
+    "-name": ("-name", "-id"),
+    "last_seen_at": ("last_seen_at", "id"),
+    "-last_seen_at": ("-last_seen_at", "-id"),
+    "first_seen_at": ("first_seen_at", "id"),
+    "-first_seen_at": ("-first_seen_at", "-id"),
+}
+
+
+class QueryError(ValueError):
+    """A parameter the query cannot use; `param` names it for the 400 response."""
+
+    def __init__(self, param: str, message: str):
+        super().__init__(f"{param}: {message}")
+        self.param = param
+        self.message = message
+
+
+# --- parameters ------------------------------------------------------------------------------
+def parse_day(value, param: str) -> date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise QueryError(param, f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def day_range(since, until) -> tuple[date | None, date | None]:
+    since, until = parse_day(since, "since"), parse_day(until, "until")
+    if since and until and since > until:
+        raise QueryError("until", "must not be before since")
+    return since, until
+
+
+def _choice(value, choices, param: str, default: str) -> str:
+    if value in (None, ""):
+        return default
+    if value not in choices:
+        raise QueryError(param, f"must be one of {', '.join(choices)}")
+    return value
+
+
+def _as_uuid(value) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def resolve_machine(viewer, value) -> Machine:
+    """A machine the viewer may see: 404 outside their team, 403 for a hidden colleague's."""
+    if isinstance(value, Machine):
+        machine = value
+    else:
+        machine_uuid = _as_uuid(value)
+        if machine_uuid is None:
+            raise QueryError("machine", f"{value!r} is not a machine UUID")
+        machine = Machine.objects.select_related("owner").filter(uuid=machine_uuid).first()
+    if machine is None:
+        raise Http404("No such machine.")
+    if machine.owner_id == viewer.pk:
+        return machine
+    team = team_of(viewer)
+    if team is None or machine.team_id != team.pk:
+        raise Http404("No such machine.")
+    if not can_view_member(viewer, machine.owner):
+        raise PermissionDenied("Only team admins see other members' machines.")
+    return machine
+
+
+def resolve_member(viewer, value) -> User:
+    """A user by public id or email: 404 outside the viewer's team, 403 if hidden."""
+    if isinstance(value, User):
+        user = value
+    else:
+        text = str(value).strip()
+        if viewer.is_authenticated and (
+            text == str(viewer.public_id) or text.lower() == viewer.email
+        ):
+            return viewer
+        member_uuid = _as_uuid(text)
+        lookup = Q(public_id=member_uuid) if member_uuid else Q(email__iexact=text)
+        user = User.objects.filter(lookup).first()
+    team = team_of(viewer)
+    if user is None or (user.pk != viewer.pk and (team is None or team_of(user) != team)):
+        raise Http404("No such member in your team.")
+    if not can_view_member(viewer, user):
+        raise PermissionDenied("Only team admins see other members' figures.")
+    return user
+
+
+def resolve_project(viewer, value) -> Project:
+    """A project of the viewer's team by public id or key, as its canonical project."""
+    if isinstance(value, Project):
+        project = value
+    else:
+        team = team_of(viewer)
+        project = None
+        if team is not None:
+            projects = Project.objects.select_related("alias_of").filter(team=team)
+            project_uuid = _as_uuid(value)
+            if project_uuid is not None:
+                project = projects.filter(public_id=project_uuid).first()
+            if project is None:
+                project = projects.filter(key=str(value)).first()
+    team = team_of(viewer)
+    if project is None or team is None or project.team_id != team.pk:
+        raise Http404("No such project in your team.")
+    return project.canonical
+
+
+def project_filter(project: Project, prefix: str = "") -> Q:
+    """Facts of a project and of every key aliased to it."""
+    return Q(**{f"{prefix}project": project}) | Q(**{f"{prefix}project__alias_of": project})
+
+
+def machine_scope(
+    viewer, *, scope="me", machine=None, member=None, individual=False, prefix="machine__"
+) -> Q:
+    """Which machines a query reads, as a filter through `prefix` (empty on Machine itself).
+
+    A machine or member filter picks whose data; otherwise `scope` does: "me" is the viewer's
+    machines, "team" every machine of their team. `individual` results (per member, per
+    machine, session lists) of the whole team need the right to see other members.
+    """
+    scope = _choice(scope, SCOPES, "scope", "me")
+    if machine not in (None, ""):
+        return Q(**{f"{prefix}pk": resolve_machine(viewer, machine).pk})
+    if member not in (None, ""):
+        return Q(**{f"{prefix}owner": resolve_member(viewer, member)})
+    team = team_of(viewer)
+    if scope == "team" and team is not None:
+        if individual and not sees_other_members(viewer):
+            raise PermissionDenied("Only team admins see the team broken down by member.")
+        return Q(**{f"{prefix}team": team})
+    return Q(**{f"{prefix}owner": viewer})
+
+
+# --- usage totals ----------------------------------------------------------------------------
+def _groupings(group_by: str) -> dict:
+    project_key = Coalesce("project__alias_of__public_id", "project__public_id")
+    project_name = Coalesce("project__alias_of__display_name", "project__display_name")
+    return {
+        "day": {"k": F("day")},
+        "week": {"k": TruncWeek("day")},
+        "month": {"k": TruncMonth("day")},
+        "project": {"k": project_key, "l": project_name},
+        "model": {"k": F("model")},
+        "machine": {"k": F("machine__uuid"), "l": F("machine__name")},
+        "member": {
+            "k": F("machine__owner__public_id"),
+            "l": F("machine__owner__name"),
+            "e": F("machine__owner__email"),
+        },
+        "source": {"k": F("source")},
+    }[group_by]
+
+
+def _key_and_label(group_by: str, row: dict) -> tuple[str, str]:
+    key = row["k"]
+    if group_by == "day":
+        return key.isoformat(), key.isoformat()
+    if group_by == "week":
+        day = key.date() if isinstance(key, datetime) else key
+        year, week, _ = day.isocalendar()
+        return day.isoformat(), f"{year}-W{week:02d}"
+    if group_by == "month":
+        return f"{key:%Y-%m}", f"{key:%Y-%m}"
+    if group_by in ("project", "machine"):
+        return str(key), row["l"]
+    if group_by == "member":
+        return str(key), row["l"] or row["e"].split("@")[0]
+    if group_by == "source":
+        labels = dict(Source.choices)
+        return key, labels.get(key, key)
+    return key, key
+
+
+def empty_totals() -> dict:
+    return {**{name: 0 for name in TOKEN_FIELDS}, "cost_usd": Decimal("0").quantize(COST_PLACES)}
+
+
+def aggregate_usage(
+    viewer,
+    *,
+    group_by: str,
+    since=None,
+    until=None,
+    scope: str = "me",
+    machine=None,
+    project=None,
+    model=None,
+    member=None,
+    source=None,
+) -> dict:
+    """Token and cost sums of daily facts, grouped one way, in one GROUP BY query.
+
+    Returns {"results": [{"key", "label", <token fields>, "cost_usd"}], "totals": {…}}.
+    Days are the team's reporting days (what the agents passed to ccusage); weeks start on
+    Monday (ISO). Aliased projects count as their canonical project everywhere.
+    """
+    group_by = _choice(group_by, GROUP_BY, "group_by", "day")
+    since, until = day_range(since, until)
+    if group_by == "member" and not sees_other_members(viewer) and member in (None, ""):
+        raise PermissionDenied("Only team admins see usage broken down by member.")
+    facts = DailyUsage.objects.filter(
+        machine_scope(
+            viewer,
+            scope=scope,
+            machine=machine,
+            member=member,
+            individual=group_by in ("machine", "member"),
+        )
+    )
+    if since:
+        facts = facts.filter(day__gte=since)
+    if until:
+        facts = facts.filter(day__lte=until)
+    if project not in (None, ""):
+        facts = facts.filter(project_filter(resolve_project(viewer, project)))
+    if model not in (None, ""):
+        facts = facts.filter(model=str(model))
+    if source not in (None, ""):
+        facts = facts.filter(source=str(source))
+
+    rows = (
+        facts.order_by()
+        .values(**_groupings(group_by))
+        .annotate(
+            **{name: Sum(name) for name in TOKEN_FIELDS},
+            cost_usd=Sum("cost_usd"),
+        )
+    )
+    results = []
+    totals = empty_totals()
+    for row in rows:
+        key, label = _key_and_label(group_by, row)
+        item = {"key": key, "label": label}
+        for name in TOKEN_FIELDS:
+            item[name] = int(row[name] or 0)
+            totals[name] += item[name]
+        item["cost_usd"] = Decimal(row["cost_usd"] or 0).quantize(COST_PLACES)
+        totals["cost_usd"] += item["cost_usd"]
+        results.append(item)
+    if group_by in ("day", "week", "month"):
+        results.sort(key=lambda item: item["key"])
+    else:
+        results.sort(key=lambda item: (-item["cost_usd"], -item["total_tokens"], item["key"]))
+    return {"results": results, "totals": totals}
+
+
+# --- machines, sessions, projects ------------------------------------------------------------
+def machines_for(viewer, *, scope="me", member=None, order=None) -> QuerySet[Machine]:
+    order = _choice(order, tuple(MACHINE_ORDERS), "order", "name")
+    machines = Machine.objects.select_related("owner", "subscription").filter(
+        machine_scope(viewer, scope=scope, member=member, individual=True, prefix="")
+    )
+    return machines.order_by(*MACHINE_ORDERS[order])
+
+
+def team_day_bounds(viewer, since: date | None, until: date | None):
+    """Reporting days to UTC instants [start, end): the team's midnight to midnight."""
+    team = team_of(viewer)
+    tz = zoneinfo.ZoneInfo(team.timezone if team else "UTC")
+    start = datetime.combine(since, time.min, tzinfo=tz).astimezone(UTC) if since else None
+    end = (
+        datetime.combine(until + timedelta(days=1), time.min, tzinfo=tz).astimezone(UTC)
+        if until
+        else None
+    )
+    return start, end
+
+
+def sessions_for(
+    viewer,
+    *,
+    scope="me",
+    machine=None,
+    member=None,
+    project=None,
+    source=None,
+    since=None,
+    until=None,
+    order=None,
+) -> QuerySet[SessionUsage]:
+    """Sessions by last activity; `since`/`until` are the team's reporting days, inclusive."""
+    order = _choice(order, tuple(SESSION_ORDERS), "order", "-last_activity")
+    since, until = day_range(since, until)
+    sessions = SessionUsage.objects.select_related(
+        "machine", "machine__owner", "project", "project__alias_of"
+    ).filter(machine_scope(viewer, scope=scope, machine=machine, member=member, individual=True))
+    start, end = team_day_bounds(viewer, since, until)
+    if start:
+        sessions = sessions.filter(last_activity__gte=start)
+    if end:
+        sessions = sessions.filter(last_activity__lt=end)
+    if project not in (None, ""):
+        sessions = sessions.filter(project_filter(resolve_project(viewer, project)))
+    if source not in (None, ""):
+        sessions = sessions.filter(source=str(source))
+    return sessions.order_by(*SESSION_ORDERS[order])
+
+
+def projects_for(viewer) -> QuerySet[Project]:
+    """Every project of the viewer's team: project names are team-level, like totals."""
+    team = team_of(viewer)
+    if team is None:
+        return Project.objects.none()
+    return (
+        Project.objects.select_related("alias_of").filter(team=team).order_by("display_name", "key")
+    )
