@@ -1,20 +1,36 @@
-"""Celery entry points for usage: thin wrappers that load ids and call one domain function."""
+"""Celery entry points for usage: thin wrappers that load ids and call one domain function.
+
+Every task is safe to run twice and to be redelivered after a worker dies mid-task
+(acks_late with reject_on_worker_lost): each domain function writes in one transaction and
+leaves rows that already match untouched.
+"""
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
 
+# A database that restarts or a lock that times out is worth another try; bad data is not.
+RETRY = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 10,
+    "retry_backoff_max": 600,
+    "max_retries": 5,
+}
 
-@shared_task(bind=True, acks_late=True, max_retries=5, default_retry_delay=30)
-def derive_after_ingest(self, batch_id: int) -> None:
+
+@shared_task(**RETRY)
+def derive_after_ingest(batch_id: int) -> bool:
     """Blocks, data-quality flags and budget checks for what one ingest batch touched."""
     from usage.derive import derive_for_batch
 
-    derive_for_batch(batch_id)
+    return derive_for_batch(batch_id)
 
 
 @shared_task
@@ -34,3 +50,26 @@ def sweep_derived_work() -> int:
     if count:
         log.info("derived work caught up", extra={"batches": count})
     return count
+
+
+@shared_task(**RETRY)
+def recompute_subscription_blocks(subscription_id: int, since: str | None = None) -> bool:
+    """Blocks of one subscription from `since` (ISO time) on, or all of them."""
+    from usage.blocks import recompute_blocks
+
+    start = datetime.fromisoformat(since) if since else None
+    return recompute_blocks(subscription_id, since=start).changed
+
+
+@shared_task(**RETRY)
+def refresh_blocks() -> dict:
+    """The beat pass: close blocks that ended or went quiet; repair moved machines' blocks."""
+    from usage.blocks import recompute_blocks, refresh_active, subscriptions_out_of_step
+
+    closed = refresh_active()
+    repaired = sorted(subscriptions_out_of_step())
+    for subscription_id in repaired:
+        recompute_blocks(subscription_id)
+    if closed or repaired:
+        log.info("blocks refreshed", extra={"closed": closed, "repaired": len(repaired)})
+    return {"closed": closed, "repaired": len(repaired)}

@@ -1,0 +1,404 @@
+"""5-hour billing blocks: ccusage's block rule applied across every machine of one subscription.
+
+The rule (DESIGN.md): merge the hourly buckets of all the subscription's machines in time order;
+a block starts at the first bucket's hour and lasts 5 hours; the next bucket at or after
+start + 5 h opens a new block. Because each bucket is one UTC hour of ccusage's own per-entry
+grouping (`blocks --session-length 1`), this gives the blocks ccusage would report if it could
+read every machine's logs at once.
+"""
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from usage.models import Block, BlockContribution, HourlyUsage, Machine, Subscription
+
+log = logging.getLogger(__name__)
+
+BLOCK_LENGTH = timedelta(hours=5)
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens")
+COST_PLACES = Decimal("0.0000000001")  # Block.cost_usd's ten decimal places
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One UTC hour of one machine's usage."""
+
+    machine_id: int
+    hour: datetime
+    last_activity: datetime
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_usd: Decimal = Decimal("0")
+    entries: int = 0
+    models: tuple[str, ...] = ()
+    limit_reset_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: HourlyUsage) -> "Bucket":
+        return cls(
+            machine_id=row.machine_id,
+            hour=row.hour,
+            last_activity=row.last_activity,
+            input_tokens=row.input_tokens,
+            output_tokens=row.output_tokens,
+            cache_creation_tokens=row.cache_creation_tokens,
+            cache_read_tokens=row.cache_read_tokens,
+            cost_usd=Decimal(row.cost_usd),
+            entries=row.entries,
+            models=tuple(row.models_used or ()),
+            limit_reset_at=row.limit_reset_at,
+        )
+
+
+@dataclass
+class Totals:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_usd: Decimal = Decimal("0")
+    entries: int = 0
+    last_activity: datetime | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(getattr(self, name) for name in TOKEN_FIELDS)
+
+    def add(self, bucket: Bucket) -> None:
+        for name in TOKEN_FIELDS:
+            setattr(self, name, getattr(self, name) + getattr(bucket, name))
+        self.cost_usd += bucket.cost_usd
+        self.entries += bucket.entries
+        if self.last_activity is None or bucket.last_activity > self.last_activity:
+            self.last_activity = bucket.last_activity
+
+
+@dataclass
+class BlockSpan(Totals):
+    """A computed block; field names match the Block model so both render the same way."""
+
+    start_time: datetime | None = None
+    models_used: list[str] = field(default_factory=list)
+    limit_hit_at: datetime | None = None
+    contributions: dict[int, Totals] = field(default_factory=dict)
+
+    @property
+    def end_time(self) -> datetime:
+        return self.start_time + BLOCK_LENGTH
+
+    @property
+    def overlap(self) -> bool:
+        return len(self.contributions) >= 2
+
+    @property
+    def machine_count(self) -> int:
+        return len(self.contributions)
+
+    def is_active_at(self, now: datetime | None = None) -> bool:
+        return is_active(self, now)
+
+    def add(self, bucket: Bucket) -> None:
+        super().add(bucket)
+        self.contributions.setdefault(bucket.machine_id, Totals()).add(bucket)
+        for model in bucket.models:
+            if model not in self.models_used:
+                self.models_used.append(model)
+        if bucket.limit_reset_at is not None and (
+            self.limit_hit_at is None or bucket.hour < self.limit_hit_at
+        ):
+            self.limit_hit_at = bucket.hour
+
+
+def floor_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def blocks_for_buckets(buckets: Iterable[Bucket]) -> list[BlockSpan]:
+    """The pure rule: hourly buckets of any number of machines → 5-hour blocks, oldest first."""
+    blocks: list[BlockSpan] = []
+    current: BlockSpan | None = None
+    for bucket in sorted(buckets, key=lambda b: (b.hour, b.machine_id)):
+        if current is None or bucket.hour >= current.end_time:
+            current = BlockSpan(start_time=floor_hour(bucket.hour))
+            blocks.append(current)
+        current.add(bucket)
+    return blocks
+
+
+# --- Live figures: activity, burn rate and projection are relative to "now" --------------
+
+
+def is_active(block, now: datetime | None = None) -> bool:
+    """Active while now is before the block's end and its last activity is under 5 hours old."""
+    now = now or timezone.now()
+    return now < block.end_time and now - block.last_activity < BLOCK_LENGTH
+
+
+@dataclass(frozen=True)
+class BurnRate:
+    tokens_per_minute: float
+    cost_per_hour: float
+
+
+@dataclass(frozen=True)
+class Projection:
+    total_tokens: int
+    cost_usd: float
+    remaining_minutes: int
+
+
+def burn_rate(block) -> BurnRate | None:
+    """Tokens per minute and dollars per hour from the block's first bucket to its last activity.
+
+    ccusage measures from the block's first *entry*; hourly buckets only carry the hour the
+    first entry fell in, so this starts at the block's start (DESIGN.md). The rate is then up
+    to one hour's worth lower early in a block and converges as the block goes on.
+    """
+    minutes = (block.last_activity - block.start_time).total_seconds() / 60
+    if minutes <= 0:
+        return None
+    return BurnRate(
+        tokens_per_minute=block.total_tokens / minutes,
+        cost_per_hour=float(block.cost_usd) / minutes * 60,
+    )
+
+
+def projection(block, now: datetime | None = None) -> Projection | None:
+    """Where an active block ends up if the burn rate holds until its end (as ccusage does)."""
+    now = now or timezone.now()
+    rate = burn_rate(block)
+    if rate is None or not is_active(block, now):
+        return None
+    remaining = max(0.0, (block.end_time - now).total_seconds() / 60)
+    return Projection(
+        total_tokens=round(block.total_tokens + rate.tokens_per_minute * remaining),
+        cost_usd=round(float(block.cost_usd) + rate.cost_per_hour / 60 * remaining, 2),
+        remaining_minutes=round(remaining),
+    )
+
+
+# --- Stored blocks per subscription --------------------------------------------------------
+
+
+def reset_point(hourly, since: datetime) -> datetime | None:
+    """The latest time ≤ since from which blocks can be recomputed without older buckets.
+
+    A bucket hour with no other bucket in the 5 hours before it always opens a block, so
+    everything from there on depends only on buckets at or after it. Walks back from `since`
+    through the hours of `hourly` (a HourlyUsage queryset); None means "from the beginning".
+    """
+    candidate = floor_hour(since)
+    hours = hourly.filter(hour__lt=candidate).values_list("hour", flat=True).distinct()
+    hours = hours.order_by("-hour")
+    offset, chunk = 0, 500
+    while True:
+        page = list(hours[offset : offset + chunk])
+        for hour in page:
+            if candidate - hour >= BLOCK_LENGTH:
+                return candidate
+            candidate = hour
+        if len(page) < chunk:
+            return None
+        offset += chunk
+
+
+@dataclass
+class RecomputeResult:
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+
+_BLOCK_FIELDS = (
+    *TOKEN_FIELDS,
+    "total_tokens",
+    "cost_usd",
+    "entries",
+    "end_time",
+    "last_activity",
+    "models_used",
+    "machine_count",
+    "overlap",
+    "limit_hit_at",
+    "is_active",
+)
+_CONTRIBUTION_FIELDS = (*TOKEN_FIELDS, "total_tokens", "cost_usd", "entries", "last_activity")
+
+
+def _values(span: Totals, names, now: datetime | None = None) -> dict:
+    values = {}
+    for name in names:
+        if name == "is_active":
+            values[name] = is_active(span, now)
+        elif name == "cost_usd":
+            values[name] = span.cost_usd.quantize(COST_PLACES)
+        else:
+            values[name] = getattr(span, name)
+    return values
+
+
+def _differs(obj, values: dict) -> bool:
+    return any(getattr(obj, name) != value for name, value in values.items())
+
+
+@transaction.atomic
+def recompute_blocks(
+    subscription_id: int, since: datetime | None = None, now: datetime | None = None
+) -> RecomputeResult:
+    """Bring the stored blocks of one subscription in line with its hourly facts.
+
+    Only blocks from the one containing `since` (the earliest changed hour) onward are
+    recomputed: a late hour can merge or split every block after it, never one before.
+    Rows that already match are left alone, so a second run writes nothing.
+    """
+    now = now or timezone.now()
+    result = RecomputeResult()
+    # One recompute per subscription at a time: two workers would otherwise both insert.
+    subscription = Subscription.objects.select_for_update().filter(pk=subscription_id).first()
+    if subscription is None:
+        return result
+    hourly = HourlyUsage.objects.filter(machine__subscription_id=subscription_id)
+    anchor = reset_point(hourly, since) if since is not None else None
+    if anchor is not None:
+        hourly = hourly.filter(hour__gte=anchor)
+    spans = blocks_for_buckets(Bucket.from_row(row) for row in hourly.iterator(chunk_size=2000))
+
+    stored_qs = Block.objects.filter(subscription_id=subscription_id)
+    if anchor is not None:
+        stored_qs = stored_qs.filter(start_time__gte=anchor)
+    stored = {b.start_time: b for b in stored_qs.prefetch_related("contributions")}
+
+    new_blocks: list[tuple[Block, BlockSpan]] = []
+    for span in spans:
+        values = _values(span, _BLOCK_FIELDS, now)
+        block = stored.pop(span.start_time, None)
+        if block is None:
+            block = Block(subscription_id=subscription_id, start_time=span.start_time, **values)
+            new_blocks.append((block, span))
+            continue
+        changed = _differs(block, values)
+        if changed:
+            for name, value in values.items():
+                setattr(block, name, value)
+            block.save()
+        changed = _sync_contributions(block, span) or changed
+        if changed:
+            result.updated += 1
+        else:
+            result.unchanged += 1
+
+    if stored:
+        result.deleted = len(stored)
+        Block.objects.filter(pk__in=[b.pk for b in stored.values()]).delete()
+    if new_blocks:
+        Block.objects.bulk_create([block for block, _ in new_blocks])
+        BlockContribution.objects.bulk_create(
+            BlockContribution(
+                block=block, machine_id=machine_id, **_values(part, _CONTRIBUTION_FIELDS)
+            )
+            for block, span in new_blocks
+            for machine_id, part in span.contributions.items()
+        )
+        result.created = len(new_blocks)
+    if result.changed:
+        log.info(
+            "blocks recomputed",
+            extra={
+                "subscription": subscription_id,
+                "since": since.isoformat() if since else None,
+                "blocks_created": result.created,
+                "blocks_updated": result.updated,
+                "blocks_deleted": result.deleted,
+            },
+        )
+    return result
+
+
+def _sync_contributions(block: Block, span: BlockSpan) -> bool:
+    changed = False
+    existing = {c.machine_id: c for c in block.contributions.all()}
+    for machine_id, part in span.contributions.items():
+        values = _values(part, _CONTRIBUTION_FIELDS)
+        contribution = existing.pop(machine_id, None)
+        if contribution is None:
+            BlockContribution.objects.create(block=block, machine_id=machine_id, **values)
+            changed = True
+        elif _differs(contribution, values):
+            for name, value in values.items():
+                setattr(contribution, name, value)
+            contribution.save()
+            changed = True
+    if existing:
+        BlockContribution.objects.filter(pk__in=[c.pk for c in existing.values()]).delete()
+        changed = True
+    return changed
+
+
+def refresh_active(now: datetime | None = None) -> int:
+    """Clear the active mark of blocks that ended or went quiet; returns how many closed."""
+    now = now or timezone.now()
+    quiet = Q(end_time__lte=now) | Q(last_activity__lte=now - BLOCK_LENGTH)
+    return Block.objects.filter(quiet, is_active=True).update(is_active=False)
+
+
+def subscriptions_out_of_step() -> set[int]:
+    """Subscriptions whose stored blocks credit a machine that has moved elsewhere.
+
+    Both sides need a full recompute: the old one still counts the machine's hours, the new
+    one lacks them. Catches moves made outside `move_machine` (e.g. in the Django admin).
+    """
+    pairs = (
+        BlockContribution.objects.exclude(block__subscription_id=F("machine__subscription_id"))
+        .values_list("block__subscription_id", "machine__subscription_id")
+        .distinct()
+    )
+    return {sub for pair in pairs for sub in pair}
+
+
+def move_machine(machine: Machine, subscription: Subscription) -> bool:
+    """Attach a machine to another subscription and recompute both sides after commit."""
+    from usage.tasks import recompute_subscription_blocks
+
+    old_id = machine.subscription_id
+    if old_id == subscription.pk:
+        return False
+    with transaction.atomic():
+        Machine.objects.filter(pk=machine.pk).update(subscription=subscription)
+        machine.subscription = subscription
+        for sub_id in (old_id, subscription.pk):
+            recompute_subscription_blocks.delay_on_commit(sub_id)
+    log.info(
+        "machine moved",
+        extra={"machine": str(machine.uuid), "from": old_id, "to": subscription.pk},
+    )
+    return True
+
+
+# --- Per-machine blocks, computed on the fly for the machine view ---------------------------
+
+
+def machine_blocks(
+    machine: Machine, since: datetime, until: datetime, now: datetime | None = None
+) -> list[BlockSpan]:
+    """The same rule on one machine's buckets: blocks overlapping [since, until)."""
+    hourly = HourlyUsage.objects.filter(machine=machine)
+    anchor = reset_point(hourly, since)
+    rows = hourly.filter(hour__lt=until + BLOCK_LENGTH)
+    if anchor is not None:
+        rows = rows.filter(hour__gte=anchor)
+    spans = blocks_for_buckets(Bucket.from_row(row) for row in rows.iterator(chunk_size=2000))
+    return [s for s in spans if s.end_time > since and s.start_time < until]

@@ -1,0 +1,153 @@
+"""Data quality: history a machine lost (Claude Code cleaned up its logs) and copied sessions.
+
+Neither changes any fact. Lost days stay stored (the server is the long-term memory); a
+session id seen on two machines is reported, so double counting is visible, not hidden.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Count
+from django.utils import timezone
+
+from usage.models import DailyUsage, IngestBatch, Machine, SessionUsage, Source
+
+log = logging.getLogger(__name__)
+
+LOST_HISTORY_ADVICE = (
+    "This machine's latest full report no longer contains days it reported before: Claude Code "
+    "deletes transcripts older than its cleanupPeriodDays setting (30 days by default). The "
+    "server keeps the days it already has. To keep more history on the machine, set "
+    '"cleanupPeriodDays" to a larger number (e.g. 365) in ~/.claude/settings.json.'
+)
+DUPLICATE_SESSION_ADVICE = (
+    "The same Claude Code session was reported by more than one machine, usually because a "
+    "transcript folder was copied or synced between them. Its usage is counted once per "
+    "machine; remove the copy from one machine's Claude folder to stop double counting."
+)
+
+
+def batch_envelope(batch: IngestBatch):
+    """The archived envelope, parsed again; None when it no longer parses."""
+    from usage.parsers.base import ParseError
+    from usage.parsers.envelope import decode_json, parse_envelope
+
+    try:
+        data = decode_json(batch.body())
+        return parse_envelope(data, now=batch.received_at)
+    except (OSError, EOFError, ParseError):
+        log.warning("archived batch does not parse", extra={"batch": batch.pk})
+        return None
+
+
+def check_lost_history(batch: IngestBatch, envelope=None) -> list[date]:
+    """Flag the batch's machine when a full report dropped days stored from earlier reports.
+
+    Only days before the report's first day count: Claude Code deletes the oldest logs, and a
+    day missing in the middle is more likely a timezone change than lost history. Returns
+    the newly lost days; running it twice adds nothing the second time.
+    """
+    machine = batch.machine
+    if machine is None:
+        return []
+    envelope = envelope if envelope is not None else batch_envelope(batch)
+    if envelope is None or not envelope.full:
+        return []
+    rows = envelope.reports.get("claude_daily_instances")
+    if rows is None:
+        # The report was not sent at all: nothing to compare with.
+        return []
+    reported = {row.day for row in rows}
+    stored = DailyUsage.objects.filter(machine=machine, source=Source.CLAUDE_CODE)
+    if reported:
+        stored = stored.filter(day__lt=min(reported))
+    lost = set(stored.values_list("day", flat=True).distinct())
+    known = {date.fromisoformat(d) for d in machine.lost_history_days or []}
+    new = sorted(lost - known)
+    if not new:
+        return []
+    machine.lost_history_days = [d.isoformat() for d in sorted(known | lost)]
+    machine.lost_history_at = timezone.now()
+    Machine.objects.filter(pk=machine.pk).update(
+        lost_history_days=machine.lost_history_days, lost_history_at=machine.lost_history_at
+    )
+    log.warning(
+        "machine lost history",
+        extra={
+            "machine": str(machine.uuid),
+            "days": len(new),
+            "first": new[0].isoformat(),
+            "last": new[-1].isoformat(),
+        },
+    )
+    return new
+
+
+@dataclass(frozen=True)
+class SessionCopy:
+    machine_id: int
+    machine_name: str
+    total_tokens: int
+    cost_usd: Decimal
+
+
+@dataclass(frozen=True)
+class DuplicateSession:
+    session_id: str
+    copies: list[SessionCopy]
+
+    @property
+    def double_counted_cost(self) -> Decimal:
+        """What the copies add beyond the largest one."""
+        costs = sorted((c.cost_usd for c in self.copies), reverse=True)
+        return sum(costs[1:], Decimal(0))
+
+
+def duplicate_sessions(machines, session_ids=None) -> list[DuplicateSession]:
+    """Session ids reported by two or more of `machines` (a Machine queryset).
+
+    `session_ids` (a list or a values_list queryset) narrows the search; querysets stay
+    subqueries, so a machine with thousands of sessions costs no huge parameter list.
+    """
+    facts = SessionUsage.objects.filter(machine__in=machines)
+    if session_ids is not None:
+        facts = facts.filter(session_id__in=session_ids)
+    # Grouping by session id uses the session id index.
+    ids = (
+        facts.values("session_id")
+        .annotate(machines=Count("machine_id", distinct=True))
+        .filter(machines__gt=1)
+        .values_list("session_id", flat=True)
+    )
+    copies: dict[str, list[SessionCopy]] = {}
+    rows = (
+        facts.filter(session_id__in=ids)
+        .select_related("machine")
+        .order_by("session_id", "machine__name", "machine_id")
+    )
+    for row in rows:
+        copies.setdefault(row.session_id, []).append(
+            SessionCopy(row.machine_id, row.machine.name, row.total_tokens, row.cost_usd)
+        )
+    return [DuplicateSession(sid, found) for sid, found in copies.items()]
+
+
+def check_duplicate_sessions(batch: IngestBatch) -> list[DuplicateSession]:
+    """Copies involving the batch's machine, among the machines of its team."""
+    machine = batch.machine
+    if machine is None:
+        return []
+    mine = SessionUsage.objects.filter(machine=machine).values_list("session_id", flat=True)
+    found = duplicate_sessions(Machine.objects.filter(team_id=machine.team_id), mine)
+    if found:
+        log.warning(
+            "session reported by more than one machine",
+            extra={
+                "machine": str(machine.uuid),
+                "sessions": len(found),
+                "example": found[0].session_id,
+            },
+        )
+    return found
