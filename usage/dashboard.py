@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from accounts import access
 from accounts.models import Team, User
-from usage.models import Machine, Project, Source, Subscription
+from usage.blocks import BLOCK_LENGTH, BurnRate, Projection, burn_rate, is_active, projection
+from usage.models import Block, BlockContribution, Machine, Source, Subscription
 
 ONLINE_WITHIN = timedelta(minutes=20)
 IDLE_WITHIN = timedelta(days=1)
@@ -58,7 +59,10 @@ class Viewer:
 
 
 def visible_machines(viewer: Viewer) -> QuerySet[Machine]:
-    return Machine.objects.filter(viewer.owner_q())
+    """The same machines usage.queries.machines_for lists for the team scope."""
+    if viewer.sees_others and viewer.team is not None:
+        return Machine.objects.filter(team=viewer.team)
+    return Machine.objects.filter(owner=viewer.user)
 
 
 def visible_subscriptions(viewer: Viewer) -> QuerySet[Subscription]:
@@ -87,7 +91,27 @@ def machine_status(machine: Machine, now: datetime | None = None) -> str:
 SOURCE_CHOICES = [("", "All sources"), *Source.choices]
 
 
-class DashboardFilters(forms.Form):
+class FilterForm(forms.Form):
+    """A GET filter form: a bad value becomes an error shown on the page, and is then ignored."""
+
+    def clean(self):
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end date is before the start date.")
+        return cleaned
+
+    def value(self, name: str):
+        """The cleaned value of a field, or None when it is empty or invalid."""
+        if not self.is_bound:
+            return None
+        self.is_valid()
+        if name in self.errors:
+            return None
+        return self.cleaned_data.get(name) or None
+
+
+class DashboardFilters(FilterForm):
     """The filters shared by the explorer and the sessions list; options are what the viewer sees.
 
     Invalid values become form errors shown above the results; the filter is then ignored, so a
@@ -121,42 +145,134 @@ class DashboardFilters(forms.Form):
             del self.fields["member"]
             del self.fields["scope"]
 
-    def clean(self):
-        cleaned = super().clean()
-        since, until = cleaned.get("since"), cleaned.get("until")
-        if since and until and since > until:
-            self.add_error("until", "The end date is before the start date.")
-        return cleaned
-
-    def value(self, name: str):
-        """The cleaned value of a field, or None when it is empty or invalid."""
-        if not self.is_bound:
-            return None
-        self.is_valid()
-        if name in self.errors:
-            return None
-        return self.cleaned_data.get(name) or None
-
-
-def project_choices(viewer: Viewer) -> QuerySet[Project]:
-    """Projects to filter by: the team's (aliases folded in) for those who see others, else mine."""
-    if viewer.team is None:
-        return Project.objects.none()
-    projects = Project.objects.filter(team=viewer.team, alias_of__isnull=True)
-    if not viewer.sees_others:
-        mine = Project.objects.filter(daily__machine__owner=viewer.user).values("pk")
-        aliased = Project.objects.filter(pk__in=mine).values("alias_of")
-        projects = projects.filter(Q(pk__in=mine) | Q(pk__in=aliased))
-    return projects.order_by("display_name")
-
-
-def project_q(public_id: str, field: str = "project") -> Q:
-    """A project and the projects merged into it as aliases."""
-    return Q(**{f"{field}__public_id": public_id}) | Q(
-        **{f"{field}__alias_of__public_id": public_id}
-    )
-
 
 def day_bounds(day: date) -> datetime:
     """Midnight of `day` in the active timezone, as an aware datetime."""
     return timezone.make_aware(datetime.combine(day, datetime.min.time()))
+
+
+# --- Blocks ------------------------------------------------------------------------------------
+
+
+def block_queryset(subscriptions):
+    """Blocks with their subscription and per-machine contributions, in three queries."""
+    contributions = BlockContribution.objects.select_related("machine__owner").order_by(
+        "-total_tokens", "machine__name"
+    )
+    return (
+        Block.objects.filter(subscription__in=subscriptions)
+        .select_related("subscription")
+        .prefetch_related(Prefetch("contributions", queryset=contributions))
+    )
+
+
+def active_blocks(subscriptions, now: datetime | None = None) -> list[Block]:
+    """Blocks running now; the stored mark can lag the beat refresh, so time decides."""
+    now = now or timezone.now()
+    candidates = block_queryset(subscriptions).filter(
+        end_time__gt=now, last_activity__gt=now - BLOCK_LENGTH
+    )
+    return [b for b in candidates.order_by("subscription__label") if is_active(b, now)]
+
+
+@dataclass(frozen=True)
+class BlockCard:
+    """An active block as the pages show it: time gone and left, pace, where it ends up."""
+
+    block: Block
+    elapsed: timedelta
+    remaining: timedelta
+    burn: BurnRate | None
+    projected: Projection | None
+    machines: list[dict]
+
+    @property
+    def elapsed_pct(self) -> float:
+        return round(self.elapsed / BLOCK_LENGTH * 100, 1)
+
+
+def contributions_of(block: Block) -> list[dict]:
+    """Each machine's part of a block with its share of the block's tokens."""
+    total = block.total_tokens or 0
+    return [
+        {
+            "machine": c.machine,
+            "total_tokens": c.total_tokens,
+            "cost_usd": c.cost_usd,
+            "share": round(c.total_tokens * 100 / total, 1) if total else 0,
+        }
+        for c in block.contributions.all()
+    ]
+
+
+def block_card(block: Block, now: datetime | None = None) -> BlockCard:
+    now = now or timezone.now()
+    return BlockCard(
+        block=block,
+        elapsed=min(max(now - block.start_time, timedelta(0)), BLOCK_LENGTH),
+        remaining=max(block.end_time - now, timedelta(0)),
+        burn=burn_rate(block),
+        projected=projection(block, now),
+        machines=contributions_of(block),
+    )
+
+
+def machine_label(machine: Machine, viewer: Viewer) -> str:
+    """A machine's name, with its owner when two people's machines share one page."""
+    if machine.owner_id == viewer.user.pk or not viewer.sees_others:
+        return machine.name
+    return f"{machine.name} ({machine.owner.email})"
+
+
+def blocks_chart(blocks: list[Block], viewer: Viewer, several_subscriptions: bool) -> dict:
+    """Chart data: one bar per block (oldest first), stacked by contributing machine."""
+    ordered = sorted(blocks, key=lambda b: b.start_time)
+    labels = []
+    for block in ordered:
+        local = timezone.localtime(block.start_time)
+        label = local.strftime("%b %-d %H:%M")
+        if several_subscriptions:
+            label = f"{label} · {block.subscription.label}"
+        labels.append(label)
+    series: dict[int, dict] = {}
+    for index, block in enumerate(ordered):
+        for contribution in block.contributions.all():
+            entry = series.setdefault(
+                contribution.machine_id,
+                {
+                    "label": machine_label(contribution.machine, viewer),
+                    "cost": [0.0] * len(ordered),
+                    "tokens": [0] * len(ordered),
+                },
+            )
+            entry["cost"][index] = round(float(contribution.cost_usd), 4)
+            entry["tokens"][index] = contribution.total_tokens
+    return {
+        "labels": labels,
+        "series": sorted(series.values(), key=lambda s: s["label"]),
+        "overlap": [b.overlap for b in ordered],
+        "limit_hit": [b.limit_hit_at is not None for b in ordered],
+    }
+
+
+class BlockFilters(FilterForm):
+    """Blocks page filters: a date range (block start, viewer's days) and one subscription."""
+
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    scope = forms.ChoiceField(required=False)
+    subscription = forms.ChoiceField(required=False)
+
+    def __init__(self, data, *, viewer: Viewer, subscriptions, **kwargs):
+        super().__init__(data, **kwargs)
+        self.fields["subscription"].choices = [("", "All subscriptions")] + [
+            (
+                str(s.public_id),
+                s.label if s.owner_id == viewer.user.pk else f"{s.label} ({s.owner.email})",
+            )
+            for s in subscriptions
+        ]
+        if viewer.sees_others:
+            self.fields["scope"].choices = [("me", "Only mine"), ("team", "Whole team")]
+        else:
+            del self.fields["scope"]

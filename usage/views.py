@@ -19,17 +19,24 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from usage import queries
 from usage.blocks import move_machine
 from usage.dashboard import (
+    BlockFilters,
     DashboardFilters,
     Viewer,
+    active_blocks,
+    block_card,
+    block_queryset,
+    blocks_chart,
+    contributions_of,
     day_bounds,
+    local_today,
     machine_status,
-    project_choices,
-    project_q,
     visible_machines,
+    visible_subscriptions,
 )
-from usage.models import Machine, SessionUsage, Subscription
+from usage.models import Machine, Subscription
 from usage.quality import DUPLICATE_SESSION_ADVICE, LOST_HISTORY_ADVICE, duplicate_sessions
 
 log = logging.getLogger(__name__)
@@ -185,47 +192,85 @@ def _uuid_list(value: str | None) -> list[str]:
         return []
 
 
+# --- Blocks ------------------------------------------------------------------------------------
+
+BLOCK_DAYS = 7
+MAX_BLOCKS = 400
+
+
+@login_required
+def blocks(request):
+    viewer = Viewer.of(request.user)
+    now = timezone.now()
+    subscriptions = list(
+        visible_subscriptions(viewer).select_related("owner").order_by("owner__email", "label")
+    )
+    filters = BlockFilters(request.GET or None, viewer=viewer, subscriptions=subscriptions)
+    chosen = subscriptions
+    if (public_id := filters.value("subscription")) is not None:
+        chosen = [s for s in subscriptions if str(s.public_id) == public_id]
+    elif filters.value("scope") != "team":
+        chosen = [s for s in subscriptions if s.owner_id == viewer.user.pk]
+    today = local_today()
+    until = filters.value("until") or today
+    since = filters.value("since") or until - timedelta(days=BLOCK_DAYS - 1)
+    rows = list(
+        block_queryset(chosen)
+        .filter(start_time__gte=day_bounds(since), start_time__lt=day_bounds(until + timedelta(1)))
+        .order_by("-start_time")[:MAX_BLOCKS]
+    )
+    several = len({b.subscription_id for b in rows}) > 1
+    active = [block_card(b, now) for b in active_blocks(chosen, now)]
+    return render(
+        request,
+        "usage/blocks.html",
+        {
+            "filters": filters,
+            "since": since,
+            "until": until,
+            "active": active,
+            "rows": [{"block": b, "machines": contributions_of(b)} for b in rows],
+            "truncated": len(rows) == MAX_BLOCKS,
+            "chart": blocks_chart(rows, viewer, several),
+            "several": several,
+            # Only an empty page asks whether any machine reports at all (onboarding hint).
+            "has_machines": bool(rows or active) or visible_machines(viewer).exists(),
+            "now": now,
+        },
+    )
+
+
 # --- Sessions ----------------------------------------------------------------------------------
+
+
+def _filter_options(viewer: Viewer) -> dict:
+    """What the filter menus offer: the machines, projects and members this viewer may pick."""
+    scope = "team" if viewer.sees_others else "me"
+    return {
+        "machines": list(queries.machines_for(viewer.user, scope=scope)),
+        "projects": [p for p in queries.projects_for(viewer.user) if p.alias_of_id is None],
+        "members": list(viewer.visible_members()) if viewer.sees_others else [],
+    }
 
 
 @login_required
 def sessions(request):
     viewer = Viewer.of(request.user)
-    machine_list = list(visible_machines(viewer).select_related("owner").order_by("name"))
-    projects = list(project_choices(viewer))
-    members = list(viewer.visible_members()) if viewer.sees_others else []
-    filters = DashboardFilters(
-        request.GET or None,
-        viewer=viewer,
-        machines=machine_list,
-        projects=projects,
-        members=members,
+    options = _filter_options(viewer)
+    filters = DashboardFilters(request.GET or None, viewer=viewer, **options)
+    # Every value was checked against the menus above, so the query raises nothing.
+    rows = queries.sessions_for(
+        request.user,
+        scope=filters.value("scope") or "me",
+        **{
+            name: filters.value(name)
+            for name in ("machine", "member", "project", "source", "since", "until")
+        },
     )
-    rows = SessionUsage.objects.filter(viewer.owner_q("machine__"))
-    if (member := filters.value("member")) is not None:
-        rows = rows.filter(machine__owner__public_id=member)
-    elif filters.value("scope") != "team":
-        rows = rows.filter(machine__owner=viewer.user)
-    if (machine := filters.value("machine")) is not None:
-        rows = rows.filter(machine__uuid=machine)
-    if (project := filters.value("project")) is not None:
-        rows = rows.filter(project_q(project))
-    if (source := filters.value("source")) is not None:
-        rows = rows.filter(source=source)
-    # A session belongs to the days of its last activity, in the viewer's timezone.
-    if (since := filters.value("since")) is not None:
-        rows = rows.filter(last_activity__gte=day_bounds(since))
-    if (until := filters.value("until")) is not None:
-        rows = rows.filter(last_activity__lt=day_bounds(until + timedelta(days=1)))
     totals = rows.aggregate(
         count=Count("pk"), total_tokens=Sum("total_tokens"), cost_usd=Sum("cost_usd")
     )
-    paginator = Paginator(
-        rows.select_related("machine__owner", "project__alias_of").order_by(
-            "-last_activity", "-pk"
-        ),
-        SESSIONS_PER_PAGE,
-    )
+    paginator = Paginator(rows, SESSIONS_PER_PAGE)
     # The total is already known; the paginator need not count again.
     paginator.count = totals["count"]
     # A page number past the end shows the last page, not an error.
@@ -238,7 +283,7 @@ def sessions(request):
             "page": page,
             "totals": totals,
             "viewer": viewer,
-            "has_machines": bool(machine_list),
+            "has_machines": bool(options["machines"]),
         },
     )
 
@@ -253,11 +298,6 @@ def usage_explorer(request):
 
 @login_required
 def usage_csv(request):
-    return render(request, "usage/overview.html")
-
-
-@login_required
-def blocks(request):
     return render(request, "usage/overview.html")
 
 

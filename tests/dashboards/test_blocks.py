@@ -1,0 +1,123 @@
+"""The blocks page: whose blocks, the active block card, overlaps, limit hits, query counts."""
+
+import json
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from tests.dashboards.conftest import NOW, login
+from tests.dashboards.factories import MachineFactory, hourly
+from usage.blocks import recompute_blocks
+
+pytestmark = pytest.mark.django_db
+
+URL = "/blocks/"
+
+
+@pytest.fixture(autouse=True)
+def _at_now():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def subscriptions_shown(response) -> set[str]:
+    return {row["block"].subscription.owner.email for row in response.context["rows"]}
+
+
+def test_anonymous_visitors_are_sent_to_the_login_page():
+    response = login(None).get(URL)
+    assert response.status_code == 302
+    assert reverse("account_login") in response["Location"]
+
+
+def test_a_member_sees_the_blocks_of_their_own_subscription(populated, member):
+    response = login(member).get(URL)
+    assert response.status_code == 200
+    rows = response.context["rows"]
+    assert len(rows) == 1
+    block = rows[0]["block"]
+    assert block.overlap is True
+    assert {part["machine"].name for part in rows[0]["machines"]} == {
+        "member-laptop",
+        "member-desktop",
+    }
+    assert [part["share"] for part in rows[0]["machines"]] == [50.0, 50.0]
+
+
+def test_a_member_cannot_pick_a_colleagues_subscription(populated, member):
+    theirs = populated.subscriptions["admin"]
+    response = login(member).get(URL, {"subscription": str(theirs.public_id)})
+    assert response.context["filters"].errors
+    assert subscriptions_shown(response) == {"member@a.example"}
+
+
+@pytest.mark.parametrize("role", ["owner", "admin"])
+def test_admins_see_every_subscription_of_the_team_when_asked(populated, cast, role):
+    client = login(cast[role])
+    assert subscriptions_shown(client.get(URL)) == {cast[role].email}
+    team = client.get(URL, {"scope": "team"})
+    assert subscriptions_shown(team) == {"owner@a.example", "admin@a.example", "member@a.example"}
+    one = client.get(URL, {"subscription": str(populated.subscriptions["member"].public_id)})
+    assert subscriptions_shown(one) == {"member@a.example"}
+
+
+def test_an_outsider_sees_no_block_of_team_a(populated, outsider):
+    response = login(outsider).get(URL, {"scope": "team"})
+    assert subscriptions_shown(response) == set()
+
+
+def test_the_running_block_is_shown_on_top_with_its_burn_rate_and_projection(populated, member):
+    response = login(member).get(URL)
+    [card] = response.context["active"]
+    assert card.block.start_time == NOW.replace(hour=13, minute=0)
+    assert card.remaining == timedelta(hours=2, minutes=30)
+    # 80,000 tokens from 13:00 to the last activity at 13:40.
+    assert card.burn.tokens_per_minute == pytest.approx(2000)
+    assert card.projected.total_tokens == 80_000 + 2000 * 150
+    html = response.content.decode()
+    assert "Running now" in html
+    assert "Overlap: 2 machines" in html
+    assert "2.0K tokens/min" in html
+
+
+def test_a_block_that_hit_a_limit_is_marked(populated, member):
+    server = populated.machines["member"][2]
+    hour = NOW.replace(hour=2, minute=0)
+    hourly(server, hour, limit_reset_at=hour + timedelta(hours=3))
+    recompute_blocks(populated.subscriptions["member"].pk, now=NOW)
+    response = login(member).get(URL)
+    html = response.content.decode()
+    assert "Limit hit 02:00" in html
+    chart = json.loads(response.context["chart"] and json.dumps(response.context["chart"]))
+    assert chart["limit_hit"] == [True, False]
+
+
+def test_the_chart_data_stacks_blocks_by_machine(populated, member):
+    response = login(member).get(URL)
+    html = response.content.decode()
+    assert 'id="blocks-data"' in html
+    chart = response.context["chart"]
+    assert [s["label"] for s in chart["series"]] == ["member-desktop", "member-laptop"]
+    assert chart["series"][0]["tokens"] == [40_000]
+    assert chart["overlap"] == [True]
+
+
+def test_without_machines_the_page_says_how_to_get_data_in(member):
+    html = login(member).get(URL).content.decode()
+    assert "No blocks yet" in html
+    assert "/machines/#onboarding" in html
+
+
+def test_the_page_runs_a_bounded_number_of_queries(populated, admin, django_assert_max_num_queries):
+    sub = populated.subscriptions["admin"]
+    extra = [MachineFactory(owner=admin, subscription=sub, name=f"extra-{n}") for n in range(6)]
+    for day in range(1, 6):
+        for machine in extra:
+            hourly(machine, (NOW - timedelta(days=day)).replace(minute=0))
+    recompute_blocks(sub.pk, now=NOW)
+    client = login(admin)
+    with django_assert_max_num_queries(14):
+        response = client.get(URL, {"scope": "team"})
+    assert len(response.context["rows"]) == 8
