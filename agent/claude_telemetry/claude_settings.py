@@ -22,8 +22,9 @@ from typing import Any
 from claude_telemetry.config import Home
 from claude_telemetry.fsutil import atomic_write, ensure_private_dir
 
-STATUSLINE_MARKER = "claude_telemetry statusline-capture"
-HOOK_MARKER = "claude_telemetry hook-session-end"
+# Our commands, whatever the python path and --home in between.
+STATUSLINE_MARKER = re.compile(r"claude_telemetry\b.*\bstatusline-capture\b")
+HOOK_MARKER = re.compile(r"claude_telemetry\b.*\bhook-session-end\b")
 
 
 class SettingsError(Exception):
@@ -256,7 +257,9 @@ class Installer:
 
 
 def is_wrapper(status_line: Any) -> bool:
-    return isinstance(status_line, dict) and STATUSLINE_MARKER in str(status_line.get("command"))
+    return isinstance(status_line, dict) and bool(
+        STATUSLINE_MARKER.search(str(status_line.get("command")))
+    )
 
 
 def install_statusline(home: Home, settings: Path | None = None) -> str:
@@ -300,7 +303,7 @@ def uninstall_statusline(home: Home, settings: Path | None = None) -> str:
 
 def _is_our_group(group: Any) -> bool:
     return isinstance(group, dict) and any(
-        isinstance(h, dict) and HOOK_MARKER in str(h.get("command"))
+        isinstance(h, dict) and HOOK_MARKER.search(str(h.get("command")))
         for h in group.get("hooks") or []
     )
 

@@ -108,7 +108,7 @@ class Client:
     def _ack(self, response: httpx.Response) -> Ack:
         status = response.status_code
         detail, errors = _detail(response)
-        suffix = f": {detail}" if detail else ""
+        suffix = f": {detail.rstrip('.')}" if detail else ""
         if 200 <= status < 300:
             try:
                 data = response.json()
@@ -153,8 +153,7 @@ class Client:
             )
         if status == 403:
             raise SendError(
-                f"The API token is not allowed to send usage (403){suffix}. It "
-                "needs the 'ingest' scope.",
+                f"The server refused this token (403){suffix or ': it needs the ingest scope'}.",
                 keep=True,
                 status=status,
             )

@@ -100,11 +100,19 @@ def configure(
         state = {"captures": state.get("captures") or {}}
     with Client(server, token, timeout=30) as client:
         try:
-            ack = client.ingest(
-                encode(check_in_envelope(config, ccusage_version, state.get("timezone") or "UTC"))
-            )
+            ack = _check_in(client, config, ccusage_version, state)
         except SendError as exc:
-            raise SetupError(f"{exc} Nothing was saved.") from None
+            if exc.status != 409 or previous is None:
+                raise SetupError(f"{exc} Nothing was saved.") from None
+            # This machine id belongs to another user (a copied agent home, or a new owner):
+            # this PC becomes a new machine of the token's owner.
+            say("This machine id is registered to another user; this PC gets a new one.")
+            config.machine_uuid = str(uuid.uuid4())
+            state = {"captures": state.get("captures") or {}}
+            try:
+                ack = _check_in(client, config, ccusage_version, state)
+            except SendError as again:
+                raise SetupError(f"{again} Nothing was saved.") from None
     timezone = ack.data.get("timezone") or "UTC"
     machine = ack.data.get("machine") if isinstance(ack.data.get("machine"), dict) else {}
     save_config(home, config)
@@ -114,6 +122,11 @@ def configure(
     state["timezone"] = timezone
     save_state(home, state)
     return SetupResult(config, timezone, machine.get("name") or name, problem)
+
+
+def _check_in(client: Client, config: Config, ccusage_version: str, state: dict):
+    envelope = check_in_envelope(config, ccusage_version, state.get("timezone") or "UTC")
+    return client.ingest(encode(envelope))
 
 
 def default_name() -> str:

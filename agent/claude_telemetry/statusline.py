@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,10 @@ DEDUPE_SECONDS = 60
 # after this many days and can be removed once sent.
 KEEP_SENT_DAYS = 2
 _MAX_WINDOWS = 16
+# The server refuses a whole report over one odd window, so only plausible ones are kept.
+_WINDOW_NAME = re.compile(r"[a-z0-9_]{1,40}")
+_MAX_PERCENT = 1000
+_MAX_RESET_AHEAD = timedelta(days=31)
 
 
 def _number(value: Any) -> float | int | None:
@@ -30,20 +35,41 @@ def _number(value: Any) -> float | int | None:
     return value
 
 
-def clean_rate_limits(raw: Any) -> dict[str, dict[str, Any]]:
+def _reset_time(value: Any, now: datetime) -> float | int | str | None:
+    """`resets_at` as given (unix seconds or ISO text) when it is a time within a month."""
+    if _number(value) is not None:
+        try:
+            moment = datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    elif isinstance(value, str) and len(value) <= 40:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            return None
+    else:
+        return None
+    return value if moment - now <= _MAX_RESET_AHEAD else None
+
+
+def clean_rate_limits(raw: Any, now: datetime) -> dict[str, dict[str, Any]]:
     """Only window names with their percentage and reset time; nothing else passes."""
     if not isinstance(raw, dict):
         return {}
     windows: dict[str, dict[str, Any]] = {}
     for name, window in list(raw.items())[:_MAX_WINDOWS]:
-        if not isinstance(name, str) or len(name) > 64 or not isinstance(window, dict):
+        if not isinstance(name, str) or not _WINDOW_NAME.fullmatch(name):
+            continue
+        if not isinstance(window, dict):
             continue
         cleaned: dict[str, Any] = {}
         pct = _number(window.get("used_percentage"))
-        if pct is not None:
+        if pct is not None and 0 <= pct <= _MAX_PERCENT:
             cleaned["used_percentage"] = pct
-        resets = window.get("resets_at")
-        if _number(resets) is not None or (isinstance(resets, str) and len(resets) <= 40):
+        resets = _reset_time(window.get("resets_at"), now)
+        if resets is not None:
             cleaned["resets_at"] = resets
         if cleaned:
             windows[name] = cleaned
@@ -54,7 +80,7 @@ def capture_record(payload: Any, now: datetime) -> dict[str, Any] | None:
     """The fields the server needs from one statusline input, or None when it has no quota."""
     if not isinstance(payload, dict):
         return None
-    rate_limits = clean_rate_limits(payload.get("rate_limits"))
+    rate_limits = clean_rate_limits(payload.get("rate_limits"), now)
     if not rate_limits:
         return None
     model = payload.get("model")
