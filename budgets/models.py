@@ -1,1 +1,420 @@
-"""Budgets, notification channels, alerts and their deliveries."""
+"""Budgets, notification channels, alerts and their deliveries.
+
+An `Alert` row is the dedupe key of everything this app sends: each kind has a partial unique
+constraint, so "exactly once per budget, period and threshold" (or per quota window, or per
+silence of a machine) is enforced by the database, not by application checks.
+"""
+
+import base64
+import secrets
+import uuid
+import zoneinfo
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone as dj_timezone
+
+from accounts.models import Team
+
+DEFAULT_THRESHOLDS = [90, 100]
+DEFAULT_QUOTA_THRESHOLD = 90
+DEFAULT_STALE_AGENT_HOURS = 24
+SECRET_PREFIX = "whsec_"
+
+
+def default_thresholds() -> list[int]:
+    return list(DEFAULT_THRESHOLDS)
+
+
+def generate_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` then base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+class ScopeKind(models.TextChoices):
+    TEAM = "team", "Whole team"
+    MEMBER = "member", "One member"
+    PROJECT = "project", "One project"
+
+
+class Period(models.TextChoices):
+    MONTH = "month", "Calendar month"
+    WEEK = "week", "Week (Monday to Sunday)"
+
+
+def period_bounds(period: str, day: date) -> tuple[date, date]:
+    """First and last day (inclusive) of the period containing `day`."""
+    if period == Period.WEEK:
+        start = day - timedelta(days=day.weekday())
+        return start, start + timedelta(days=6)
+    start = day.replace(day=1)
+    next_month = (start + timedelta(days=32)).replace(day=1)
+    return start, next_month - timedelta(days=1)
+
+
+def team_today(team: Team, now: datetime | None = None) -> date:
+    """Today in the team's reporting timezone, the calendar its usage days are counted in."""
+    now = now or dj_timezone.now()
+    try:
+        zone = zoneinfo.ZoneInfo(team.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = zoneinfo.ZoneInfo("UTC")
+    return now.astimezone(zone).date()
+
+
+class Channel(models.Model):
+    """Where alerts go: an email list (members and/or addresses) or a signed webhook."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        WEBHOOK = "webhook", "Webhook"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="channels")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="alert_channels"
+    )
+    addresses = models.JSONField(default=list, blank=True)
+    url = models.URLField(max_length=1000, blank=True)
+    # Kept in the clear because the HMAC needs the secret itself; shown once on the page.
+    secret = models.CharField(max_length=100, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["team", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="email") | ~Q(url=""), name="channel_webhook_has_url"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    def save(self, *args, **kwargs):
+        if self.kind == self.Kind.WEBHOOK and not self.secret:
+            self.secret = generate_secret()
+        super().save(*args, **kwargs)
+
+    @property
+    def is_enabled(self) -> bool:
+        return self.disabled_at is None
+
+    @property
+    def target(self) -> str:
+        if self.kind == self.Kind.WEBHOOK:
+            return self.url
+        people = [m.email for m in self.members.all()]
+        return ", ".join(sorted(set(people) | set(self.addresses)))
+
+    def recipients(self) -> list[str]:
+        """Email addresses this channel sends to: active chosen members plus typed addresses."""
+        emails = {m.email for m in self.members.all() if m.is_active}
+        emails.update(a.strip().lower() for a in self.addresses if a.strip())
+        return sorted(emails)
+
+    def rotate_secret(self) -> str:
+        self.secret = generate_secret()
+        self.save(update_fields=["secret"])
+        return self.secret
+
+    def enable(self) -> None:
+        Channel.objects.filter(pk=self.pk).update(
+            disabled_at=None, disabled_reason="", consecutive_failures=0
+        )
+        self.disabled_at, self.disabled_reason, self.consecutive_failures = None, "", 0
+
+
+class Budget(models.Model):
+    """A spending limit in USD for one project, one member or the whole team, per period."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="budgets")
+    name = models.CharField(max_length=120)
+    scope = models.CharField(max_length=10, choices=ScopeKind.choices, default=ScopeKind.TEAM)
+    project = models.ForeignKey(
+        "usage.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="budgets"
+    )
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="budgets",
+    )
+    period = models.CharField(max_length=10, choices=Period.choices, default=Period.MONTH)
+    amount_usd = models.DecimalField(
+        max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
+    )
+    # Percentages of the amount; each fires once per period.
+    thresholds = models.JSONField(default=default_thresholds)
+    forecast_alerts = models.BooleanField(
+        default=True,
+        help_text="Also alert once per period when the pace says the amount will be exceeded.",
+    )
+    channels = models.ManyToManyField(Channel, blank=True, related_name="budgets")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["team", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(scope="team", project__isnull=True, member__isnull=True)
+                    | Q(scope="member", project__isnull=True, member__isnull=False)
+                    | Q(scope="project", project__isnull=False, member__isnull=True)
+                ),
+                name="budget_scope_matches_target",
+            ),
+            models.CheckConstraint(condition=Q(amount_usd__gt=0), name="budget_amount_positive"),
+        ]
+        indexes = [
+            # Evaluation walks a team's active budgets after every ingest.
+            models.Index(fields=["team", "active"], name="budget_team_active"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def scope_label(self) -> str:
+        if self.scope == ScopeKind.PROJECT and self.project_id:
+            return f"Project {self.project.display_name}"
+        if self.scope == ScopeKind.MEMBER and self.member_id:
+            return f"Member {self.member.display_name}"
+        return "Whole team"
+
+    @property
+    def sorted_thresholds(self) -> list[int]:
+        return sorted({int(t) for t in self.thresholds or []})
+
+    def current_period(self, now: datetime | None = None) -> tuple[date, date]:
+        return period_bounds(self.period, team_today(self.team, now))
+
+    def usage_filter(self) -> Q:
+        """DailyUsage rows this budget counts (any source agent, any model)."""
+        if self.scope == ScopeKind.PROJECT:
+            return Q(project_id=self.project_id) | Q(project__alias_of_id=self.project_id)
+        if self.scope == ScopeKind.MEMBER:
+            return Q(machine__team_id=self.team_id, machine__owner_id=self.member_id)
+        return Q(machine__team_id=self.team_id)
+
+
+class AlertKind(models.TextChoices):
+    THRESHOLD = "threshold", "Budget threshold crossed"
+    FORECAST = "forecast", "Budget forecast to be exceeded"
+    QUOTA = "quota", "Subscription quota nearly used"
+    STALE_AGENT = "stale_agent", "Agent not syncing"
+    TEST = "test", "Test message"
+
+
+class Alert(models.Model):
+    """One fired alert. Its unique constraints make each alert fire exactly once."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=20, choices=AlertKind.choices)
+    budget = models.ForeignKey(
+        Budget, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    period_start = models.DateField(null=True, blank=True)
+    # Budget thresholds and quota thresholds are whole percentages.
+    threshold = models.PositiveIntegerField(null=True, blank=True)
+    subscription = models.ForeignKey(
+        "usage.Subscription", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    window = models.CharField(max_length=40, blank=True)
+    window_resets_at = models.DateTimeField(null=True, blank=True)
+    machine = models.ForeignKey(
+        "usage.Machine", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    machine_last_seen_at = models.DateTimeField(null=True, blank=True)
+    channel = models.ForeignKey(
+        Channel, null=True, blank=True, on_delete=models.CASCADE, related_name="test_alerts"
+    )
+    # The figures at the moment it fired (amounts as strings), so messages tell what was seen.
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # The dedupe keys. Each kind's key columns are NOT NULL (checked below), because
+            # NULLs never collide in a unique index.
+            models.UniqueConstraint(
+                fields=["budget", "period_start", "threshold"],
+                condition=Q(kind="threshold"),
+                name="alert_threshold_once_per_period",
+            ),
+            models.UniqueConstraint(
+                fields=["budget", "period_start"],
+                condition=Q(kind="forecast"),
+                name="alert_forecast_once_per_period",
+            ),
+            models.UniqueConstraint(
+                fields=["subscription", "window", "window_resets_at"],
+                condition=Q(kind="quota"),
+                name="alert_quota_once_per_window",
+            ),
+            models.UniqueConstraint(
+                fields=["machine", "machine_last_seen_at"],
+                condition=Q(kind="stale_agent"),
+                name="alert_stale_once_per_silence",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind__in=["threshold", "forecast"])
+                | Q(budget__isnull=False, period_start__isnull=False),
+                name="alert_budget_key_not_null",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="threshold") | Q(threshold__isnull=False),
+                name="alert_threshold_not_null",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="quota")
+                | Q(subscription__isnull=False, window_resets_at__isnull=False) & ~Q(window=""),
+                name="alert_quota_key_not_null",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="stale_agent")
+                | Q(machine__isnull=False, machine_last_seen_at__isnull=False),
+                name="alert_stale_key_not_null",
+            ),
+        ]
+        indexes = [
+            # The budgets page lists a team's recent alerts.
+            models.Index(fields=["team", "-created_at"], name="alert_team_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Delivery(models.Model):
+    """One alert sent through one channel (or straight to one person by email).
+
+    Workers claim a row with a conditional UPDATE (pending → sending) and only the worker whose
+    update changed one row sends, so two workers never send the same delivery.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.ForeignKey(
+        Channel, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    # Personal alerts (quota, stale agent) go to one person's email, without a team channel.
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="alert_deliveries",
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(default=dj_timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["alert", "channel"],
+                condition=Q(channel__isnull=False),
+                name="delivery_once_per_channel",
+            ),
+            models.UniqueConstraint(
+                fields=["alert", "recipient"],
+                condition=Q(recipient__isnull=False),
+                name="delivery_once_per_recipient",
+            ),
+            models.CheckConstraint(
+                condition=Q(channel__isnull=False, recipient__isnull=True)
+                | Q(channel__isnull=True, recipient__isnull=False),
+                name="delivery_has_one_target",
+            ),
+        ]
+        indexes = [
+            # The sweep finds due pending rows and stuck sending rows.
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_status_due"),
+        ]
+
+    def __str__(self) -> str:
+        target = self.channel or self.recipient
+        return f"{self.alert} → {target} ({self.status})"
+
+
+class QuotaAlertSetting(models.Model):
+    """A member's choice for one of their subscriptions: alert at this % of a quota window."""
+
+    subscription = models.OneToOneField(
+        "usage.Subscription", on_delete=models.CASCADE, related_name="quota_alert_setting"
+    )
+    enabled = models.BooleanField(default=True)
+    threshold = models.PositiveIntegerField(
+        default=DEFAULT_QUOTA_THRESHOLD, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(threshold__gte=1, threshold__lte=100),
+                name="quotaalertsetting_threshold_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription}: {self.threshold}%"
+
+
+class StaleAgentSetting(models.Model):
+    """A member's choice: tell me when one of my machines has not synced for this long."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stale_agent_setting"
+    )
+    enabled = models.BooleanField(default=True)
+    hours = models.PositiveIntegerField(
+        default=DEFAULT_STALE_AGENT_HOURS,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(hours__gte=1), name="staleagentsetting_hours_min"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.hours} h"

@@ -155,6 +155,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "accounts.tasks.purge_expired_login_links",
         "schedule": crontab(minute=17),
     },
+    # Periods roll over and agents go quiet without any ingest to trigger a budget check.
+    "evaluate-budgets-and-alerts": {
+        "task": "budgets.tasks.evaluate_all_teams",
+        "schedule": timedelta(minutes=15),
+    },
+    # Re-queues alert deliveries whose retry was lost and resets ones a killed worker left.
+    "sweep-alert-deliveries": {
+        "task": "budgets.tasks.sweep_deliveries",
+        "schedule": timedelta(minutes=2),
+    },
 }
 
 # --- Auth: magic links only (allauth login by code plus our cross-device link) --------------
@@ -241,6 +251,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # --- Outgoing webhooks ---------------------------------------------------------------------
 WEBHOOK_ALLOW_PRIVATE_IPS = env_bool("WEBHOOK_ALLOW_PRIVATE_IPS", False)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+# Attempts before an alert delivery fails for good (a failing webhook channel is then disabled).
+ALERT_DELIVERY_MAX_ATTEMPTS = env_int("ALERT_DELIVERY_MAX_ATTEMPTS", 8, minimum=1)
 
 # --- Internationalisation: UTC in the database, the viewer's zone on the page ---------------
 LANGUAGE_CODE = "en-us"

@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("usage.api_urls")),
+    path("api/v1/", include("budgets.api_urls")),
     path("budgets/", include("budgets.urls")),
     path("", include("usage.urls")),
 ]

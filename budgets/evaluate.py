@@ -1,0 +1,238 @@
+"""Checks a team's budgets, quotas and agents and fires each alert exactly once.
+
+Safe to run any number of times, from any number of workers at once: an alert is an `Alert` row
+whose unique constraint is the dedupe key, created together with its deliveries in one
+transaction; a second evaluation finds the key taken and sends nothing.
+"""
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Team
+from budgets import notify
+from budgets.models import (
+    DEFAULT_QUOTA_THRESHOLD,
+    DEFAULT_STALE_AGENT_HOURS,
+    Alert,
+    AlertKind,
+    Budget,
+    Channel,
+    Delivery,
+    StaleAgentSetting,
+)
+from budgets.status import BudgetStatus, status_of
+
+log = logging.getLogger(__name__)
+
+
+def evaluate_team(team_id: int, now: datetime | None = None) -> list[Alert]:
+    """Every check for one team; returns the alerts this run fired (usually none)."""
+    team = Team.objects.filter(pk=team_id).first()
+    if team is None:
+        log.info("team to evaluate no longer exists", extra={"team": team_id})
+        return []
+    now = now or timezone.now()
+    fired: list[Alert] = []
+    budgets = (
+        Budget.objects.filter(team=team, active=True)
+        .select_related("team", "project", "member")
+        .prefetch_related("channels")
+    )
+    for budget in budgets:
+        fired += evaluate_budget(budget, now)
+    fired += evaluate_quotas(team, now)
+    fired += evaluate_stale_agents(team, now)
+    if fired:
+        log.info("alerts fired", extra={"team": team.pk, "count": len(fired)})
+    return fired
+
+
+def _fire(
+    team: Team,
+    kind: str,
+    key: dict,
+    data: dict,
+    *,
+    channels: Iterable[Channel] = (),
+    recipients: Iterable = (),
+) -> Alert | None:
+    """Create the alert and its deliveries unless its key exists; queue sending after commit."""
+    with transaction.atomic():
+        # get_or_create retries the read after an IntegrityError, so a concurrent evaluation
+        # that inserted the same key first makes this one a no-op instead of an error.
+        alert, created = Alert.objects.get_or_create(
+            kind=kind, **key, defaults={"team": team, "data": data}
+        )
+        if not created:
+            return None
+        rows = [Delivery(alert=alert, channel=c) for c in channels if c.is_enabled]
+        rows += [Delivery(alert=alert, recipient=u) for u in recipients if u.is_active]
+        Delivery.objects.bulk_create(rows)
+        ids = list(Delivery.objects.filter(alert=alert).values_list("pk", flat=True))
+        notify.queue_on_commit(ids)
+    log.info("alert fired", extra={"alert": alert.pk, "kind": kind, "deliveries": len(ids)})
+    return alert
+
+
+def _budget_data(status: BudgetStatus) -> dict:
+    budget = status.budget
+    return {
+        "budget": budget.name,
+        "budget_id": str(budget.public_id),
+        "scope": budget.scope_label,
+        "period": budget.period,
+        "period_start": status.period_start.isoformat(),
+        "period_end": status.period_end.isoformat(),
+        "spent_usd": str(status.spent),
+        "amount_usd": str(status.amount),
+        "percent": status.percent,
+    }
+
+
+def evaluate_budget(budget: Budget, now: datetime) -> list[Alert]:
+    status = status_of(budget, now, with_forecast=False)
+    crossed = [t for t in budget.sorted_thresholds if status.spent * 100 >= budget.amount_usd * t]
+    fired: list[Alert] = []
+    channels = list(budget.channels.all())
+    # When one sync jumps past several thresholds, people hear about the highest one only; the
+    # lower ones are still recorded so they never fire later in this period.
+    for threshold in sorted(crossed, reverse=True):
+        data = {**_budget_data(status), "threshold": threshold}
+        if fired:
+            data["superseded_by"] = fired[0].threshold
+        alert = _fire(
+            budget.team,
+            AlertKind.THRESHOLD,
+            {"budget": budget, "period_start": status.period_start, "threshold": threshold},
+            data,
+            channels=() if fired else channels,
+        )
+        if alert is not None:
+            fired.append(alert)
+    if budget.forecast_alerts and status.spent < status.amount:
+        fired += _evaluate_forecast(budget, now, channels)
+    return fired
+
+
+def _evaluate_forecast(budget: Budget, now: datetime, channels: list[Channel]) -> list[Alert]:
+    status = status_of(budget, now)
+    if status.projected_day is None:
+        return []
+    data = {
+        **_budget_data(status),
+        "projected_day": status.projected_day.isoformat(),
+        "projected_usd": None if status.projected is None else str(status.projected),
+    }
+    alert = _fire(
+        budget.team,
+        AlertKind.FORECAST,
+        {"budget": budget, "period_start": status.period_start},
+        data,
+        channels=channels,
+    )
+    return [alert] if alert else []
+
+
+def evaluate_quotas(team: Team, now: datetime) -> list[Alert]:
+    """Official quota windows past each subscription owner's chosen threshold, once per window."""
+    from usage.models import Subscription
+    from usage.ratelimits import latest_quotas
+
+    fired: list[Alert] = []
+    subscriptions = [
+        s
+        for s in Subscription.objects.filter(
+            owner__membership__team=team, owner__is_active=True
+        ).select_related("owner", "quota_alert_setting")
+        if getattr(s, "quota_alert_setting", None) is None or s.quota_alert_setting.enabled
+    ]
+    for subscription_id, quota in latest_quotas(subscriptions, now).items():
+        subscription = quota.subscription
+        setting = getattr(subscription, "quota_alert_setting", None)
+        threshold = setting.threshold if setting else DEFAULT_QUOTA_THRESHOLD
+        for reading in quota.readings:
+            # A stale reading describes a window that has already reset.
+            if reading.stale or reading.resets_at is None or reading.used_pct < threshold:
+                continue
+            # Readings of one window from several machines may differ by seconds; the minute
+            # is the window's identity in the dedupe key.
+            resets_at = reading.resets_at.replace(second=0, microsecond=0)
+            data = {
+                "subscription": subscription.label,
+                "owner": subscription.owner.email,
+                "window": reading.window,
+                "used_percent": reading.used_pct,
+                "resets_at": resets_at.isoformat(),
+                "threshold": threshold,
+                "machine": reading.machine_name,
+            }
+            alert = _fire(
+                team,
+                AlertKind.QUOTA,
+                {
+                    "subscription_id": subscription_id,
+                    "window": reading.window,
+                    "window_resets_at": resets_at,
+                },
+                data,
+                recipients=[subscription.owner],
+            )
+            if alert is not None:
+                fired.append(alert)
+    return fired
+
+
+def evaluate_stale_agents(team: Team, now: datetime) -> list[Alert]:
+    """Machines silent for longer than their owner's setting; once per silence."""
+    from usage.models import Machine
+
+    fired: list[Alert] = []
+    settings_by_user = {
+        s.user_id: s for s in StaleAgentSetting.objects.filter(user__membership__team=team)
+    }
+    machines = Machine.objects.filter(
+        team=team, retired_at__isnull=True, last_seen_at__isnull=False, owner__is_active=True
+    ).select_related("owner")
+    for machine in machines:
+        setting = settings_by_user.get(machine.owner_id)
+        if setting is not None and not setting.enabled:
+            continue
+        hours = setting.hours if setting else DEFAULT_STALE_AGENT_HOURS
+        silent = now - machine.last_seen_at
+        if silent < timedelta(hours=hours):
+            continue
+        data = {
+            "machine": machine.name,
+            "owner": machine.owner.email,
+            "last_seen_at": machine.last_seen_at.isoformat(),
+            "hours": hours,
+            "silent_hours": int(silent.total_seconds() // 3600),
+        }
+        # The last sync time is part of the key: a machine that syncs and goes quiet again
+        # alerts again, but one silence alerts once.
+        alert = _fire(
+            team,
+            AlertKind.STALE_AGENT,
+            {"machine": machine, "machine_last_seen_at": machine.last_seen_at},
+            data,
+            recipients=[machine.owner],
+        )
+        if alert is not None:
+            fired.append(alert)
+    return fired
+
+
+def evaluate_all_teams(now: datetime | None = None) -> int:
+    """The beat's periodic pass: periods roll over and agents go quiet without any ingest."""
+    count = 0
+    for team_id in Team.objects.values_list("pk", flat=True):
+        try:
+            count += len(evaluate_team(team_id, now))
+        except Exception:
+            # One team's broken data must not stop the others' alerts.
+            log.exception("evaluating a team failed", extra={"team": team_id})
+    return count

@@ -1,0 +1,231 @@
+"""Forms for budgets, channels and a member's own alert settings; every queryset is team-scoped."""
+
+import re
+from decimal import Decimal
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from accounts.models import User
+from budgets import webhooks
+from budgets.models import Budget, Channel, ScopeKind
+from usage.models import Project
+
+MAX_THRESHOLDS = 10
+
+
+def parse_thresholds(raw: str) -> list[int]:
+    """`"90, 100"` → [90, 100]; whole percentages from 1 to 1000, sorted, no repeats."""
+    parts = [p for p in re.split(r"[\s,;]+", raw.strip().replace("%", "")) if p]
+    if not parts:
+        raise ValidationError("Give at least one threshold, e.g. 90, 100.")
+    values = set()
+    for part in parts:
+        if not part.isdigit() or not 1 <= int(part) <= 1000:
+            raise ValidationError(
+                f"'{part}' is not a whole percentage from 1 to 1000 (e.g. 50, 90, 100)."
+            )
+        values.add(int(part))
+    if len(values) > MAX_THRESHOLDS:
+        raise ValidationError(f"At most {MAX_THRESHOLDS} thresholds.")
+    return sorted(values)
+
+
+class ThresholdsField(forms.CharField):
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return ", ".join(str(v) for v in value)
+        return value
+
+    def to_python(self, value):
+        return parse_thresholds(super().to_python(value) or "")
+
+
+class MemberChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.display_name} ({obj.email})" if obj.name else obj.email
+
+
+class BudgetForm(forms.ModelForm):
+    thresholds = ThresholdsField(
+        initial="90, 100",
+        help_text="Percentages of the amount, separated by commas. Each alerts once per period.",
+    )
+    member = MemberChoiceField(queryset=User.objects.none(), required=False)
+    channels = forms.ModelMultipleChoiceField(
+        queryset=Channel.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Where alerts for this budget go.",
+    )
+
+    class Meta:
+        model = Budget
+        fields = [
+            "name",
+            "scope",
+            "project",
+            "member",
+            "period",
+            "amount_usd",
+            "thresholds",
+            "forecast_alerts",
+            "channels",
+            "active",
+        ]
+        labels = {"amount_usd": "Amount (USD)", "forecast_alerts": "Forecast alerts"}
+        widgets = {"scope": forms.RadioSelect, "period": forms.RadioSelect}
+
+    def __init__(self, *args, team, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.team = team
+        # Aliases are covered by their main project, so budgets are set on main projects only.
+        self.fields["project"].queryset = Project.objects.filter(
+            team=team, alias_of__isnull=True
+        ).exclude(key="")
+        self.fields["project"].help_text = "For a project budget; its aliases are included."
+        self.fields["member"].queryset = User.objects.filter(membership__team=team)
+        self.fields["member"].help_text = "For a member budget."
+        self.fields["channels"].queryset = Channel.objects.filter(team=team)
+        self.fields["amount_usd"].min_value = Decimal("0.01")
+
+    def clean(self):
+        data = super().clean()
+        scope = data.get("scope")
+        if scope == ScopeKind.PROJECT and not data.get("project"):
+            self.add_error("project", "Choose the project this budget is for.")
+        if scope == ScopeKind.MEMBER and not data.get("member"):
+            self.add_error("member", "Choose the member this budget is for.")
+        if scope != ScopeKind.PROJECT:
+            data["project"] = None
+        if scope != ScopeKind.MEMBER:
+            data["member"] = None
+        return data
+
+    def save(self, commit=True):
+        budget = super().save(commit=False)
+        budget.team = self.team
+        budget.project = self.cleaned_data.get("project")
+        budget.member = self.cleaned_data.get("member")
+        if commit:
+            budget.save()
+            self.save_m2m()
+        return budget
+
+
+class AddressesField(forms.CharField):
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return "\n".join(value)
+        return value
+
+    def to_python(self, value):
+        raw = super().to_python(value) or ""
+        addresses = []
+        for part in re.split(r"[\s,;]+", raw):
+            if not part:
+                continue
+            try:
+                validate_email(part)
+            except ValidationError:
+                raise ValidationError(f"'{part}' is not an email address.") from None
+            if part.lower() not in addresses:
+                addresses.append(part.lower())
+        return addresses
+
+
+class ChannelForm(forms.ModelForm):
+    members = forms.ModelMultipleChoiceField(
+        queryset=User.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Team members who get the email.",
+    )
+    addresses = AddressesField(
+        required=False, help_text="Other addresses, one per line (e.g. a shared inbox)."
+    )
+    url = forms.URLField(
+        max_length=1000,
+        required=False,
+        assume_scheme="https",
+        label="Webhook URL",
+        help_text="Any HTTPS endpoint, e.g. a Slack incoming webhook. Requests are signed "
+        "(Standard Webhooks) with a secret shown once after saving.",
+    )
+
+    class Meta:
+        model = Channel
+        fields = ["name", "kind", "members", "addresses", "url"]
+        widgets = {"kind": forms.RadioSelect}
+
+    def __init__(self, *args, team, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.team = team
+        self.fields["members"].queryset = User.objects.filter(membership__team=team, is_active=True)
+        self.fields["members"].label_from_instance = lambda u: u.email
+        if self.instance.pk:
+            # Changing kind would change what the secret means; make a new channel instead.
+            self.fields["kind"].disabled = True
+
+    def clean_url(self):
+        url = self.cleaned_data.get("url", "").strip()
+        if url:
+            problem = webhooks.check_url_shape(url)
+            if problem:
+                raise ValidationError(f"This URL is refused: {problem}.")
+        return url
+
+    def clean(self):
+        data = super().clean()
+        kind = data.get("kind")
+        if kind == Channel.Kind.WEBHOOK:
+            if not data.get("url") and "url" not in self.errors:
+                self.add_error("url", "A webhook channel needs a URL.")
+            data["members"], data["addresses"] = [], []
+        elif kind == Channel.Kind.EMAIL:
+            if not data.get("members") and not data.get("addresses") and not self.errors:
+                self.add_error("addresses", "Choose at least one member or type an address.")
+            data["url"] = ""
+        return data
+
+    def save(self, commit=True):
+        channel = super().save(commit=False)
+        channel.team = self.team
+        channel.url = self.cleaned_data.get("url", "")
+        channel.addresses = self.cleaned_data.get("addresses", [])
+        if commit:
+            channel.save()
+            channel.members.set(self.cleaned_data.get("members", []))
+        return channel
+
+
+class AlertSettingsForm(forms.Form):
+    """A member's own alerts: quota threshold per subscription and the stale-agent delay."""
+
+    stale_enabled = forms.BooleanField(required=False, label="Tell me when a machine goes quiet")
+    stale_hours = forms.IntegerField(
+        min_value=1, max_value=24 * 60, label="after (hours without a sync)"
+    )
+
+    def __init__(self, *args, subscriptions, stale_setting, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.subscriptions = list(subscriptions)
+        self.fields["stale_enabled"].initial = stale_setting.enabled
+        self.fields["stale_hours"].initial = stale_setting.hours
+        for sub in self.subscriptions:
+            setting = sub.current_quota_setting
+            self.fields[f"quota_{sub.public_id}_enabled"] = forms.BooleanField(
+                required=False, initial=setting.enabled, label=f"Quota alerts for {sub.label}"
+            )
+            self.fields[f"quota_{sub.public_id}_threshold"] = forms.IntegerField(
+                min_value=1, max_value=100, initial=setting.threshold, label="at (% used)"
+            )
+
+    def quota_rows(self):
+        return [
+            (sub, self[f"quota_{sub.public_id}_enabled"], self[f"quota_{sub.public_id}_threshold"])
+            for sub in self.subscriptions
+        ]

@@ -1,0 +1,294 @@
+"""The Budgets and Channels pages: admins manage, members see what concerns them.
+
+Order of checks on management pages: logged in (else the login page), team admin (else 403,
+whatever the id), then the object within the admin's own team (else 404).
+"""
+
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Prefetch, Q
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.access import is_team_admin, team_of
+from budgets import notify
+from budgets.forms import AlertSettingsForm, BudgetForm, ChannelForm
+from budgets.models import (
+    Alert,
+    AlertKind,
+    Budget,
+    Channel,
+    Delivery,
+    QuotaAlertSetting,
+    StaleAgentSetting,
+)
+from budgets.status import budget_status_for, visible_budgets
+from usage.models import Subscription
+
+log = logging.getLogger(__name__)
+
+SECRET_SESSION_KEY = "budgets_new_channel_secret"
+RECENT_ALERTS = 20
+
+
+def _admin_team(request):
+    team = team_of(request.user)
+    if team is None or not is_team_admin(request.user):
+        raise PermissionDenied("Only team admins manage budgets and channels.")
+    return team
+
+
+def _subscriptions_with_settings(user) -> list[Subscription]:
+    subs = list(Subscription.objects.filter(owner=user).select_related("quota_alert_setting"))
+    for sub in subs:
+        setting = getattr(sub, "quota_alert_setting", None)
+        sub.current_quota_setting = setting or QuotaAlertSetting(subscription=sub)
+    return subs
+
+
+def _stale_setting(user) -> StaleAgentSetting:
+    return StaleAgentSetting.objects.filter(user=user).first() or StaleAgentSetting(user=user)
+
+
+def _recent_alerts(user, team, admin: bool):
+    alerts = Alert.objects.filter(team=team).exclude(kind=AlertKind.TEST)
+    if not admin:
+        alerts = alerts.filter(
+            Q(budget__in=visible_budgets(user))
+            | Q(subscription__owner=user)
+            | Q(machine__owner=user)
+        )
+    return (
+        alerts.select_related("budget")
+        .prefetch_related(
+            Prefetch(
+                "deliveries",
+                queryset=Delivery.objects.select_related("channel", "recipient").order_by("pk"),
+            )
+        )
+        .order_by("-created_at")[:RECENT_ALERTS]
+    )
+
+
+@login_required
+def budgets_page(request):
+    team = team_of(request.user)
+    admin = is_team_admin(request.user)
+    context = {"team": team, "is_admin": admin, "statuses": [], "alerts": []}
+    if team is not None:
+        context["statuses"] = budget_status_for(request.user)
+        context["alerts"] = _recent_alerts(request.user, team, admin)
+        if admin:
+            context["inactive"] = Budget.objects.filter(team=team, active=False)
+    context["settings_form"] = AlertSettingsForm(
+        subscriptions=_subscriptions_with_settings(request.user),
+        stale_setting=_stale_setting(request.user),
+    )
+    return render(request, "budgets/budgets.html", context)
+
+
+@login_required
+@require_POST
+def alert_settings(request):
+    """A member's own quota and stale-agent alert settings (never anyone else's)."""
+    subs = _subscriptions_with_settings(request.user)
+    form = AlertSettingsForm(
+        request.POST, subscriptions=subs, stale_setting=_stale_setting(request.user)
+    )
+    if not form.is_valid():
+        team = team_of(request.user)
+        context = {
+            "team": team,
+            "is_admin": is_team_admin(request.user),
+            "statuses": budget_status_for(request.user) if team else [],
+            "alerts": _recent_alerts(request.user, team, False) if team else [],
+            "settings_form": form,
+        }
+        return render(request, "budgets/budgets.html", context, status=400)
+    with transaction.atomic():
+        StaleAgentSetting.objects.update_or_create(
+            user=request.user,
+            defaults={
+                "enabled": form.cleaned_data["stale_enabled"],
+                "hours": form.cleaned_data["stale_hours"],
+            },
+        )
+        for sub in subs:
+            QuotaAlertSetting.objects.update_or_create(
+                subscription=sub,
+                defaults={
+                    "enabled": form.cleaned_data[f"quota_{sub.public_id}_enabled"],
+                    "threshold": form.cleaned_data[f"quota_{sub.public_id}_threshold"],
+                },
+            )
+    messages.success(request, "Your alert settings are saved.")
+    return redirect("budgets")
+
+
+@login_required
+def budget_create(request):
+    team = _admin_team(request)
+    form = BudgetForm(request.POST or None, team=team)
+    if request.method == "POST" and form.is_valid():
+        budget = form.save(commit=False)
+        budget.created_by = request.user
+        budget.save()
+        form.save_m2m()
+        log.info("budget created", extra={"budget": budget.pk, "team": team.pk})
+        _evaluate_soon(team)
+        messages.success(request, f"Budget '{budget.name}' created.")
+        return redirect("budgets")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "budgets/budget_form.html", {"form": form, "budget": None}, status=status
+    )
+
+
+@login_required
+def budget_edit(request, public_id):
+    team = _admin_team(request)
+    budget = get_object_or_404(Budget, public_id=public_id, team=team)
+    form = BudgetForm(request.POST or None, instance=budget, team=team)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        _evaluate_soon(team)
+        messages.success(request, f"Budget '{budget.name}' saved.")
+        return redirect("budgets")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "budgets/budget_form.html", {"form": form, "budget": budget}, status=status
+    )
+
+
+@login_required
+def budget_delete(request, public_id):
+    team = _admin_team(request)
+    budget = get_object_or_404(Budget, public_id=public_id, team=team)
+    if request.method == "POST":
+        name = budget.name
+        budget.delete()
+        messages.success(request, f"Budget '{name}' deleted.")
+        return redirect("budgets")
+    return render(request, "budgets/confirm_delete.html", {"object": budget, "what": "budget"})
+
+
+def _evaluate_soon(team) -> None:
+    """A new or changed budget may already be past a threshold: check it after commit."""
+    from budgets.tasks import evaluate_team
+
+    def queue():
+        try:
+            evaluate_team.delay(team.pk)
+        except Exception:
+            log.warning("could not queue a budget check; beat will do it", exc_info=True)
+
+    transaction.on_commit(queue)
+
+
+@login_required
+def channels_page(request):
+    team = _admin_team(request)
+    secret = request.session.pop(SECRET_SESSION_KEY, None)
+    channels = Channel.objects.filter(team=team).prefetch_related("members", "budgets")
+    return render(
+        request,
+        "budgets/channels.html",
+        {"channels": channels, "new_secret": secret, "team": team},
+    )
+
+
+def _show_secret_once(request, channel: Channel) -> None:
+    request.session[SECRET_SESSION_KEY] = {
+        "channel": channel.name,
+        "secret": channel.secret,
+    }
+
+
+@login_required
+def channel_create(request):
+    team = _admin_team(request)
+    form = ChannelForm(request.POST or None, team=team)
+    if request.method == "POST" and form.is_valid():
+        channel = form.save(commit=False)
+        channel.created_by = request.user
+        channel.save()
+        channel.members.set(form.cleaned_data.get("members", []))
+        log.info("alert channel created", extra={"channel": channel.pk, "team": team.pk})
+        if channel.kind == Channel.Kind.WEBHOOK:
+            _show_secret_once(request, channel)
+        messages.success(request, f"Channel '{channel.name}' created.")
+        return redirect("channels")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "budgets/channel_form.html", {"form": form, "channel": None}, status=status
+    )
+
+
+def _team_channel(request, public_id) -> Channel:
+    team = _admin_team(request)
+    return get_object_or_404(Channel, public_id=public_id, team=team)
+
+
+@login_required
+def channel_edit(request, public_id):
+    channel = _team_channel(request, public_id)
+    form = ChannelForm(request.POST or None, instance=channel, team=channel.team)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Channel '{channel.name}' saved.")
+        return redirect("channels")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "budgets/channel_form.html", {"form": form, "channel": channel}, status=status
+    )
+
+
+@login_required
+def channel_delete(request, public_id):
+    channel = _team_channel(request, public_id)
+    if request.method == "POST":
+        name = channel.name
+        channel.delete()
+        messages.success(request, f"Channel '{name}' deleted.")
+        return redirect("channels")
+    return render(request, "budgets/confirm_delete.html", {"object": channel, "what": "channel"})
+
+
+@login_required
+@require_POST
+def channel_test(request, public_id):
+    channel = _team_channel(request, public_id)
+    outcome = notify.send_test(channel, request.user)
+    if outcome is not None and outcome.status == Delivery.Status.SENT:
+        messages.success(request, f"Test message sent through '{channel.name}'.")
+    else:
+        error = outcome.error if outcome else "another worker is sending it"
+        messages.error(request, f"The test message through '{channel.name}' failed: {error}")
+    return redirect("channels")
+
+
+@login_required
+@require_POST
+def channel_enable(request, public_id):
+    channel = _team_channel(request, public_id)
+    channel.enable()
+    log.info("alert channel re-enabled", extra={"channel": channel.pk})
+    messages.success(request, f"Channel '{channel.name}' is enabled again.")
+    return redirect("channels")
+
+
+@login_required
+@require_POST
+def channel_rotate_secret(request, public_id):
+    channel = _team_channel(request, public_id)
+    if channel.kind != Channel.Kind.WEBHOOK:
+        raise Http404("Only webhook channels have a secret.")
+    channel.rotate_secret()
+    _show_secret_once(request, channel)
+    messages.success(request, f"Channel '{channel.name}' has a new secret.")
+    return redirect("channels")
