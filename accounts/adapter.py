@@ -1,9 +1,64 @@
-"""allauth adapter: only allow-listed addresses or active members may log in; no sign-up form."""
+"""allauth adapter: no sign-up form, the allow-list rule at every login, and the magic link.
+
+Every login-code email allauth sends also carries a fresh cross-device link (accounts.views
+`login_link`), so the person can finish in any browser, or type the code in the one that asked.
+"""
+
+import logging
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.internal.stagekit import clear_login
+from django.conf import settings
+from django.contrib import messages
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from accounts.login import (
+    client_ip,
+    end_pending_links,
+    grant_membership,
+    is_admitted,
+    safe_next_url,
+)
+from accounts.models import LoginLink, User
+
+log = logging.getLogger(__name__)
+
+LOGIN_CODE_MAIL = "account/email/login_code"
 
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
         # Accounts are created from the allow-list at first login, never by a sign-up form.
         return False
+
+    def is_safe_url(self, url: str | None) -> bool:
+        # Stricter than allauth's default: only our own paths, never another host.
+        return safe_next_url(url) is not None
+
+    def pre_login(self, request, user, **kwargs):
+        # The allow-list may have changed since the code was sent: check again at the door.
+        if not is_admitted(user):
+            log.warning("login refused: not admitted", extra={"user_id": user.pk})
+            clear_login(request)
+            messages.error(request, "This login is no longer allowed. Ask your team admin.")
+            return redirect("account_login")
+        return super().pre_login(request, user, **kwargs)
+
+    def login(self, request, user) -> None:
+        grant_membership(user)
+        end_pending_links(user)
+        super().login(request, user)
+        log.info("user logged in", extra={"user_id": user.pk})
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        if template_prefix == LOGIN_CODE_MAIL:
+            context = {**context, "link_url": self._issue_login_link(email, context)}
+        super().send_mail(template_prefix, email, context)
+
+    def _issue_login_link(self, email: str, context: dict) -> str:
+        request = context["request"]
+        user = User.objects.get(email__iexact=email)
+        next_url = safe_next_url(request.POST.get("next") or request.GET.get("next")) or ""
+        _, signed = LoginLink.issue(user, next_url=next_url, ip=client_ip(request))
+        return settings.SITE_URL + reverse("login_link", args=[signed])

@@ -1,10 +1,18 @@
-"""DRF authentication by `Authorization: Bearer cct_…` and scope/role permissions for the API."""
+"""DRF authentication by `Authorization: Bearer cct_…` and scope/role permissions for the API.
+
+A token works only while its owner may log in (accounts.login.is_admitted): deactivating the
+user or removing their allow-list entry stops every token they own, without touching the rows.
+"""
 
 import hmac
+import logging
 
 from rest_framework import authentication, exceptions, permissions
 
+from accounts.login import client_ip, is_admitted
 from accounts.models import ApiToken, hash_token, is_well_formed_token
+
+log = logging.getLogger(__name__)
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -22,7 +30,11 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if not is_well_formed_token(raw):
             raise exceptions.AuthenticationFailed("Malformed API token.")
         digest = hash_token(raw)
-        token = ApiToken.objects.select_related("user").filter(token_hash=digest).first()
+        token = (
+            ApiToken.objects.select_related("user", "user__membership")
+            .filter(token_hash=digest)
+            .first()
+        )
         # The index found the row; compare anyway in constant time as a second guard.
         if token is None or not hmac.compare_digest(token.token_hash, digest):
             raise exceptions.AuthenticationFailed("Unknown API token.")
@@ -32,15 +44,16 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("This API token has expired.")
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("The owner of this API token is deactivated.")
-        token.touch(_client_ip(request))
+        if not is_admitted(token.user):
+            log.info("token refused: owner not allow-listed", extra={"token": token.pk})
+            raise exceptions.AuthenticationFailed(
+                "The owner of this API token is no longer on the team's allow-list."
+            )
+        token.touch(client_ip(request))
         return token.user, token
 
     def authenticate_header(self, request) -> str:
         return self.keyword
-
-
-def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 class TokenHasScope(permissions.BasePermission):

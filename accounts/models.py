@@ -6,7 +6,9 @@ import uuid
 import zoneinfo
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone as dj_timezone
@@ -87,6 +89,20 @@ class User(AbstractBaseUser, PermissionsMixin):
         team = self.team
         return team.timezone if team else "UTC"
 
+    ACTIVITY_GRANULARITY = timedelta(minutes=1)
+
+    def record_activity(self) -> None:
+        """Note that the user did something, at most once a minute so pages stay read-only."""
+        now = dj_timezone.now()
+        if self.last_activity_at and now - self.last_activity_at < self.ACTIVITY_GRANULARITY:
+            return
+        # The condition repeats in SQL, so two parallel requests write once.
+        User.objects.filter(pk=self.pk).filter(
+            models.Q(last_activity_at__isnull=True)
+            | models.Q(last_activity_at__lte=now - self.ACTIVITY_GRANULARITY)
+        ).update(last_activity_at=now)
+        self.last_activity_at = now
+
 
 class Team(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -143,6 +159,7 @@ class Membership(models.Model):
 class AllowedEmail(models.Model):
     """An address (`alice@example.com`) or a whole domain (`@example.com`) that may log in."""
 
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="allowed_emails")
     pattern = models.CharField(max_length=254)
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
@@ -174,6 +191,16 @@ class AllowedEmail(models.Model):
         domain = "@" + email.rsplit("@", 1)[1]
         entries = {e.pattern: e for e in cls.objects.filter(pattern__in=[email, domain])}
         return entries.get(email) or entries.get(domain)
+
+    @property
+    def is_domain(self) -> bool:
+        return self.pattern.startswith("@")
+
+    def admits(self, email: str) -> bool:
+        email = email.strip().lower()
+        if self.is_domain:
+            return email.endswith(self.pattern)
+        return email == self.pattern
 
 
 class Scope(models.TextChoices):
@@ -281,5 +308,106 @@ class ApiToken(models.Model):
         now = dj_timezone.now()
         if self.last_used_at and now - self.last_used_at < self.LAST_USED_GRANULARITY:
             return
-        ApiToken.objects.filter(pk=self.pk).update(last_used_at=now, last_used_ip=ip)
+        # The condition repeats in SQL, so parallel requests of one agent write once.
+        ApiToken.objects.filter(pk=self.pk).filter(
+            models.Q(last_used_at__isnull=True)
+            | models.Q(last_used_at__lte=now - self.LAST_USED_GRANULARITY)
+        ).update(last_used_at=now, last_used_ip=ip)
         self.last_used_at, self.last_used_ip = now, ip
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.is_expired:
+            return "expired"
+        return "active"
+
+
+LOGIN_LINK_SALT = "accounts.login-link"
+
+
+class LoginLink(models.Model):
+    """A one-time login link that works in any browser; only the SHA-256 of its secret is kept.
+
+    The URL carries the secret signed with a timestamp, so forged or stale links are turned
+    away before any query; the row makes the link single-use.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="login_links")
+    # The confirm view looks a link up by this column (unique index).
+    token_hash = models.CharField(max_length=64, unique=True)
+    next_url = models.CharField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    # The hourly purge deletes by this column.
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    requested_ip = models.GenericIPAddressField(null=True, blank=True)
+    used_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"login link for {self.user} ({self.status})"
+
+    @property
+    def status(self) -> str:
+        if self.used_at is not None:
+            return "used"
+        if self.expires_at <= dj_timezone.now():
+            return "expired"
+        return "pending"
+
+    @classmethod
+    def max_age(cls) -> int:
+        return settings.MAGIC_LINK_MAX_AGE
+
+    @classmethod
+    def issue(
+        cls, user: User, *, next_url: str = "", ip: str | None = None
+    ) -> tuple["LoginLink", str]:
+        """Create a link and return it with the signed secret for the URL (never stored)."""
+        raw = secrets.token_urlsafe(32)
+        now = dj_timezone.now()
+        link = cls.objects.create(
+            user=user,
+            token_hash=hash_token(raw),
+            next_url=next_url,
+            created_at=now,
+            expires_at=now + timedelta(seconds=cls.max_age()),
+            requested_ip=ip,
+        )
+        return link, signing.TimestampSigner(salt=LOGIN_LINK_SALT).sign(raw)
+
+    @classmethod
+    def find(cls, signed: str) -> "LoginLink | None":
+        """The pending link behind a signed URL value, or None for anything else."""
+        if len(signed) > 200:
+            return None
+        try:
+            raw = signing.TimestampSigner(salt=LOGIN_LINK_SALT).unsign(
+                signed, max_age=cls.max_age()
+            )
+        except signing.BadSignature:  # includes SignatureExpired
+            return None
+        link = cls.objects.select_related("user").filter(token_hash=hash_token(raw)).first()
+        if link is None or link.status != "pending":
+            return None
+        return link
+
+    def claim(self, ip: str | None) -> bool:
+        """Mark the link used; False when another request used it first."""
+        now = dj_timezone.now()
+        claimed = LoginLink.objects.filter(
+            pk=self.pk, used_at__isnull=True, expires_at__gt=now
+        ).update(used_at=now, used_ip=ip)
+        if claimed:
+            self.used_at, self.used_ip = now, ip
+        return claimed == 1
+
+    @classmethod
+    def purge_expired(cls) -> int:
+        """Delete links past their expiry, used or not; they can never log anyone in again."""
+        deleted, _ = cls.objects.filter(expires_at__lte=dj_timezone.now()).delete()
+        return deleted

@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.ViewerTimezoneMiddleware",
+    "accounts.middleware.LastActivityMiddleware",
 ]
 
 ROOT_URLCONF = "telemetry_site.urls"
@@ -187,13 +188,20 @@ ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[claude-telemetry] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"
+# Asking for a link is limited per address (key) and per client IP; using one, per IP.
 ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
     "login_failed": "10/m/ip,5/5m/key",
-    "request_login_code": "20/m/ip,3/m/key",
+    "request_login_code": "20/m/ip,100/h/ip,3/m/key,10/h/key",
 }
+# Unknown addresses get no email at all: the page says the same, and nobody is spammed.
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
+ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+# Behind a reverse proxy set this to the number of proxies, so rate limits see client IPs.
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 MAGIC_LINK_MAX_AGE = 15 * 60
+ACCOUNT_LOGIN_TIMEOUT = MAGIC_LINK_MAX_AGE
 
 # --- REST API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
