@@ -9,6 +9,7 @@ import logging
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -29,6 +30,22 @@ from usage import ingest, queries
 from usage.models import Machine, Project, SessionUsage
 
 log = logging.getLogger(__name__)
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """Documents `Authorization: Bearer cct_…` in the schema (accounts.auth has no schema)."""
+
+    target_class = "accounts.auth.BearerTokenAuthentication"
+    name = "apiToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "cct_…",
+            "description": "A personal API token (scopes: ingest, read), made on the tokens "
+            "page or with `manage.py create_api_token`.",
+        }
 
 
 # --- throttles -------------------------------------------------------------------------------
@@ -262,6 +279,7 @@ class IngestView(APIView):
 
     @extend_schema(
         operation_id="ingest",
+        tags=["ingest"],
         summary="Send a machine's ccusage reports",
         description=(
             "JSON, optionally `Content-Encoding: gzip`. The body is archived before parsing; "
@@ -399,6 +417,7 @@ class UsageResponseSerializer(serializers.Serializer):
 class UsageView(ReadView, APIView):
     @extend_schema(
         operation_id="usage",
+        tags=["usage"],
         summary="Token and cost totals, grouped",
         parameters=[UsageQuerySerializer, RETRY_AFTER],
         responses={200: UsageResponseSerializer, **_errors(400, 401, 403, 404, 429)},
@@ -459,6 +478,7 @@ class MachineListView(ReadView, generics.ListAPIView):
 
     @extend_schema(
         operation_id="machines_list",
+        tags=["machines"],
         summary="Machines you may see",
         parameters=[MachineQuerySerializer, RETRY_AFTER],
         responses={200: MachineSerializer(many=True), **_errors(400, 401, 403, 404, 429)},
@@ -476,6 +496,7 @@ class MachineDetailView(ReadView, generics.RetrieveAPIView):
 
     @extend_schema(
         operation_id="machines_retrieve",
+        tags=["machines"],
         summary="One machine",
         parameters=[RETRY_AFTER],
         responses={200: MachineSerializer, **_errors(401, 403, 404, 429)},
@@ -558,6 +579,7 @@ class SessionListView(ReadView, generics.ListAPIView):
 
     @extend_schema(
         operation_id="sessions_list",
+        tags=["sessions"],
         summary="Sessions, newest first by default",
         parameters=[SessionQuerySerializer, RETRY_AFTER],
         responses={200: SessionSerializer(many=True), **_errors(400, 401, 403, 404, 429)},
@@ -595,6 +617,7 @@ class ProjectListView(ReadView, generics.ListAPIView):
 
     @extend_schema(
         operation_id="projects_list",
+        tags=["projects"],
         summary="Your team's projects",
         parameters=[RETRY_AFTER],
         responses={200: ProjectSerializer(many=True), **_errors(401, 403, 429)},
@@ -620,6 +643,7 @@ class ProjectDetailView(ReadView, APIView):
 
     @extend_schema(
         operation_id="projects_retrieve",
+        tags=["projects"],
         summary="One project",
         parameters=[RETRY_AFTER],
         responses={200: ProjectSerializer, **_errors(401, 403, 404, 429)},
@@ -629,6 +653,7 @@ class ProjectDetailView(ReadView, APIView):
 
     @extend_schema(
         operation_id="projects_update",
+        tags=["projects"],
         summary="Rename a project or group it under another (admins, session only)",
         request=ProjectUpdateSerializer,
         parameters=[RETRY_AFTER],
