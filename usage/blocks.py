@@ -252,7 +252,15 @@ def _values(span: Totals, names, now: datetime | None = None) -> dict:
 
 
 def _differs(obj, values: dict) -> bool:
-    return any(getattr(obj, name) != value for name, value in values.items())
+    for name, value in values.items():
+        current = getattr(obj, name)
+        if isinstance(value, Decimal) and current is not None:
+            # SQLite stores decimals as doubles: equal means within the last stored place.
+            if abs(Decimal(current) - value) > COST_PLACES:
+                return True
+        elif current != value:
+            return True
+    return False
 
 
 @transaction.atomic
