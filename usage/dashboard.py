@@ -276,3 +276,82 @@ class BlockFilters(FilterForm):
             self.fields["scope"].choices = [("me", "Only mine"), ("team", "Whole team")]
         else:
             del self.fields["scope"]
+
+
+# --- Usage explorer ----------------------------------------------------------------------------
+
+PERIODS = [("day", "Day"), ("week", "Week"), ("month", "Month")]
+SPLITS = [
+    ("", "Nothing"),
+    ("project", "Project"),
+    ("model", "Model"),
+    ("machine", "Machine"),
+    ("member", "Member"),
+    ("source", "Source"),
+]
+# Splits that show individual members' figures, which only some viewers may see for the team.
+INDIVIDUAL_SPLITS = ("machine", "member")
+EXPLORER_DAYS = 30
+
+
+class ExplorerFilters(DashboardFilters):
+    """The explorer's filters: those of the sessions list plus period, split and model.
+
+    Everyone in a team may ask for the whole team's totals (scope=team); breaking the team down
+    by machine or member needs the right to see other members (accounts.access).
+    """
+
+    period = forms.ChoiceField(required=False, choices=PERIODS, label="Over time by")
+    split = forms.ChoiceField(required=False, choices=SPLITS, label="Split by")
+    model = forms.ChoiceField(required=False)
+
+    field_order = [
+        "since",
+        "until",
+        "period",
+        "split",
+        "scope",
+        "member",
+        "machine",
+        "project",
+        "model",
+        "source",
+    ]
+
+    def __init__(self, data, *, viewer: Viewer, models: list[str], **kwargs):
+        super().__init__(data, viewer=viewer, **kwargs)
+        self.fields["model"].choices = [("", "All models")] + [(m, m) for m in models]
+        if viewer.team is not None and "scope" not in self.fields:
+            self.fields["scope"] = forms.ChoiceField(
+                required=False, choices=[("me", "Only mine"), ("team", "Whole team (totals)")]
+            )
+            self.order_fields(self.field_order)
+        if not viewer.sees_others:
+            self.fields["split"].choices = [c for c in SPLITS if c[0] != "member"]
+
+    def clean(self):
+        cleaned = super().clean()
+        split = cleaned.get("split")
+        if (
+            split in INDIVIDUAL_SPLITS
+            and cleaned.get("scope") == "team"
+            and not self.viewer.sees_others
+            and not cleaned.get("machine")
+        ):
+            self.add_error("split", "Only team admins see the team split by machine or member.")
+        return cleaned
+
+    def query(self, today: date) -> dict:
+        """aggregate_usage's keyword arguments (besides group_by) for these filters."""
+        until = self.value("until") or today
+        since = self.value("since") or until - timedelta(days=EXPLORER_DAYS - 1)
+        params = {"since": since, "until": until, "scope": self.value("scope") or "me"}
+        for name in ("machine", "project", "model", "member", "source"):
+            if (value := self.value(name)) is not None:
+                params[name] = value
+        return params
+
+    @property
+    def group_by(self) -> str:
+        """The table's rows: the split when there is one, else the periods."""
+        return self.value("split") or self.value("period") or "day"

@@ -3,19 +3,22 @@
 Views are thin: they scope by viewer (usage.dashboard.Viewer) and call the domain modules.
 """
 
+import csv
 import logging
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Sum
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -24,6 +27,7 @@ from usage.blocks import move_machine
 from usage.dashboard import (
     BlockFilters,
     DashboardFilters,
+    ExplorerFilters,
     Viewer,
     active_blocks,
     block_card,
@@ -36,7 +40,7 @@ from usage.dashboard import (
     visible_machines,
     visible_subscriptions,
 )
-from usage.models import Machine, Subscription
+from usage.models import DailyUsage, Machine, Subscription
 from usage.quality import DUPLICATE_SESSION_ADVICE, LOST_HISTORY_ADVICE, duplicate_sessions
 
 log = logging.getLogger(__name__)
@@ -291,14 +295,96 @@ def sessions(request):
 # --- Pages still being composed ------------------------------------------------------------
 
 
+# --- Usage explorer ----------------------------------------------------------------------------
+
+MODEL_MENU_DAYS = 365
+
+
+def _explorer_filters(request, viewer: Viewer) -> ExplorerFilters:
+    options = _filter_options(viewer)
+    since = local_today() - timedelta(days=MODEL_MENU_DAYS)
+    models = (
+        DailyUsage.objects.filter(machine__in=visible_machines(viewer), day__gte=since)
+        .order_by("model")
+        .values_list("model", flat=True)
+        .distinct()
+    )
+    return ExplorerFilters(request.GET or None, viewer=viewer, models=list(models), **options)
+
+
+def _explorer_table(request, viewer: Viewer, filters: ExplorerFilters) -> tuple[dict, dict]:
+    """The table's figures: aggregate_usage, the function behind GET /api/v1/usage/."""
+    params = filters.query(local_today())
+    try:
+        data = queries.aggregate_usage(request.user, group_by=filters.group_by, **params)
+    except (queries.QueryError, PermissionDenied) as exc:
+        # The form already refuses what the query would; this keeps a surprise off an error page.
+        filters.add_error(None, str(exc))
+        params = {"since": params["since"], "until": params["until"], "scope": "me"}
+        data = queries.aggregate_usage(request.user, group_by="day", **params)
+    return data, params
+
+
 @login_required
 def usage_explorer(request):
-    return render(request, "usage/overview.html")
+    viewer = Viewer.of(request.user)
+    filters = _explorer_filters(request, viewer)
+    data, params = _explorer_table(request, viewer, filters)
+    api_params = {k: v.isoformat() if isinstance(v, date) else v for k, v in params.items()}
+    return render(
+        request,
+        "usage/explorer.html",
+        {
+            "filters": filters,
+            "data": data,
+            "params": params,
+            "group_by": filters.group_by,
+            "split": filters.value("split") or "",
+            "period": filters.value("period") or "day",
+            "explorer_config": {
+                "api": reverse("api-usage"),
+                "params": api_params,
+                "period": filters.value("period") or "day",
+                "split": filters.value("split") or "",
+            },
+            "csv_query": request.GET.urlencode(),
+            "has_machines": bool(data["results"]) or visible_machines(viewer).exists(),
+        },
+    )
+
+
+CSV_COLUMNS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "total_tokens",
+    "cost_usd",
+)
 
 
 @login_required
 def usage_csv(request):
-    return render(request, "usage/overview.html")
+    """The explorer's table as CSV: the same filters, the same function, the same rows."""
+    viewer = Viewer.of(request.user)
+    filters = _explorer_filters(request, viewer)
+    data, params = _explorer_table(request, viewer, filters)
+    name = f"usage-{filters.group_by}-{params['since']}-{params['until']}.csv"
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    writer = csv.writer(response)
+    writer.writerow([filters.group_by, "key", *CSV_COLUMNS])
+    for row in data["results"]:
+        writer.writerow([row["label"], row["key"], *(_csv_value(row[c]) for c in CSV_COLUMNS)])
+    writer.writerow(["Total", "", *(_csv_value(data["totals"][c]) for c in CSV_COLUMNS)])
+    return response
+
+
+def _csv_value(value):
+    # Cents are what the page shows; the stored ten places are noise in a spreadsheet.
+    if isinstance(value, Decimal):
+        return f"{value.quantize(Decimal('0.01'))}"
+    return value
 
 
 @login_required

@@ -1,0 +1,265 @@
+/* Usage explorer: reads GET /api/v1/usage/ (the same function as the table and the CSV) and
+   draws cost or tokens over time, stacked by the chosen split. Applying the filters updates
+   the chart, the table, the totals, the CSV link and the address bar without a reload. */
+(function () {
+  "use strict";
+  var TOP = 6; // series drawn by name; the rest is summed as "Other"
+  var FIELDS = ["input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens", "total_tokens"];
+
+  var config, chart, lastChartData, metric;
+  var format = function () { return window.CCT.format; };
+
+  function query(params) {
+    var search = new URLSearchParams();
+    Object.keys(params).forEach(function (key) {
+      var value = params[key];
+      if (value !== null && value !== undefined && value !== "") search.set(key, value);
+    });
+    return search;
+  }
+
+  function getUsage(params) {
+    return fetch(config.api + "?" + query(params).toString(), {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    }).then(function (response) {
+      return response.json().then(function (body) {
+        if (!response.ok) {
+          var error = new Error(body.detail || "The server refused the request.");
+          error.details = body.errors || {};
+          throw error;
+        }
+        return body;
+      });
+    });
+  }
+
+  /* Per-period figures, one series per top key of the split plus "Other". */
+  function loadChartData(params, period, split) {
+    var periodParams = Object.assign({}, params, { group_by: period });
+    var totalsRequest = getUsage(periodParams);
+    if (!split) {
+      return totalsRequest.then(function (totals) {
+        return {
+          labels: totals.results.map(function (r) { return r.label; }),
+          series: [{
+            label: "All usage",
+            cost: totals.results.map(function (r) { return Number(r.cost_usd); }),
+            tokens: totals.results.map(function (r) { return r.total_tokens; }),
+          }],
+        };
+      });
+    }
+    var keysRequest = getUsage(Object.assign({}, params, { group_by: split }));
+    return Promise.all([totalsRequest, keysRequest]).then(function (both) {
+      var totals = both[0];
+      var top = both[1].results.slice(0, TOP);
+      var index = {};
+      totals.results.forEach(function (r, i) { index[r.key] = i; });
+      return Promise.all(top.map(function (row) {
+        var one = Object.assign({}, periodParams);
+        one[split] = row.key;
+        return getUsage(one);
+      })).then(function (parts) {
+        var n = totals.results.length;
+        var restCost = totals.results.map(function (r) { return Number(r.cost_usd); });
+        var restTokens = totals.results.map(function (r) { return r.total_tokens; });
+        var series = parts.map(function (part, s) {
+          var cost = new Array(n).fill(0);
+          var tokens = new Array(n).fill(0);
+          part.results.forEach(function (r) {
+            var i = index[r.key];
+            if (i === undefined) return;
+            cost[i] = Number(r.cost_usd);
+            tokens[i] = r.total_tokens;
+            restCost[i] -= cost[i];
+            restTokens[i] -= tokens[i];
+          });
+          return { label: top[s].label, cost: cost, tokens: tokens };
+        });
+        var hasRest = restTokens.some(function (t) { return t > 0; }) ||
+          restCost.some(function (c) { return c > 0.005; });
+        if (hasRest) {
+          series.push({
+            label: "Other",
+            cost: restCost.map(function (c) { return Math.max(0, Math.round(c * 1e6) / 1e6); }),
+            tokens: restTokens.map(function (t) { return Math.max(0, t); }),
+          });
+        }
+        return { labels: totals.results.map(function (r) { return r.label; }), series: series };
+      });
+    });
+  }
+
+  function drawChart(data) {
+    lastChartData = data;
+    var charts = window.CCT.charts;
+    var kind = metric.value;
+    var datasets = charts.series(data.series, kind);
+    var canvas = document.getElementById("explorer-chart");
+    if (!chart) {
+      chart = charts.stackedBar(canvas, data.labels, datasets, kind);
+    } else {
+      chart.data.labels = data.labels;
+      chart.data.datasets = datasets;
+      chart.options.plugins.legend.display = datasets.length > 1;
+      charts.setKind(chart, kind);
+      chart.update();
+    }
+    drawChartTable(data, kind);
+  }
+
+  /* The chart's figures as a table: periods down, series across. */
+  function drawChartTable(data, kind) {
+    var table = document.getElementById("explorer-chart-table");
+    var f = kind === "cost" ? format().usd : format().compact;
+    table.textContent = "";
+    var caption = table.createCaption();
+    caption.textContent = (kind === "cost" ? "Cost" : "Tokens") + " per period";
+    var head = table.createTHead().insertRow();
+    ["Period"].concat(data.series.map(function (s) { return s.label; })).forEach(function (text, i) {
+      var th = document.createElement("th");
+      th.scope = "col";
+      th.textContent = text;
+      if (i) th.className = "num";
+      head.appendChild(th);
+    });
+    var body = table.createTBody();
+    data.labels.forEach(function (label, i) {
+      var tr = body.insertRow();
+      var th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = label;
+      tr.appendChild(th);
+      data.series.forEach(function (s) {
+        var td = tr.insertCell();
+        td.className = "num";
+        td.textContent = f(s[kind][i]);
+      });
+    });
+  }
+
+  function cell(tr, value, text) {
+    var td = tr.insertCell();
+    td.className = "num";
+    td.setAttribute("data-sort", String(value));
+    td.textContent = text;
+    return td;
+  }
+
+  function share(part, whole) {
+    var p = Number(part), w = Number(whole);
+    return w ? Math.round((p * 1000) / w) / 10 : 0;
+  }
+
+  /* Same cells as the server's _usage_rows.html. */
+  function drawTable(data, groupBy) {
+    var table = document.getElementById("explorer-table");
+    var f = format();
+    table.setAttribute("data-group-by", groupBy);
+    var header = document.getElementById("explorer-key-header");
+    var label = groupBy.charAt(0).toUpperCase() + groupBy.slice(1);
+    var button = header.querySelector("button");
+    (button || header).textContent = label;
+    document.getElementById("explorer-table-title").textContent = "By " + groupBy;
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) { th.removeAttribute("aria-sort"); });
+    var oldBody = table.tBodies[0];
+    var body = document.createElement("tbody");
+    data.results.forEach(function (row) {
+      var tr = body.insertRow();
+      tr.setAttribute("data-key", row.key);
+      var th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = row.label;
+      tr.appendChild(th);
+      FIELDS.forEach(function (name) { cell(tr, row[name], f.compact(row[name])); });
+      cell(tr, row.cost_usd, f.usd(row.cost_usd));
+      var pct = share(row.cost_usd, data.totals.cost_usd);
+      cell(tr, pct, pct.toFixed(1) + "%");
+    });
+    if (oldBody) table.replaceChild(body, oldBody); else table.appendChild(body);
+    var foot = table.tFoot || table.createTFoot();
+    foot.textContent = "";
+    var tr = foot.insertRow();
+    var th = document.createElement("th");
+    th.scope = "row";
+    th.textContent = "Total";
+    tr.appendChild(th);
+    FIELDS.forEach(function (name) { cell(tr, data.totals[name], f.compact(data.totals[name])); });
+    cell(tr, data.totals.cost_usd, f.usd(data.totals.cost_usd));
+    cell(tr, "", data.results.length ? "100%" : "");
+    var empty = document.getElementById("explorer-empty");
+    if (empty) empty.hidden = data.results.length > 0;
+    document.getElementById("explorer-total-cost").textContent = f.usd(data.totals.cost_usd);
+    document.getElementById("explorer-total-tokens").textContent = f.tokens(data.totals.total_tokens);
+  }
+
+  function formState(form) {
+    var data = new FormData(form);
+    var params = {};
+    ["since", "until", "scope", "member", "machine", "project", "model", "source"].forEach(function (name) {
+      var value = data.get(name);
+      if (value) params[name] = value;
+    });
+    // Empty dates mean the page's defaults (the last 30 days).
+    if (!params.since) params.since = config.params.since;
+    if (!params.until) params.until = config.params.until;
+    return { params: params, period: data.get("period") || "day", split: data.get("split") || "" };
+  }
+
+  function showError(error) {
+    var status = document.getElementById("explorer-status");
+    var details = Object.keys(error.details || {}).map(function (key) {
+      return key + ": " + [].concat(error.details[key]).join(" ");
+    });
+    status.textContent = error.message + (details.length ? " " + details.join("; ") : "");
+    status.classList.add("errorlist");
+  }
+
+  function apply(state, form) {
+    var groupBy = state.split || state.period;
+    var status = document.getElementById("explorer-status");
+    status.setAttribute("aria-busy", "true");
+    var tableRequest = getUsage(Object.assign({}, state.params, { group_by: groupBy }));
+    return Promise.all([tableRequest, loadChartData(state.params, state.period, state.split)])
+      .then(function (results) {
+        status.classList.remove("errorlist");
+        status.innerHTML = "";
+        var range = document.createElement("span");
+        range.id = "explorer-range";
+        range.textContent = state.params.since + " to " + state.params.until + ": ";
+        var cost = document.createElement("strong");
+        cost.id = "explorer-total-cost";
+        var tokens = document.createElement("span");
+        tokens.id = "explorer-total-tokens";
+        status.append(range, cost, " · ", tokens);
+        drawTable(results[0], groupBy);
+        drawChart(results[1]);
+        if (form) {
+          var search = new URLSearchParams(new FormData(form));
+          Array.from(search.keys()).forEach(function (key) { if (!search.get(key)) search.delete(key); });
+          var qs = search.toString();
+          history.replaceState(null, "", location.pathname + (qs ? "?" + qs : ""));
+          var csv = document.getElementById("explorer-csv");
+          csv.href = csv.href.split("?")[0] + (qs ? "?" + qs : "");
+        }
+      })
+      .catch(showError)
+      .finally(function () { status.removeAttribute("aria-busy"); });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    config = window.CCT.charts.readJSON("explorer-config");
+    metric = document.getElementById("explorer-metric");
+    if (!config || !metric) return;
+    metric.addEventListener("change", function () { if (lastChartData) drawChart(lastChartData); });
+    var form = document.getElementById("filters");
+    apply({ params: config.params, period: config.period, split: config.split }, null);
+    if (form) {
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        apply(formState(form), form);
+      });
+    }
+  });
+})();
