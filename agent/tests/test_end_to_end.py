@@ -306,3 +306,22 @@ def test_doctor_checks_everything_against_the_live_server(server, token, connect
     assert re.search(r"OK\s+ccusage\s+ccusage 20\.0\.24", done.stdout)
     assert re.search(r"FIX\s+service", done.stdout)  # not installed in this test
     assert done.code == 1
+
+
+def test_a_spooled_report_the_server_refuses_is_set_aside_and_the_rest_goes_on(
+    server, token, connected, cli, agent_env
+):
+    home = Path(agent_env["CLAUDE_TELEMETRY_HOME"])
+    (home / "spool").mkdir(exist_ok=True)
+    bad = {"schema": 99, "machine": {}, "reports": {}}
+    (home / "spool" / "20260101T000000000000Z-deadbeef.json.gz").write_bytes(
+        gzip.compress(json.dumps(bad).encode())
+    )
+    done = cli("sync")
+    assert done.code == 0, done.output
+    assert "refused and moved to rejected/" in done.stdout
+    (reason,) = (home / "spool" / "rejected").glob("*.error.json")
+    assert json.loads(reason.read_text())["status"] == 400
+    assert list((home / "spool").glob("*.json.gz")) == []
+    assert_same_totals(usage(server, token)["totals"], ccusage_totals("all-daily-by-agent.json"))
+    assert "1 refused" in cli("status").stdout
