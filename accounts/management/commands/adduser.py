@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email, validate_slug
 from django.db import transaction
 
-from accounts.models import AllowedEmail, Membership, Role, Team, User
+from accounts.models import AllowedEmail, Membership, Role, Team, User, validate_timezone
 
 
 class Command(BaseCommand):
@@ -31,6 +31,13 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--team {opts['team']!r}: use letters, numbers, hyphens or underscores."
             ) from None
+        if opts.get("timezone"):
+            try:
+                validate_timezone(opts["timezone"])
+            except ValidationError as exc:
+                raise CommandError(f"--timezone: {exc.messages[0]}") from None
+        if len(slug) > Team._meta.get_field("slug").max_length:
+            raise CommandError("--team: use at most 60 characters.")
         role = opts["role"]
         with transaction.atomic():
             team, team_created = Team.objects.get_or_create(
@@ -40,8 +47,6 @@ class Command(BaseCommand):
                     "timezone": opts.get("timezone") or "UTC",
                 },
             )
-            if team_created and opts.get("timezone"):
-                team.full_clean()
             user = User.objects.filter(email__iexact=email).first()
             user_created = user is None
             if user_created:
@@ -67,6 +72,12 @@ class Command(BaseCommand):
                     raise CommandError(f"{email} is the last owner of {slug}; add another first.")
                 membership.role = role
                 membership.save(update_fields=["role"])
+            entry = AllowedEmail.objects.filter(pattern=email).first()
+            if entry is not None and entry.team_id != team.id:
+                raise CommandError(
+                    f"{email} is on the allow-list of team {entry.team.slug!r}; "
+                    "remove it there first."
+                )
             AllowedEmail.objects.update_or_create(
                 pattern=email, defaults={"team": team, "role": role}
             )

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.login import is_admitted
 from accounts.models import ApiToken, Scope, User
 
 
@@ -29,5 +30,13 @@ class Command(BaseCommand):
         name = opts["name"].strip()
         if not name:
             raise CommandError("--name must not be empty.")
-        _, raw = ApiToken.issue(user, name[:100], scopes)
+        if len(name) > ApiToken._meta.get_field("name").max_length:
+            raise CommandError("--name: use at most 100 characters.")
+        if not is_admitted(user):
+            # stderr, so scripts that capture stdout still get only the token.
+            self.stderr.write(
+                f"Warning: {user.email} is not on their team's allow-list; "
+                "the token is refused until they are."
+            )
+        _, raw = ApiToken.issue(user, name, scopes)
         self.stdout.write(raw)

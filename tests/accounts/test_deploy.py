@@ -1,0 +1,86 @@
+"""Production settings: `check --deploy` is clean but for HSTS preload, and bad environment
+values stop start-up with a message naming the variable."""
+
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# The shared autouse cache fixture touches the database; these tests themselves do not.
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
+
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": secrets.token_urlsafe(40)[:50],
+    "ALLOWED_HOSTS": "example.com",
+    "SITE_URL": "https://example.com",
+}
+
+
+def manage(tmp_path, *args, **env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "VAR_DIR": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_reports_nothing_but_hsts_preload(tmp_path):
+    result = manage(tmp_path, "check", "--deploy", **PRODUCTION)
+    output = result.stdout + result.stderr
+    issues = sorted(set(re.findall(r"\((\w+\.[WE]\d+)\)", output)))
+    assert issues == ["security.W021"], output
+
+
+def test_production_sets_secure_cookies_hsts_and_https(tmp_path):
+    script = (
+        "from django.conf import settings as s;"
+        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT,"
+        " s.SECURE_HSTS_SECONDS >= 31536000, s.CSRF_TRUSTED_ORIGINS)"
+    )
+    result = manage(tmp_path, "shell", "-c", script, **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "True True True True ['https://example.com']"
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [None, "dev-only-insecure-key-change-me", "too-short"],
+    ids=["missing", "development default", "too short"],
+)
+def test_production_refuses_a_missing_or_weak_secret_key(tmp_path, secret):
+    env = dict(PRODUCTION)
+    env.pop("SECRET_KEY")
+    if secret is not None:
+        env["SECRET_KEY"] = secret
+    result = manage(tmp_path, "check", **env)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        ("DEBUG", "maybe"),
+        ("EMAIL_PORT", "twenty-five"),
+        ("EMAIL_USE_TLS", "sometimes"),
+        ("DATABASE_URL", "mysql://db/x"),
+        ("REDIS_URL", "http://localhost:6379"),
+        ("SITE_URL", "example.com"),
+        ("TRUSTED_PROXY_COUNT", "-1"),
+        ("LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_a_bad_environment_value_stops_start_up_naming_the_variable(tmp_path, variable, value):
+    result = manage(tmp_path, "check", **{variable: value})
+    assert result.returncode != 0
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert "ImproperlyConfigured" in last_line
+    assert variable in last_line
