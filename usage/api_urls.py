@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from usage import api
+from usage import api, api_analytics
 
 urlpatterns = [
     path("ingest/", api.IngestView.as_view(), name="api-ingest"),
@@ -12,4 +12,9 @@ urlpatterns = [
     path("sessions/", api.SessionListView.as_view(), name="api-sessions"),
     path("projects/", api.ProjectListView.as_view(), name="api-projects"),
     path("projects/<uuid:public_id>/", api.ProjectDetailView.as_view(), name="api-project"),
+    path("blocks/", api_analytics.BlockListView.as_view(), name="api-blocks"),
+    path("rate-limits/", api_analytics.RateLimitView.as_view(), name="api-rate-limits"),
+    path("pace/", api_analytics.PaceView.as_view(), name="api-pace"),
+    path("headroom/", api_analytics.HeadroomView.as_view(), name="api-headroom"),
+    path("plan-value/", api_analytics.PlanValueView.as_view(), name="api-plan-value"),
 ]

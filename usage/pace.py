@@ -34,6 +34,7 @@ MIN_TREND_DAYS = 7
 TREND_THRESHOLD = 0.05  # |slope| per day, as a share of the pace
 ANOMALY_Z = 2.0
 CENTS = Decimal("0.01")
+COST_PLACES = Decimal("0.0000000001")  # the fact columns' ten places
 
 PACE_TOOLTIP = (
     "Daily average: mean cost of the days with usage among the last 28 complete days. "
@@ -119,7 +120,11 @@ def compute_pace(
     `first_day` is the first day with usage when it lies before the days given (callers
     pass only the days the figures need).
     """
-    costs = {day: Decimal(cost) for day, cost in daily_costs.items() if day <= today}
+    costs = {
+        day: Decimal(cost).quantize(COST_PLACES)
+        for day, cost in daily_costs.items()
+        if day <= today
+    }
     used_days = [day for day, cost in costs.items() if cost > 0]
     if first_day is not None:
         used_days.append(first_day)
@@ -240,3 +245,41 @@ def pace_for_project(project, today: date | None = None, member=None) -> Pace:
     if member is not None:
         facts = facts.filter(machine__owner=member)
     return pace_of(facts, today)
+
+
+@dataclass(frozen=True)
+class QuotaRunOut:
+    used_pct: float
+    resets_at: datetime | None
+    run_out_day: date | None
+
+
+def quota_run_out(subscription, today: date | None = None) -> QuotaRunOut | None:
+    """The day the weekly quota would be used up at the subscription's Claude pace.
+
+    The latest current 7-day reading says how much of the quota the spending since the
+    window opened (reset time minus 7 days) used; at that ratio, the remaining percentage
+    is a dollar amount, and the pace's run-out day for it is the answer (None when the
+    window resets first). No reading, or a stale one, gives None.
+    """
+    from usage.ratelimits import latest_quota
+
+    team = subscription.owner.team
+    zone = ZoneInfo(team.timezone if team else "UTC")
+    today = today or team_today(team)
+    reading = latest_quota(subscription).seven_day
+    if reading is None or reading.stale or reading.resets_at is None:
+        return None
+    facts = DailyUsage.objects.filter(machine__subscription=subscription, source="claude-code")
+    window_start = (reading.resets_at - timedelta(days=7)).astimezone(zone).date()
+    window_end = reading.resets_at.astimezone(zone).date()
+    spent = facts.filter(day__gte=window_start, day__lte=today).aggregate(s=Sum("cost_usd"))["s"]
+    spent = Decimal(spent or 0)
+    used = Decimal(str(reading.used_pct))
+    if used >= 100:
+        return QuotaRunOut(reading.used_pct, reading.resets_at, today)
+    if spent <= 0 or used <= 0:
+        return QuotaRunOut(reading.used_pct, reading.resets_at, None)
+    quota_dollars = spent * 100 / used
+    day = pace_of(facts, today).run_out_day(quota_dollars, window_start, window_end, spent)
+    return QuotaRunOut(reading.used_pct, reading.resets_at, day)
