@@ -224,5 +224,8 @@ def _note_error(home_root: Path, exc: Exception) -> None:
     with contextlib.suppress(OSError):
         logs = home_root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        with open(logs / "statusline-errors.log", "a", encoding="utf-8") as fh:
+        path = logs / "statusline-errors.log"
+        # The wrapper runs constantly; a recurring error must not fill the disk.
+        mode = "w" if path.exists() and path.stat().st_size > 256 * 1024 else "a"
+        with open(path, mode, encoding="utf-8") as fh:
             fh.write(f"{datetime.now(UTC).isoformat()} {type(exc).__name__}: {exc}\n")
