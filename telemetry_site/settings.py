@@ -112,8 +112,11 @@ if REDIS_URL:
         }
     }
     CELERY_BROKER_URL = REDIS_URL
-    # Longer than any retry countdown, so a delayed task is never redelivered early.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Longer than any retry countdown, so a delayed task is never redelivered early. It is
+    # also how long a task a dead worker held waits before another worker gets it.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
+    }
 else:
     CACHES = {
         "default": {
@@ -155,6 +158,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "purge-expired-login-links": {
         "task": "accounts.tasks.purge_expired_login_links",
         "schedule": crontab(minute=17),
+    },
+    # Blocks stop being active as time passes, with no ingest to say so; machines moved in
+    # the admin leave blocks on the wrong subscription until this recomputes them.
+    "refresh-blocks": {
+        "task": "usage.tasks.refresh_blocks",
+        "schedule": timedelta(minutes=5),
     },
     # Periods roll over and agents go quiet without any ingest to trigger a budget check.
     "evaluate-budgets-and-alerts": {

@@ -252,3 +252,7 @@ class RateLimitSnapshotAdmin(FactAdmin):
     search_fields = ["machine__name", "subscription__label"]
     list_select_related = ["machine", "subscription"]
     date_hierarchy = "captured_at"
+
+
+# The analytics' own admin (plan prices, blocks) lives beside this module.
+from usage import admin_analytics  # noqa: E402, F401
