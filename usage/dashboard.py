@@ -7,6 +7,7 @@ puts them together for a page.
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from django import forms
 from django.db.models import Prefetch, Q, QuerySet
@@ -14,6 +15,7 @@ from django.utils import timezone
 
 from accounts import access
 from accounts.models import Team, User
+from usage import pace, queries, ratelimits
 from usage.blocks import BLOCK_LENGTH, BurnRate, Projection, burn_rate, is_active, projection
 from usage.models import Block, BlockContribution, Machine, Source, Subscription
 
@@ -355,3 +357,153 @@ class ExplorerFilters(DashboardFilters):
     def group_by(self) -> str:
         """The table's rows: the split when there is one, else the periods."""
         return self.value("split") or self.value("period") or "day"
+
+
+# --- Overview and team -------------------------------------------------------------------------
+
+CHART_DAYS = 30
+
+
+def reporting_today(viewer: Viewer) -> date:
+    """Today in the team's reporting timezone: the calendar usage days are stored in."""
+    return pace.team_today(viewer.team) if viewer.team is not None else timezone.localdate()
+
+
+@dataclass(frozen=True)
+class Figure:
+    cost_usd: Decimal
+    total_tokens: int
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    """Today, this week (from Monday) and this month, plus the last 30 days for a chart."""
+
+    today: Figure
+    week: Figure
+    month: Figure
+    days: list[dict]
+
+    @property
+    def has_usage(self) -> bool:
+        return any(d["total_tokens"] or d["cost_usd"] for d in self.days) or bool(
+            self.month.total_tokens
+        )
+
+    def chart(self) -> dict:
+        return {
+            "labels": [d["label"] for d in self.days],
+            "series": [
+                {
+                    "label": "Cost",
+                    "cost": [float(d["cost_usd"]) for d in self.days],
+                    "tokens": [d["total_tokens"] for d in self.days],
+                }
+            ],
+        }
+
+
+def usage_summary(user: User, today: date, **query) -> UsageSummary:
+    """One aggregate_usage call (the read API's function) gives every figure of the summary."""
+    week_start = today - timedelta(days=today.weekday())
+    month_start = today.replace(day=1)
+    chart_start = today - timedelta(days=CHART_DAYS - 1)
+    first = min(week_start, month_start, chart_start)
+    rows = queries.aggregate_usage(user, group_by="day", since=first, until=today, **query)
+    by_day = {date.fromisoformat(r["key"]): r for r in rows["results"]}
+
+    def total(start: date) -> Figure:
+        picked = [r for d, r in by_day.items() if start <= d <= today]
+        return Figure(
+            cost_usd=sum((r["cost_usd"] for r in picked), Decimal(0)),
+            total_tokens=sum(r["total_tokens"] for r in picked),
+        )
+
+    days = []
+    for offset in range(CHART_DAYS):
+        day = chart_start + timedelta(days=offset)
+        row = by_day.get(day)
+        days.append(
+            {
+                "day": day,
+                "label": day.strftime("%b %-d"),
+                "cost_usd": row["cost_usd"] if row else Decimal(0),
+                "total_tokens": row["total_tokens"] if row else 0,
+            }
+        )
+    return UsageSummary(
+        today=total(today), week=total(week_start), month=total(month_start), days=days
+    )
+
+
+def shares(rows: dict, limit: int = 8) -> list[dict]:
+    """aggregate_usage rows with each one's share of the cost; the tail folded into "Other"."""
+    total = rows["totals"]["cost_usd"] or Decimal(0)
+    results = rows["results"]
+    picked = results[:limit]
+    rest = results[limit:]
+    out = [
+        {
+            "key": r["key"],
+            "label": r["label"],
+            "cost_usd": r["cost_usd"],
+            "total_tokens": r["total_tokens"],
+            "share": float(r["cost_usd"] * 100 / total) if total else 0.0,
+        }
+        for r in picked
+    ]
+    if rest:
+        cost = sum((r["cost_usd"] for r in rest), Decimal(0))
+        out.append(
+            {
+                "key": "",
+                "label": f"{len(rest)} others",
+                "cost_usd": cost,
+                "total_tokens": sum(r["total_tokens"] for r in rest),
+                "share": float(cost * 100 / total) if total else 0.0,
+            }
+        )
+    return out
+
+
+WINDOW_NAMES = {"five_hour": "5-hour window", "seven_day": "Weekly (7-day)"}
+
+
+def window_name(window: str) -> str:
+    """`seven_day_opus` → `Weekly (7-day), Opus`."""
+    if window in WINDOW_NAMES:
+        return WINDOW_NAMES[window]
+    if window.startswith("seven_day_"):
+        return f"Weekly (7-day), {window.removeprefix('seven_day_').replace('_', ' ').title()}"
+    return window.replace("_", " ").capitalize()
+
+
+def quota_rows(quota: ratelimits.Quota) -> list[dict]:
+    """One bar per quota window, in the order people read them: 5-hour, weekly, per model."""
+    return [
+        {
+            "name": window_name(reading.window),
+            "reading": reading,
+            "value": min(max(reading.used_pct, 0.0), 100.0),
+        }
+        for reading in quota.readings
+    ]
+
+
+TREND_ARROWS = {
+    pace.Trend.INCREASING: ("↑", "increasing", "trend-up"),
+    pace.Trend.DECREASING: ("↓", "decreasing", "trend-down"),
+    pace.Trend.STABLE: ("→", "stable", "trend-flat"),
+    pace.Trend.UNKNOWN: ("·", "not enough days yet", "trend-flat"),
+}
+
+
+def pace_card(figures: pace.Pace) -> dict:
+    arrow, word, css = TREND_ARROWS.get(figures.trend, TREND_ARROWS[pace.Trend.UNKNOWN])
+    return {
+        "pace": figures,
+        "arrow": arrow,
+        "word": word,
+        "css": css,
+        "tooltip": pace.PACE_TOOLTIP,
+    }

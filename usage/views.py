@@ -22,7 +22,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from usage import queries
+from accounts.models import User
+from budgets.status import budget_status_for
+from usage import pace, planvalue, queries, ratelimits
 from usage.blocks import move_machine
 from usage.dashboard import (
     BlockFilters,
@@ -37,6 +39,11 @@ from usage.dashboard import (
     day_bounds,
     local_today,
     machine_status,
+    pace_card,
+    quota_rows,
+    reporting_today,
+    shares,
+    usage_summary,
     visible_machines,
     visible_subscriptions,
 )
@@ -50,7 +57,65 @@ SESSIONS_PER_PAGE = 50
 
 @login_required
 def overview(request):
-    return render(request, "usage/overview.html")
+    """Today, this week and month; running blocks, quotas, plan value, pace, budgets, insights."""
+    viewer = Viewer.of(request.user)
+    user = request.user
+    now = timezone.now()
+    team_view = viewer.sees_others and request.GET.get("scope") == "team"
+    scope = "team" if team_view else "me"
+    today = reporting_today(viewer)
+    month_start = today.replace(day=1)
+    summary = usage_summary(user, today, scope=scope)
+    month = {"since": month_start, "until": today, "scope": scope}
+    by_machine = shares(queries.aggregate_usage(user, group_by="machine", **month))
+    by_project = shares(queries.aggregate_usage(user, group_by="project", **month))
+    # plan_value reads the owner's team; loading it here saves a query per subscription.
+    own_subscriptions = list(
+        Subscription.objects.filter(owner=user)
+        .select_related("owner__membership__team")
+        .order_by("label")
+    )
+    block_subscriptions = list(visible_subscriptions(viewer)) if team_view else own_subscriptions
+    quotas = ratelimits.latest_quotas(own_subscriptions, now)
+    context = {
+        "viewer": viewer,
+        "team_view": team_view,
+        "today": today,
+        "summary": summary,
+        "by_machine": by_machine,
+        "by_project": by_project,
+        "active": [block_card(b, now) for b in active_blocks(block_subscriptions, now)],
+        "quotas": [
+            {"subscription": sub, "rows": quota_rows(quotas[sub.pk])}
+            for sub in own_subscriptions
+            if quotas[sub.pk].readings
+        ],
+        "headroom": [
+            {"row": row, "rows": quota_rows(row.quota)}
+            for row in (ratelimits.team_headroom(viewer.team, now) if team_view else [])
+            if row.quota.readings
+        ][:5],
+        "plan_values": [
+            {"subscription": sub, "value": planvalue.plan_value(sub, month_start, today)}
+            for sub in own_subscriptions
+        ],
+        "pace": pace_card(
+            pace.pace_for_team(viewer.team, today)
+            if team_view
+            else pace.pace_for_member(user, today)
+        ),
+        "budgets": budget_status_for(user, now),
+        "charts": {
+            "daily": summary.chart(),
+            "machines": {
+                "labels": [r["label"] for r in by_machine],
+                "cost": [float(r["cost_usd"]) for r in by_machine],
+            },
+        },
+    }
+    context["has_usage"] = summary.has_usage or bool(by_machine)
+    context["has_machines"] = context["has_usage"] or visible_machines(viewer).exists()
+    return render(request, "usage/overview.html", context)
 
 
 # --- Machines ----------------------------------------------------------------------------------
@@ -387,6 +452,114 @@ def _csv_value(value):
     return value
 
 
+# --- Team --------------------------------------------------------------------------------------
+
+
 @login_required
 def team_dashboard(request):
-    return render(request, "usage/overview.html")
+    """Team totals and pace for everyone in the team; per member figures for those who may."""
+    viewer = Viewer.of(request.user)
+    if viewer.team is None:
+        return render(request, "usage/team.html", {"viewer": viewer, "no_team": True})
+    if request.GET.get("member"):
+        return _member_drilldown(request, viewer, request.GET["member"])
+    user, team = request.user, viewer.team
+    now = timezone.now()
+    today = reporting_today(viewer)
+    month_start = today.replace(day=1)
+    summary = usage_summary(user, today, scope="team")
+    context = {
+        "viewer": viewer,
+        "team": team,
+        "today": today,
+        "summary": summary,
+        "pace": pace_card(pace.pace_for_team(team, today)),
+        "members": [],
+        "headroom": [],
+    }
+    if viewer.sees_others:
+        month = queries.aggregate_usage(
+            user, group_by="member", since=month_start, until=today, scope="team"
+        )
+        day = queries.aggregate_usage(
+            user, group_by="member", since=today, until=today, scope="team"
+        )
+        by_member = {r["key"]: r for r in month["results"]}
+        today_cost = {r["key"]: r["cost_usd"] for r in day["results"]}
+        machine_counts = dict(
+            Machine.objects.filter(team=team, retired_at__isnull=True)
+            .values_list("owner_id")
+            .annotate(n=Count("pk"))
+            .values_list("owner_id", "n")
+        )
+        total = month["totals"]["cost_usd"]
+        members = []
+        for person in viewer.visible_members().select_related("membership"):
+            row = by_member.get(str(person.public_id))
+            cost = row["cost_usd"] if row else Decimal(0)
+            members.append(
+                {
+                    "user": person,
+                    "role": person.membership.get_role_display(),
+                    "machines": machine_counts.get(person.pk, 0),
+                    "cost_usd": cost,
+                    "total_tokens": row["total_tokens"] if row else 0,
+                    "today_usd": today_cost.get(str(person.public_id), Decimal(0)),
+                    "share": float(cost * 100 / total) if total else 0.0,
+                }
+            )
+        members.sort(key=lambda m: (-m["cost_usd"], m["user"].email))
+        context["members"] = members
+        context["headroom"] = [
+            {"row": row, "rows": quota_rows(row.quota)}
+            for row in ratelimits.team_headroom(team, now)
+        ]
+        context["chart"] = {
+            "labels": [m["user"].display_name for m in members],
+            "series": [
+                {
+                    "label": "This month",
+                    "cost": [float(m["cost_usd"]) for m in members],
+                    "tokens": [m["total_tokens"] for m in members],
+                }
+            ],
+        }
+    return render(request, "usage/team.html", context)
+
+
+def _member_drilldown(request, viewer: Viewer, member_ref: str):
+    """One member's figures; someone the viewer may not see is a 404, like a stranger."""
+    try:
+        target = queries.resolve_member(request.user, member_ref)
+    except (Http404, PermissionDenied):
+        raise Http404("No such member in your team.") from None
+    # Passing the loaded user (with their team) spares every query below a lookup of its own.
+    target = User.objects.select_related("membership__team").get(pk=target.pk)
+    user = request.user
+    now = timezone.now()
+    today = reporting_today(viewer)
+    month = {"since": today.replace(day=1), "until": today, "member": target}
+    summary = usage_summary(user, today, member=target)
+    machines = list(queries.machines_for(user, member=target))
+    subscriptions = list(Subscription.objects.filter(owner=target).order_by("label"))
+    quotas = ratelimits.latest_quotas(subscriptions, now)
+    return render(
+        request,
+        "usage/team_member.html",
+        {
+            "viewer": viewer,
+            "target": target,
+            "today": today,
+            "summary": summary,
+            "by_project": shares(queries.aggregate_usage(user, group_by="project", **month)),
+            "by_machine": shares(queries.aggregate_usage(user, group_by="machine", **month)),
+            "machines": [{"machine": m, "status": machine_status(m, now)} for m in machines],
+            "quotas": [
+                {"subscription": sub, "rows": quota_rows(quotas[sub.pk])}
+                for sub in subscriptions
+                if quotas[sub.pk].readings
+            ],
+            "pace": pace_card(pace.pace_for_member(target, today)),
+            "chart": summary.chart(),
+        },
+    )

@@ -118,6 +118,6 @@ def test_the_page_runs_a_bounded_number_of_queries(populated, admin, django_asse
             hourly(machine, (NOW - timedelta(days=day)).replace(minute=0))
     recompute_blocks(sub.pk, now=NOW)
     client = login(admin)
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(11):
         response = client.get(URL, {"scope": "team"})
     assert len(response.context["rows"]) == 8

@@ -178,7 +178,7 @@ def test_the_table_matches_the_read_api(populated, admin):
 
 def test_the_page_runs_a_bounded_number_of_queries(populated, admin, django_assert_max_num_queries):
     client = login(admin)
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(11):
         response = client.get(URL, {"scope": "team", "split": "machine"})
     assert len(response.context["data"]["results"]) == 9
 

@@ -60,7 +60,7 @@ def test_the_page_runs_a_bounded_number_of_queries(populated, owner, django_asse
     for n in range(10):
         MachineFactory(owner=owner, name=f"extra-{n}")
     client = login(owner)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(9):
         response = client.get(URL)
     assert len(response.context["rows"]) == 19
 

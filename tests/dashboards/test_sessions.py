@@ -117,7 +117,7 @@ def test_sessions_are_paged_newest_first(populated, member, django_assert_max_nu
             laptop, project=populated.projects[0], last_activity=NOW - timedelta(days=30, minutes=n)
         )
     client = login(member)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(11):
         first = client.get(URL)
     rows = list(first.context["page"].object_list)
     assert len(rows) == 50
