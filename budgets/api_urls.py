@@ -5,5 +5,5 @@ from django.urls import path
 from budgets import api
 
 urlpatterns = [
-    path("budgets/", api.BudgetListView.as_view(), name="api_budgets"),
+    path("budgets/", api.BudgetListView.as_view(), name="api-budgets"),
 ]
