@@ -334,11 +334,12 @@ def cmd_install_service(home: Home, args, ui: Ui) -> int:
 
     config = load_config(home)
     # Pin the home in the service so it never depends on this shell's environment.
-    for line in service.install(
+    lines, ok = service.install(
         home, args.interval or config.interval_minutes, enable=not args.files_only
-    ):
+    )
+    for line in lines:
         ui.say(line)
-    return 0
+    return 0 if ok else 1
 
 
 def cmd_uninstall_service(home: Home, args, ui: Ui) -> int:

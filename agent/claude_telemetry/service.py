@@ -7,6 +7,7 @@ removes exactly those files and undoes exactly the commands it ran.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -271,9 +272,20 @@ def _run(cmd: list[str]) -> str | None:
     return None
 
 
+def _missing_dirs(path: Path) -> list[str]:
+    """Folders above `path` that do not exist yet, deepest first."""
+    missing = []
+    for parent in path.parents:
+        if parent.exists():
+            break
+        missing.append(str(parent))
+    return missing
+
+
 def install(
     home: Home, interval_minutes: int, *, enable: bool = True, platform: str | None = None
-) -> list[str]:
+) -> tuple[list[str], bool]:
+    """Write and enable the service; (messages, whether it is running now or files-only)."""
     platform = platform or current_platform()
     plan = plan_for(platform, home, interval_minutes)
     messages = []
@@ -281,7 +293,7 @@ def install(
         messages += uninstall(home)
     ensure_private_dir(home.installs_dir)
     home.logs_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    written, created_dirs = [], []
     for f in plan.files:
         if f.path.exists():
             raise ServiceError(
@@ -289,6 +301,7 @@ def install(
                 "remove it or rename it first. Nothing changed."
             )
     for f in plan.files:
+        created_dirs += [d for d in _missing_dirs(f.path) if d not in created_dirs]
         f.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(f.path, f.content, mode=0o644)
         written.append({"path": str(f.path), "sha256": hashlib.sha256(f.content).hexdigest()})
@@ -297,6 +310,7 @@ def install(
         "description": plan.description,
         "interval_minutes": interval_minutes,
         "files": written,
+        "dirs": created_dirs,
         "disable": plan.disable,
         "after_remove": plan.after_remove,
         "enabled": False,
@@ -306,7 +320,7 @@ def install(
     if not enable:
         steps = " && ".join(" ".join(c) for c in plan.enable)
         messages.append(f"Not enabled (--files-only). To start it: {steps}")
-        return messages
+        return messages, True
     for cmd in plan.enable:
         problem = _run(cmd)
         if problem:
@@ -314,11 +328,11 @@ def install(
                 f"Could not run `{' '.join(cmd)}`: {problem}. The files are in "
                 "place; run it yourself, or uninstall-service to remove them."
             )
-            return messages
+            return messages, False
     manifest["enabled"] = True
     atomic_write(manifest_path(home), json.dumps(manifest, indent=2).encode())
     messages.append(f"Installed {plan.description}.")
-    return messages
+    return messages, True
 
 
 def uninstall(home: Home) -> list[str]:
@@ -336,6 +350,10 @@ def uninstall(home: Home) -> list[str]:
         if path.exists():
             path.unlink()
             messages.append(f"Removed {path}.")
+    # Folders install created, deepest first, if nothing else has been put in them since.
+    for folder in manifest.get("dirs") or []:
+        with contextlib.suppress(OSError):
+            Path(folder).rmdir()
     if manifest.get("enabled"):
         for cmd in manifest.get("after_remove") or []:
             _run(cmd)

@@ -22,6 +22,8 @@ from claude_telemetry.fsutil import atomic_write, ensure_private_dir
 log = logging.getLogger(__name__)
 SUFFIX = ".json.gz"
 STALE_TMP_SECONDS = 24 * 3600
+# Refused reports are kept for people to read, not forever: the newest few are enough.
+KEEP_REJECTED = 20
 
 
 @dataclass
@@ -94,7 +96,13 @@ class Spool:
         atomic_write(reason_path, json.dumps(reason, indent=2).encode("utf-8"))
         if source:
             self.remove(source)
+        self._prune_rejected()
         return target
+
+    def _prune_rejected(self) -> None:
+        for old in self.rejected()[:-KEEP_REJECTED]:
+            old.unlink(missing_ok=True)
+            old.with_name(old.name.removesuffix(SUFFIX) + ".error.json").unlink(missing_ok=True)
 
     def rejected(self) -> list[Path]:
         if not self.rejected_dir.is_dir():

@@ -325,3 +325,19 @@ def test_a_spooled_report_the_server_refuses_is_set_aside_and_the_rest_goes_on(
     assert list((home / "spool").glob("*.json.gz")) == []
     assert_same_totals(usage(server, token)["totals"], ccusage_totals("all-daily-by-agent.json"))
     assert "1 refused" in cli("status").stdout
+
+
+def test_the_interactive_setup_asks_and_connects(server, token, cli, agent_env):
+    answers = f"{server.url}\n{token}\nworkstation\nn\nn\n".encode()
+    done = cli("setup", stdin=answers)
+    assert done.code == 0, done.output
+    assert "Connected as machine 'workstation'" in done.stdout
+    config = (Path(agent_env["CLAUDE_TELEMETRY_HOME"]) / "config.toml").read_text()
+    assert 'name = "workstation"' in config and token not in config
+    # Declined: neither the service nor the statusline capture was installed.
+    assert not (Path(agent_env["CLAUDE_TELEMETRY_HOME"]) / "installed" / "service.json").exists()
+    first_uuid = re.search(r'uuid = "([^"]+)"', config).group(1)
+    again = cli("setup", "--server", server.url, "--token", token, "--non-interactive")
+    assert again.code == 0, again.output
+    config = (Path(agent_env["CLAUDE_TELEMETRY_HOME"]) / "config.toml").read_text()
+    assert f'uuid = "{first_uuid}"' in config and 'name = "workstation"' in config

@@ -61,3 +61,13 @@ def test_a_refused_report_moves_to_rejected_with_the_reason(tmp_path):
     assert spool.rejected() == [target]
     reason = target.with_name(target.name.removesuffix(".json.gz") + ".error.json")
     assert json.loads(reason.read_text())["status"] == 400
+
+
+def test_only_the_newest_refused_reports_are_kept(tmp_path):
+    spool = spool_at(tmp_path)
+    for i in range(25):
+        spool.reject(body(i), {"status": 409, "error": f"refusal {i}"})
+    kept = spool.rejected()
+    assert len(kept) == 20
+    assert json.loads(gzip.decompress(kept[0].read_bytes()))["n"] == 5
+    assert len(list(spool.rejected_dir.glob("*.error.json"))) == 20
