@@ -40,10 +40,18 @@ class AccountAdapter(DefaultAccountAdapter):
         # The allow-list may have changed since the code was sent: check again at the door.
         if not is_admitted(user):
             log.warning("login refused: not admitted", extra={"user_id": user.pk})
-            clear_login(request)
-            messages.error(request, "This login is no longer allowed. Ask your team admin.")
-            return redirect("account_login")
+            return self._refuse(request, "This login is no longer allowed. Ask your team admin.")
+        code = request.POST.get("code", "") if request.method == "POST" else ""
+        if code and LoginLink.spent_for_code(user, code):
+            # One email, one login: its link was used already, so its code is spent too.
+            log.warning("login refused: code of a used link", extra={"user_id": user.pk})
+            return self._refuse(request, "This code was already used. Ask for a new one.")
         return super().pre_login(request, user, **kwargs)
+
+    def _refuse(self, request, message: str):
+        clear_login(request)
+        messages.error(request, message)
+        return redirect("account_login")
 
     def login(self, request, user) -> None:
         grant_membership(user)
@@ -60,5 +68,7 @@ class AccountAdapter(DefaultAccountAdapter):
         request = context["request"]
         user = User.objects.get(email__iexact=email)
         next_url = safe_next_url(request.POST.get("next") or request.GET.get("next")) or ""
-        _, signed = LoginLink.issue(user, next_url=next_url, ip=client_ip(request))
+        _, signed = LoginLink.issue(
+            user, next_url=next_url, ip=client_ip(request), code=context.get("code", "")
+        )
         return settings.SITE_URL + reverse("login_link", args=[signed])

@@ -327,6 +327,12 @@ class ApiToken(models.Model):
 LOGIN_LINK_SALT = "accounts.login-link"
 
 
+def hash_login_code(code: str) -> str:
+    """Codes are compared without the dashes and case they are shown with, as allauth does."""
+    normalised = "".join(ch for ch in code if ch.isalnum()).lower()
+    return hash_token(normalised)
+
+
 class LoginLink(models.Model):
     """A one-time login link that works in any browser; only the SHA-256 of its secret is kept.
 
@@ -337,6 +343,8 @@ class LoginLink(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="login_links")
     # The confirm view looks a link up by this column (unique index).
     token_hash = models.CharField(max_length=64, unique=True)
+    # The same email's typed code (hashed): using either one spends both.
+    code_hash = models.CharField(max_length=64, blank=True)
     next_url = models.CharField(max_length=2000, blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now)
     # The hourly purge deletes by this column.
@@ -365,7 +373,7 @@ class LoginLink(models.Model):
 
     @classmethod
     def issue(
-        cls, user: User, *, next_url: str = "", ip: str | None = None
+        cls, user: User, *, next_url: str = "", ip: str | None = None, code: str = ""
     ) -> tuple["LoginLink", str]:
         """Create a link and return it with the signed secret for the URL (never stored)."""
         raw = secrets.token_urlsafe(32)
@@ -373,6 +381,7 @@ class LoginLink(models.Model):
         link = cls.objects.create(
             user=user,
             token_hash=hash_token(raw),
+            code_hash=hash_login_code(code) if code else "",
             next_url=next_url,
             created_at=now,
             expires_at=now + timedelta(seconds=cls.max_age()),
@@ -395,6 +404,13 @@ class LoginLink(models.Model):
         if link is None or link.status != "pending":
             return None
         return link
+
+    @classmethod
+    def spent_for_code(cls, user: User, code: str) -> bool:
+        """Was the link that came with this code already used (so the code is spent too)?"""
+        return cls.objects.filter(
+            user=user, code_hash=hash_login_code(code), used_at__isnull=False
+        ).exists()
 
     def claim(self, ip: str | None) -> bool:
         """Mark the link used; False when another request used it first."""

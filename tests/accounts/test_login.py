@@ -173,6 +173,16 @@ def test_the_code_logs_in_the_browser_that_asked(client, member, mailoutbox):
     assert Client().post(link_path(mailoutbox[0])).status_code == 404
 
 
+def test_the_code_is_spent_once_its_link_was_used_elsewhere(client, member, mailoutbox):
+    response = ask_for_link(client, member.email)
+    Client().post(link_path(mailoutbox[0]))
+    code = code_in(mailoutbox[0]).lower().replace("-", " ")  # typed loosely, still that code
+    refused = client.post(response["Location"], {"code": code})
+    assert refused.status_code == 302
+    assert refused["Location"] == reverse("account_login")
+    assert logged_in_user_id(client) is None
+
+
 def test_the_code_is_refused_after_the_allow_list_entry_is_removed(client, member, mailoutbox):
     response = ask_for_link(client, member.email)
     AllowedEmail.objects.filter(pattern=member.email).delete()
