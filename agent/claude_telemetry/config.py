@@ -5,6 +5,7 @@ The home is `--home`, else `CLAUDE_TELEMETRY_HOME`, else the platform's user con
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -205,6 +206,10 @@ def load_config(home: Home) -> Config:
         raise ConfigError(f"{path} lacks {', '.join(missing)}. Run: claude-telemetry setup")
     config = Config(**kwargs)
     config.validate()
+    if "hash_salt" not in kwargs:
+        # A salt that changed between runs would rename every hashed project: keep the new one.
+        with contextlib.suppress(OSError):
+            save_config(home, config)
     return config
 
 

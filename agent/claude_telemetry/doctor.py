@@ -146,10 +146,7 @@ def check_claude_dirs() -> Check:
             "If Claude Code runs on this PC, set CLAUDE_CONFIG_DIR to the folder that "
             "contains projects/ (comma-separated for several).",
         )
-    counts = ", ".join(
-        f"{p} ({sum(1 for x in (p / 'projects').iterdir() if x.is_dir())} projects)"
-        for p in dirs.valid
-    )
+    counts = ", ".join(f"{p} ({_projects(p)})" for p in dirs.valid)
     if dirs.from_env and dirs.missing:
         return Check(
             "claude data",
@@ -158,6 +155,11 @@ def check_claude_dirs() -> Check:
             "Remove those entries from CLAUDE_CONFIG_DIR or fix their paths.",
         )
     return Check("claude data", OK, counts)
+
+
+def _projects(folder) -> str:
+    count = sum(1 for x in (folder / "projects").iterdir() if x.is_dir())
+    return f"{count} project{'s' if count != 1 else ''}"
 
 
 def check_codex() -> Check:

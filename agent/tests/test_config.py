@@ -88,3 +88,14 @@ def test_a_damaged_state_file_reads_as_empty_so_the_next_sync_is_full(tmp_path):
     assert load_state(home) == {"full_acked": True}
     home.state_file.write_text("{not json")
     assert load_state(home) == {}
+
+
+def test_a_config_written_without_a_hash_salt_gets_one_that_stays(tmp_path):
+    home = Home(tmp_path)
+    home.config_file.write_text(
+        '[server]\nurl = "https://x.example"\n'
+        '[machine]\nuuid = "6f1c2a9e-7a3b-4c55-9d7e-3b1f2a7c8d90"\nname = "pc"\n'
+    )
+    salt = load_config(home).hash_salt
+    assert len(salt) == 32
+    assert load_config(home).hash_salt == salt
