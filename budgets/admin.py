@@ -1,6 +1,7 @@
 """Django admin for budgets, channels, alerts and deliveries (last errors visible, resend)."""
 
 from django.contrib import admin, messages
+from django.db import models
 
 from budgets import notify
 from budgets.models import (
@@ -37,6 +38,7 @@ class ChannelAdmin(admin.ModelAdmin):
     list_filter = ["kind", "team", ("disabled_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "url", "team__name"]
     filter_horizontal = ["members"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     # The secret is never shown here: the page shows it once, and "rotate" makes a new one.
     readonly_fields = [
         "public_id",

@@ -35,18 +35,23 @@ class BudgetStatus:
 
     @property
     def level(self) -> str:
-        """ok, warn (past the lowest threshold or forecast to pass) or bad (over the amount)."""
+        """ok, warn (past the lowest threshold or forecast to pass) or over (the amount)."""
         if self.spent >= self.amount:
-            return "bad"
+            return "over"
         lowest = min(self.budget.sorted_thresholds, default=100)
         if self.percent >= lowest or self.projected_day is not None:
             return "warn"
         return "ok"
 
     @property
+    def css_level(self) -> str:
+        """The stylesheet's bar and badge suffix: ok, warn or bad."""
+        return "bad" if self.level == "over" else self.level
+
+    @property
     def level_word(self) -> str:
         """Words with the bar's colour, so colour is never the only signal."""
-        if self.level == "bad":
+        if self.level == "over":
             return "Over budget"
         if self.percent >= min(self.budget.sorted_thresholds, default=100):
             return "Near the limit"

@@ -251,3 +251,54 @@ def test_the_admin_resend_puts_a_failed_delivery_back_and_it_is_sent_once(
     with django_capture_on_commit_callbacks(execute=True):
         assert notify.resend([delivery.pk]) == 0
     assert len(receiver.accepted) == 1
+
+
+def test_the_request_goes_to_the_vetted_address_and_keeps_the_real_host_header(receiver):
+    name = socket.gethostname()
+    try:
+        socket.getaddrinfo(name, receiver.port)
+    except OSError:
+        pytest.skip(f"this machine's name {name!r} does not resolve")
+    receiver.secret = "whsec_" + "QUJD" * 11
+    result = webhooks.post(
+        f"http://{name}:{receiver.port}/hooks/alerts", receiver.secret, "msg_1", {"text": "hi"}
+    )
+    assert result.status_code == 200
+    (hook,) = receiver.requests
+    assert hook.verified
+    assert hook.headers["host"] == f"{name}:{receiver.port}"
+    assert hook.headers["webhook-id"] == "msg_1"
+
+
+def test_redirects_are_not_followed(receiver):
+    receiver.secret = "whsec_" + "QUJD" * 11
+    receiver.answer(307)
+    with pytest.raises(webhooks.WebhookError, match="redirects are not followed"):
+        webhooks.post(receiver.url, receiver.secret, "msg_1", {"text": "hi"})
+    assert len(receiver.requests) == 1
+
+
+def test_a_broker_outage_when_queueing_loses_nothing_the_sweep_sends_it(
+    team_a, smtp_server, cross, clock, django_capture_on_commit_callbacks
+):
+    from telemetry_site.celery import app
+
+    conf = app.conf
+    saved = (conf.task_always_eager, conf.broker_url, conf.broker_transport_options)
+    # A broker nobody listens on: publishing fails after kombu's short retry policy.
+    conf.task_always_eager = False
+    conf.broker_url = "redis://127.0.0.1:1/0"
+    conf.broker_transport_options = {}
+    try:
+        delivery = cross(email_channel(team_a))
+    finally:
+        conf.task_always_eager, conf.broker_url, conf.broker_transport_options = saved
+    delivery.refresh_from_db()
+    assert delivery.status == Status.PENDING
+    assert delivery.attempts == 0
+    assert smtp_server.messages == []
+
+    sweep_later(clock, django_capture_on_commit_callbacks, minutes=3)
+    delivery.refresh_from_db()
+    assert delivery.status == Status.SENT
+    assert len(smtp_server.messages) == 1

@@ -482,3 +482,14 @@ def test_a_bad_alert_setting_is_refused_and_saves_nothing(client, member, object
     assert "greater than or equal to 1" in form.errors["stale_hours"][0]
     assert not QuotaAlertSetting.objects.exists()
     assert not StaleAgentSetting.objects.exists()
+
+
+def test_an_overspent_budget_says_so_in_words_and_colour(client, member, objects):
+    spend(machine_for(member), date.today(), "51")
+    client.force_login(member)
+    response = client.get(reverse("budgets"))
+    (status,) = [s for s in response.context["statuses"] if s.budget.name == "Member cap"]
+    assert status.level == "over"
+    html = response.content.decode()
+    assert "Over budget" in html
+    assert 'class="bar bar-bad" max="50.00" value="50.00"' in html
