@@ -341,3 +341,27 @@ def test_the_interactive_setup_asks_and_connects(server, token, cli, agent_env):
     assert again.code == 0, again.output
     config = (Path(agent_env["CLAUDE_TELEMETRY_HOME"]) / "config.toml").read_text()
     assert f'uuid = "{first_uuid}"' in config and 'name = "workstation"' in config
+
+
+def test_days_follow_the_teams_timezone_and_a_change_resends_everything(
+    server, token, connected, cli, agent_env, tmp_path
+):
+    from accounts.models import Team
+
+    assert cli("sync").code == 0
+    Team.objects.filter(slug="team-a").update(timezone="Asia/Tokyo")
+    # The server tells the agent on its next answer; the sync after that regroups all days.
+    assert "Synced since" in cli("sync").stdout
+    assert agent_state(agent_env)["timezone"] == "Asia/Tokyo"
+    out = tmp_path / "envelope.json"
+    assert cli("sync", "--dry-run", "--output", str(out)).code == 0
+    envelope = json.loads(out.read_text())
+    assert envelope["full"] is True and envelope["machine"]["timezone"] == "Asia/Tokyo"
+    tokyo = json.loads((FIXTURES / "output" / "claude-daily-tz-tokyo.json").read_text())
+    days = {
+        r["date"]
+        for rows in envelope["reports"]["claude_daily_instances"]["projects"].values()
+        for r in rows
+    }
+    assert days == {row["date"] for row in tokyo["daily"]}
+    assert "Synced full history" in cli("sync").stdout
