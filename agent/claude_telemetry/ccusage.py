@@ -56,6 +56,8 @@ def ccusage_argv(config: Config | None) -> list[str]:
         argv = shlex.split(line, posix=os.name != "nt")
     except ValueError as exc:
         raise CcusageError(f"The ccusage command {line!r} cannot be parsed: {exc}.") from None
+    if os.name == "nt":  # pragma: no cover - Windows keeps the quotes in non-POSIX mode
+        argv = [a[1:-1] if len(a) > 1 and a[0] == a[-1] == '"' else a for a in argv]
     if not argv:
         raise CcusageError("The ccusage command is empty.")
     found = shutil.which(argv[0])
