@@ -6,6 +6,7 @@ from rest_framework.permissions import IsAuthenticated
 
 from accounts.auth import TokenHasScope
 from budgets.status import budget_status_for
+from usage.api import ReadThrottle
 
 
 class BudgetStatusSerializer(serializers.Serializer):
@@ -47,6 +48,7 @@ class BudgetStatusSerializer(serializers.Serializer):
 class BudgetListView(generics.ListAPIView):
     required_scope = "read"
     permission_classes = [IsAuthenticated, TokenHasScope]
+    throttle_classes = [ReadThrottle]
     serializer_class = BudgetStatusSerializer
 
     def get_queryset(self):

@@ -123,8 +123,15 @@ class Channel(models.Model):
         return ", ".join(sorted(set(people) | set(self.addresses)))
 
     def recipients(self) -> list[str]:
-        """Email addresses this channel sends to: active chosen members plus typed addresses."""
-        emails = {m.email for m in self.members.all() if m.is_active}
+        """Email addresses this channel sends to: chosen members plus typed addresses.
+
+        A chosen member who has left the team or was deactivated no longer gets its alerts.
+        """
+        emails = {
+            m.email
+            for m in self.members.filter(is_active=True).select_related("membership")
+            if m.team_membership is not None and m.team_membership.team_id == self.team_id
+        }
         emails.update(a.strip().lower() for a in self.addresses if a.strip())
         return sorted(emails)
 

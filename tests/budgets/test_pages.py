@@ -493,3 +493,11 @@ def test_an_overspent_budget_says_so_in_words_and_colour(client, member, objects
     html = response.content.decode()
     assert "Over budget" in html
     assert 'class="bar bar-bad" max="50.00" value="50.00"' in html
+
+
+def test_a_member_who_left_the_team_no_longer_gets_its_channel_emails(team_a, member, team_b):
+    channel = email_channel(team_a, addresses=["ops@a.example"], members=[member])
+    assert channel.recipients() == ["member@a.example", "ops@a.example"]
+    member.membership.team = team_b
+    member.membership.save()
+    assert channel.recipients() == ["ops@a.example"]
