@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -89,3 +89,37 @@ def envelope(name: str, machine_uuid: uuid.UUID, reports: dict, *, full: bool = 
             "projects": {},
         }
     ).encode()
+
+
+def hourly_report(hours: list[str]) -> dict:
+    """A `ccusage blocks --session-length 1` report: one block per hour ("2026-11-20T10")."""
+    blocks = []
+    for value in hours:
+        start = datetime.fromisoformat(value + ":00:00+00:00")
+
+        def iso(moment):
+            return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+        blocks.append(
+            {
+                "id": iso(start),
+                "startTime": iso(start),
+                "endTime": iso(start + timedelta(hours=1)),
+                "actualEndTime": iso(start + timedelta(minutes=30)),
+                "isActive": False,
+                "isGap": False,
+                "entries": 2,
+                "tokenCounts": {
+                    "inputTokens": 10,
+                    "outputTokens": 20,
+                    "cacheCreationInputTokens": 0,
+                    "cacheReadInputTokens": 70,
+                },
+                "totalTokens": 100,
+                "costUSD": 0.25,
+                "models": ["claude-sonnet-4-5-20250929"],
+                "burnRate": None,
+                "projection": None,
+            }
+        )
+    return {"blocks": blocks}

@@ -2,12 +2,12 @@
 
 import json
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date
 
 import pytest
 from celery.signals import task_prerun
 
-from tests.analytics.ccusage_runs import envelope
+from tests.analytics.ccusage_runs import envelope, hourly_report
 from tests.analytics.factories import MachineFactory, daily, session
 from usage import quality
 from usage.derive import derive_for_batch
@@ -47,40 +47,6 @@ def daily_report(days: list[str]) -> dict:
         for day in days
     ]
     return {"projects": {"-home-alice-src-webapp": rows}, "totals": {}}
-
-
-def hourly_report(hours: list[str]) -> dict:
-    """A `ccusage blocks --session-length 1` report: one block per hour ("2026-11-20T10")."""
-    blocks = []
-    for value in hours:
-        start = datetime.fromisoformat(value + ":00:00+00:00")
-
-        def iso(moment):
-            return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-        blocks.append(
-            {
-                "id": iso(start),
-                "startTime": iso(start),
-                "endTime": iso(start + timedelta(hours=1)),
-                "actualEndTime": iso(start + timedelta(minutes=30)),
-                "isActive": False,
-                "isGap": False,
-                "entries": 2,
-                "tokenCounts": {
-                    "inputTokens": 10,
-                    "outputTokens": 20,
-                    "cacheCreationInputTokens": 0,
-                    "cacheReadInputTokens": 70,
-                },
-                "totalTokens": 100,
-                "costUSD": 0.25,
-                "models": ["claude-sonnet-4-5-20250929"],
-                "burnRate": None,
-                "projection": None,
-            }
-        )
-    return {"blocks": blocks}
 
 
 def ingest(user, reports: dict, *, full: bool = True, capture=None) -> IngestBatch:
