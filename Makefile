@@ -43,8 +43,8 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: migrate
-	$(BIN)/python -m benchmarks.run
+bench: install
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 demo: migrate
 	$(BIN)/python manage.py load_demo
