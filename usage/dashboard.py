@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django import forms
 from django.db.models import Prefetch, Q, QuerySet
+from django.http import QueryDict
 from django.utils import timezone
 
 from accounts import access
@@ -140,12 +141,21 @@ class DashboardFilters(FilterForm):
         ]
         if viewer.sees_others:
             self.fields["scope"].choices = [("me", "Only mine"), ("team", "Whole team")]
-            self.fields["member"].choices = [("", "Everyone I can see")] + [
+            self.fields["member"].choices = [("", "Everyone")] + [
                 (str(u.public_id), u.email) for u in members
             ]
         else:
             del self.fields["member"]
             del self.fields["scope"]
+
+
+def with_defaults(query: QueryDict, **defaults: str) -> QueryDict:
+    """The query string with defaults for the parameters it leaves empty, for a bound form."""
+    data = query.copy()
+    for name, value in defaults.items():
+        if not data.get(name):
+            data[name] = value
+    return data
 
 
 def day_bounds(day: date) -> datetime:

@@ -27,6 +27,7 @@ from budgets.status import budget_status_for
 from usage import pace, planvalue, queries, ratelimits
 from usage.blocks import move_machine
 from usage.dashboard import (
+    EXPLORER_DAYS,
     BlockFilters,
     DashboardFilters,
     ExplorerFilters,
@@ -46,6 +47,7 @@ from usage.dashboard import (
     usage_summary,
     visible_machines,
     visible_subscriptions,
+    with_defaults,
 )
 from usage.models import DailyUsage, Machine, Subscription
 from usage.quality import DUPLICATE_SESSION_ADVICE, LOST_HISTORY_ADVICE, duplicate_sessions
@@ -274,13 +276,18 @@ def blocks(request):
     subscriptions = list(
         visible_subscriptions(viewer).select_related("owner").order_by("owner__email", "label")
     )
-    filters = BlockFilters(request.GET or None, viewer=viewer, subscriptions=subscriptions)
+    today = local_today()
+    data = with_defaults(
+        request.GET,
+        since=(today - timedelta(days=BLOCK_DAYS - 1)).isoformat(),
+        until=today.isoformat(),
+    )
+    filters = BlockFilters(data, viewer=viewer, subscriptions=subscriptions)
     chosen = subscriptions
     if (public_id := filters.value("subscription")) is not None:
         chosen = [s for s in subscriptions if str(s.public_id) == public_id]
     elif filters.value("scope") != "team":
         chosen = [s for s in subscriptions if s.owner_id == viewer.user.pk]
-    today = local_today()
     until = filters.value("until") or today
     since = filters.value("since") or until - timedelta(days=BLOCK_DAYS - 1)
     rows = list(
@@ -374,7 +381,15 @@ def _explorer_filters(request, viewer: Viewer) -> ExplorerFilters:
         .values_list("model", flat=True)
         .distinct()
     )
-    return ExplorerFilters(request.GET or None, viewer=viewer, models=list(models), **options)
+    today = local_today()
+    # The form shows the range it uses, so the inputs are never blank.
+    data = with_defaults(
+        request.GET,
+        since=(today - timedelta(days=EXPLORER_DAYS - 1)).isoformat(),
+        until=today.isoformat(),
+        period="day",
+    )
+    return ExplorerFilters(data, viewer=viewer, models=list(models), **options)
 
 
 def _explorer_table(request, viewer: Viewer, filters: ExplorerFilters) -> tuple[dict, dict]:

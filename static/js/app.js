@@ -26,7 +26,8 @@
       var tenths = Math.round(scaled * 10) / 10;
       // 999,950 is 1000.0K once rounded; the next unit says it better: 1.0M.
       if (tenths >= 1000 && steps[i][1] !== "T") continue;
-      var text = tenths >= 100 ? String(Math.round(scaled)) : tenths.toFixed(1);
+      // 50.0K reads better as 50K; 12.3M keeps its decimal.
+      var text = tenths >= 100 ? String(Math.round(scaled)) : tenths.toFixed(1).replace(/\.0$/, "");
       return sign + text + steps[i][1];
     }
     return sign + Math.round(n).toLocaleString("en-US");

@@ -6,8 +6,12 @@
     var data = charts.readJSON("blocks-data");
     var canvas = document.getElementById("blocks-chart");
     if (!data || !canvas) return;
+    // Notes go on a second line of the label, in words: colour is never the only signal.
     var labels = data.labels.map(function (label, i) {
-      return (data.limit_hit[i] ? "⚠ " : "") + (data.overlap[i] ? "⧉ " : "") + label;
+      var notes = [];
+      if (data.overlap[i]) notes.push("overlap");
+      if (data.limit_hit[i]) notes.push("limit hit");
+      return notes.length ? [label, notes.join(", ")] : label;
     });
     var chart = charts.stackedBar(canvas, labels, charts.series(data.series, "cost"), "cost");
     var metric = document.getElementById("blocks-metric");

@@ -102,7 +102,10 @@
 
   function series(list, key) {
     return list.map(function (s, i) {
-      return { label: s.label, data: s[key], backgroundColor: color(i), borderColor: color(i) };
+      return {
+        label: s.label, data: s[key], backgroundColor: color(i), borderColor: color(i),
+        maxBarThickness: 56,
+      };
     });
   }
 

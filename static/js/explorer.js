@@ -34,6 +34,14 @@
     });
   }
 
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+  /* Chart labels: "2026-11-24" reads as "Nov 24"; weeks and months stay as the API names them. */
+  function shortLabel(label) {
+    var match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(label);
+    return match ? MONTHS[Number(match[2]) - 1] + " " + Number(match[3]) : label;
+  }
+
   /* Per-period figures, one series per top key of the split plus "Other". */
   function loadChartData(params, period, split) {
     var periodParams = Object.assign({}, params, { group_by: period });
@@ -41,7 +49,7 @@
     if (!split) {
       return totalsRequest.then(function (totals) {
         return {
-          labels: totals.results.map(function (r) { return r.label; }),
+          labels: totals.results.map(function (r) { return shortLabel(r.label); }),
           series: [{
             label: "All usage",
             cost: totals.results.map(function (r) { return Number(r.cost_usd); }),
@@ -86,7 +94,10 @@
             tokens: restTokens.map(function (t) { return Math.max(0, t); }),
           });
         }
-        return { labels: totals.results.map(function (r) { return r.label; }), series: series };
+        return {
+          labels: totals.results.map(function (r) { return shortLabel(r.label); }),
+          series: series,
+        };
       });
     });
   }

@@ -79,7 +79,7 @@ def test_the_running_block_is_shown_on_top_with_its_burn_rate_and_projection(pop
     html = response.content.decode()
     assert "Running now" in html
     assert "Overlap: 2 machines" in html
-    assert "2.0K tokens/min" in html
+    assert "2K tokens/min" in html
 
 
 def test_a_block_that_hit_a_limit_is_marked(populated, member):

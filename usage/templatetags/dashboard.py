@@ -61,7 +61,8 @@ def compact(value) -> str:
             continue
         if tenths >= 100:
             return f"{sign}{scaled.quantize(Decimal('1'), rounding=ROUND_HALF_UP)}{suffix}"
-        return f"{sign}{tenths}{suffix}"
+        # 50.0K reads better as 50K; 12.3M keeps its decimal.
+        return f"{sign}{str(tenths).removesuffix('.0')}{suffix}"
     return f"{sign}{int(number):,}"
 
 
