@@ -5,6 +5,7 @@ Every error is JSON: {"detail", "errors": {path: [reasons]}} for bad input.
 """
 
 import logging
+import uuid
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -344,6 +345,13 @@ class IngestView(APIView):
 
 
 # --- read views ------------------------------------------------------------------------------
+def _path_uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise exceptions.NotFound("Not found.") from None
+
+
 class ReadView:
     permission_classes = [TokenHasScope]
     required_scope = "read"
@@ -506,7 +514,8 @@ class MachineDetailView(ReadView, generics.RetrieveAPIView):
 
     def get_object(self):
         machine = get_object_or_404(
-            Machine.objects.select_related("owner", "subscription"), uuid=self.kwargs["uuid"]
+            Machine.objects.select_related("owner", "subscription"),
+            uuid=_path_uuid(self.kwargs["uuid"]),
         )
         try:
             return queries.resolve_machine(self.request.user, machine)
@@ -639,7 +648,9 @@ class ProjectDetailView(ReadView, APIView):
         return super().get_permissions()
 
     def _project(self, request, public_id) -> Project:
-        return get_object_or_404(queries.projects_for(request.user), public_id=public_id)
+        return get_object_or_404(
+            queries.projects_for(request.user), public_id=_path_uuid(public_id)
+        )
 
     @extend_schema(
         operation_id="projects_retrieve",

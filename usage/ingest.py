@@ -40,7 +40,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from accounts.access import team_of
+from accounts.models import Membership
 from usage.models import (
     BatchStatus,
     DailyUsage,
@@ -331,7 +331,9 @@ def _mark_failed(batch: IngestBatch, message: str, machine_uuid, *, live: bool) 
 
 
 def _store(batch: IngestBatch, envelope: Envelope, *, live: bool) -> IngestResult:
-    team = team_of(batch.user)
+    # Read afresh: a replayed batch's user may have joined or left a team since.
+    membership = Membership.objects.select_related("team").filter(user_id=batch.user_id).first()
+    team = membership.team if membership else None
     if team is None:
         raise Refused(
             "Your account belongs to no team, so its usage has nowhere to go; "

@@ -130,7 +130,7 @@ class Reader:
         value = o.get(key)
         if value is None:
             if default is MISSING:
-                raise ParseError(f"{path}.{key}", "required")
+                raise ParseError(f"{path}.{key}" if path else key, "required")
             return default
         return value
 

@@ -197,9 +197,7 @@ def parse_blocks_hourly(data, path: str, r: Reader, *, hours: int | None = 1) ->
             raise ParseError(f"{block_path}.startTime", "must start on a whole hour")
         end_value = block.get("endTime")
         if hours is not None and end_value is not None:
-            end = r.instant(
-                end_value, f"{block_path}.endTime", latest=start + timedelta(hours=hours)
-            )
+            end = r.instant(end_value, f"{block_path}.endTime")
             if end - start != timedelta(hours=hours):
                 raise ParseError(
                     f"{block_path}.endTime",
