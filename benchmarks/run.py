@@ -160,8 +160,12 @@ def build_envelope(
 
 
 def reset_team() -> Team:
-    Team.objects.filter(slug=TEAM_SLUG).delete()
+    from usage.models import Machine
+
+    # Facts protect their projects, so machines (and their facts) go before the team.
+    Machine.objects.filter(team__slug=TEAM_SLUG).delete()
     User.objects.filter(email__endswith="@bench.example").delete()
+    Team.objects.filter(slug=TEAM_SLUG).delete()
     team = Team.objects.create(name="Bench", slug=TEAM_SLUG, timezone="UTC")
     # Tokens work only for members still admitted by the allow-list.
     AllowedEmail.objects.create(pattern="@bench.example", team=team, role=Role.MEMBER)
