@@ -24,7 +24,7 @@ from budgets.models import (
     Delivery,
     StaleAgentSetting,
 )
-from budgets.status import BudgetStatus, status_of
+from budgets.status import BudgetStatus, forecast, status_of
 
 log = logging.getLogger(__name__)
 
@@ -98,34 +98,40 @@ def evaluate_budget(budget: Budget, now: datetime) -> list[Alert]:
     crossed = [t for t in budget.sorted_thresholds if status.spent * 100 >= budget.amount_usd * t]
     fired: list[Alert] = []
     channels = list(budget.channels.all())
-    # When one sync jumps past several thresholds, people hear about the highest one only; the
-    # lower ones are still recorded so they never fire later in this period.
+    # People hear about the highest threshold crossed only (one sync may jump past several);
+    # the lower ones are still recorded, so they never fire later in this period.
+    covered_by = None
     for threshold in sorted(crossed, reverse=True):
         data = {**_budget_data(status), "threshold": threshold}
-        if fired:
-            data["superseded_by"] = fired[0].threshold
+        if covered_by is not None:
+            data["superseded_by"] = covered_by
         alert = _fire(
             budget.team,
             AlertKind.THRESHOLD,
             {"budget": budget, "period_start": status.period_start, "threshold": threshold},
             data,
-            channels=() if fired else channels,
+            channels=channels if covered_by is None else (),
         )
         if alert is not None:
             fired.append(alert)
+        if covered_by is None:
+            covered_by = threshold
     if budget.forecast_alerts and status.spent < status.amount:
-        fired += _evaluate_forecast(budget, now, channels)
+        fired += _evaluate_forecast(status, channels)
     return fired
 
 
-def _evaluate_forecast(budget: Budget, now: datetime, channels: list[Channel]) -> list[Alert]:
-    status = status_of(budget, now)
-    if status.projected_day is None:
+def _evaluate_forecast(status: BudgetStatus, channels: list[Channel]) -> list[Alert]:
+    budget = status.budget
+    projected, run_out = forecast(
+        budget, status.period_start, status.period_end, status.today, status.spent
+    )
+    if run_out is None:
         return []
     data = {
         **_budget_data(status),
-        "projected_day": status.projected_day.isoformat(),
-        "projected_usd": None if status.projected is None else str(status.projected),
+        "projected_day": run_out.isoformat(),
+        "projected_usd": None if projected is None else str(projected),
     }
     alert = _fire(
         budget.team,

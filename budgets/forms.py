@@ -9,10 +9,8 @@ from django.core.validators import validate_email
 
 from accounts.models import User
 from budgets import webhooks
-from budgets.models import Budget, Channel, ScopeKind
+from budgets.models import MAX_THRESHOLDS, Budget, Channel, ScopeKind
 from usage.models import Project
-
-MAX_THRESHOLDS = 10
 
 
 def parse_thresholds(raw: str) -> list[int]:

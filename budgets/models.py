@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -26,8 +27,22 @@ DEFAULT_STALE_AGENT_HOURS = 24
 SECRET_PREFIX = "whsec_"
 
 
+MAX_THRESHOLDS = 10
+
+
 def default_thresholds() -> list[int]:
     return list(DEFAULT_THRESHOLDS)
+
+
+def validate_thresholds(value) -> None:
+    """A list of whole percentages from 1 to 1000 (the Django admin edits it as JSON)."""
+    if not isinstance(value, list) or not value:
+        raise ValidationError("Give a list of percentages, e.g. [90, 100].")
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= 1000:
+            raise ValidationError(f"{item!r} is not a whole percentage from 1 to 1000.")
+    if len(set(value)) > MAX_THRESHOLDS:
+        raise ValidationError(f"At most {MAX_THRESHOLDS} thresholds.")
 
 
 def generate_secret() -> str:
@@ -169,7 +184,7 @@ class Budget(models.Model):
         max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
     )
     # Percentages of the amount; each fires once per period.
-    thresholds = models.JSONField(default=default_thresholds)
+    thresholds = models.JSONField(default=default_thresholds, validators=[validate_thresholds])
     forecast_alerts = models.BooleanField(
         default=True,
         help_text="Also alert once per period when the pace says the amount will be exceeded.",
@@ -213,7 +228,9 @@ class Budget(models.Model):
 
     @property
     def sorted_thresholds(self) -> list[int]:
-        return sorted({int(t) for t in self.thresholds or []})
+        # Values that slipped past validation (a raw SQL edit) are skipped, not fatal.
+        values = self.thresholds if isinstance(self.thresholds, list) else []
+        return sorted({t for t in values if isinstance(t, int) and not isinstance(t, bool)})
 
     def current_period(self, now: datetime | None = None) -> tuple[date, date]:
         return period_bounds(self.period, team_today(self.team, now))

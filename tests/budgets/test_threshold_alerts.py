@@ -4,9 +4,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 
 from budgets import evaluate, notify
-from budgets.models import Alert, AlertKind, Delivery
+from budgets.models import Alert, AlertKind, Budget, Delivery
 from tests.budgets.conftest import (
     email_channel,
     machine_for,
@@ -219,3 +220,36 @@ def test_an_inactive_budget_and_a_disabled_channel_send_nothing(
     assert smtp_server.messages == []
     assert Alert.objects.filter(kind=AlertKind.THRESHOLD).count() == 2  # 90 and 100, "API server"
     assert not Delivery.objects.exists()
+
+
+def test_a_threshold_added_below_one_already_crossed_is_recorded_but_not_sent(
+    team_a, member, smtp_server, run, clock
+):
+    budget = make_budget(
+        team_a, "100", channels=[email_channel(team_a)], thresholds=[100], forecast_alerts=False
+    )
+    spend(machine_for(member), date(2026, 11, 18), "120")
+    run(team_a)
+    budget.thresholds = [80, 100]
+    budget.save()
+    run(team_a)
+    assert smtp_server.subjects() == ["Budget 'API server' at 120% — $120.00 of $100.00"]
+    covered = Alert.objects.get(threshold=80)
+    assert covered.data["superseded_by"] == 100
+    assert not covered.deliveries.exists()
+
+
+@pytest.mark.parametrize("bad", [[], "90", [90, "100"], [0], [1001], [True], [90.5]])
+def test_thresholds_edited_as_json_in_the_admin_are_validated(team_a, bad):
+    budget = make_budget(team_a, "100")
+    budget.thresholds = bad
+    with pytest.raises(ValidationError):
+        budget.full_clean()
+
+
+def test_evaluation_skips_threshold_values_that_slipped_past_validation(team_a, member):
+    budget = make_budget(team_a, "100", forecast_alerts=False)
+    Budget.objects.filter(pk=budget.pk).update(thresholds=[90, "oops", None])
+    budget.refresh_from_db()
+    spend(machine_for(member), date(2026, 11, 18), "95")
+    assert [a.threshold for a in evaluate.evaluate_budget(budget, NOV_20)] == [90]
