@@ -136,6 +136,9 @@ class AddressesField(forms.CharField):
 
 
 class ChannelForm(forms.ModelForm):
+    kind = forms.ChoiceField(
+        choices=Channel.Kind.choices, initial=Channel.Kind.EMAIL, widget=forms.RadioSelect
+    )
     members = forms.ModelMultipleChoiceField(
         queryset=User.objects.none(),
         required=False,
@@ -157,7 +160,6 @@ class ChannelForm(forms.ModelForm):
     class Meta:
         model = Channel
         fields = ["name", "kind", "members", "addresses", "url"]
-        widgets = {"kind": forms.RadioSelect}
 
     def __init__(self, *args, team, **kwargs):
         super().__init__(*args, **kwargs)
