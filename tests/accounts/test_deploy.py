@@ -3,6 +3,7 @@ values stop start-up with a message naming the variable."""
 
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,28 @@ def test_a_bad_environment_value_stops_start_up_naming_the_variable(tmp_path, va
     last_line = result.stderr.strip().splitlines()[-1]
     assert "ImproperlyConfigured" in last_line
     assert variable in last_line
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+def test_the_systemd_units_in_docs_pass_systemd_analyze(tmp_path):
+    # The units name the install folder of docs/production.md; point them at this checkout.
+    units = []
+    for unit in sorted((ROOT / "docs" / "deploy").glob("*.service")):
+        target = tmp_path / unit.name
+        target.write_text(unit.read_text().replace("/srv/claude-telemetry", str(ROOT)))
+        units.append(str(target))
+    assert len(units) == 3
+    result = subprocess.run(
+        ["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "", result.stderr
+
+
+def test_the_production_procfile_runs_gunicorn_one_worker_and_one_beat():
+    lines = (ROOT / "Procfile.production").read_text().splitlines()
+    processes = dict(line.split(":", 1) for line in lines if line.strip())
+    assert set(processes) == {"web", "worker", "beat"}
+    assert processes["web"].split()[0] == "gunicorn"
+    assert "worker" in processes["worker"].split()
+    assert "beat" in processes["beat"].split()
