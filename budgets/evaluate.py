@@ -42,10 +42,14 @@ def evaluate_team(team_id: int, now: datetime | None = None) -> list[Alert]:
         .select_related("team", "project", "member")
         .prefetch_related("channels")
     )
-    for budget in budgets:
-        fired += evaluate_budget(budget, now)
-    fired += evaluate_quotas(team, now)
-    fired += evaluate_stale_agents(team, now)
+    checks = [(f"budget {b.pk}", evaluate_budget, b) for b in budgets]
+    checks += [("quotas", evaluate_quotas, team), ("stale agents", evaluate_stale_agents, team)]
+    for name, check, subject in checks:
+        try:
+            fired += check(subject, now)
+        except Exception:
+            # One broken check must not silence the others; the next run tries it again.
+            log.exception("alert check failed", extra={"team": team.pk, "check": name})
     if fired:
         log.info("alerts fired", extra={"team": team.pk, "count": len(fired)})
     return fired

@@ -281,5 +281,6 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:500]
     )
-    queue(stuck_ids + [pk for pk in due if pk not in stuck_ids])
-    return {"reset": reset, "queued": len(stuck_ids) + len(due)}
+    ids = stuck_ids + [pk for pk in due if pk not in stuck_ids]
+    queue(ids)
+    return {"reset": reset, "queued": len(ids)}
