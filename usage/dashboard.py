@@ -173,7 +173,7 @@ def block_queryset(subscriptions):
     )
     return (
         Block.objects.filter(subscription__in=subscriptions)
-        .select_related("subscription")
+        .select_related("subscription__owner")
         .prefetch_related(Prefetch("contributions", queryset=contributions))
     )
 
@@ -236,6 +236,13 @@ def machine_label(machine: Machine, viewer: Viewer) -> str:
     return f"{machine.name} ({machine.owner.email})"
 
 
+def subscription_label(subscription: Subscription, viewer: Viewer) -> str:
+    """An account's label, with its owner's name when it is not the viewer's own."""
+    if subscription.owner_id == viewer.user.pk:
+        return subscription.label
+    return f"{subscription.label} ({subscription.owner.display_name})"
+
+
 def blocks_chart(blocks: list[Block], viewer: Viewer, several_subscriptions: bool) -> dict:
     """Chart data: one bar per block (oldest first), stacked by contributing machine."""
     ordered = sorted(blocks, key=lambda b: b.start_time)
@@ -244,7 +251,7 @@ def blocks_chart(blocks: list[Block], viewer: Viewer, several_subscriptions: boo
         local = timezone.localtime(block.start_time)
         label = local.strftime("%b %-d %H:%M")
         if several_subscriptions:
-            label = f"{label} · {block.subscription.label}"
+            label = f"{label} · {subscription_label(block.subscription, viewer)}"
         labels.append(label)
     series: dict[int, dict] = {}
     for index, block in enumerate(ordered):
