@@ -604,7 +604,12 @@ class SessionListView(ReadView, generics.ListAPIView):
 # --- projects --------------------------------------------------------------------------------
 class ProjectSerializer(serializers.ModelSerializer):
     name = serializers.CharField(source="display_name")
-    alias_of = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
+    alias_of = serializers.UUIDField(
+        source="alias_of.public_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The project this key is grouped under, if any.",
+    )
 
     class Meta:
         model = Project
