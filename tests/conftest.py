@@ -22,10 +22,18 @@ def django_db_setup(django_db_setup, django_db_blocker):
         call_command("createcachetable", verbosity=0)
 
 
+_DB_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "live_server"}
+
+
 @pytest.fixture(autouse=True)
-def _clear_cache():
+def _clear_cache(request):
     # Throttles and allauth's rate limits live in the cache; no test inherits another's counts.
-    cache.clear()
+    # The embedded cache is a database table, so only tests that use the database clear it.
+    uses_db = request.node.get_closest_marker("django_db") or _DB_FIXTURES & set(
+        request.fixturenames
+    )
+    if uses_db:
+        cache.clear()
     yield
 
 
