@@ -114,8 +114,12 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     # Longer than any retry countdown, so a delayed task is never redelivered early. It is
     # also how long a task a dead worker held waits before another worker gets it.
+    _visibility_timeout = env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
+        "visibility_timeout": _visibility_timeout,
+        # Look for such tasks every few seconds (kombu's default is every ~100 s).
+        "unacked_restore_interval": max(1, min(10, _visibility_timeout // 2)),
+        "unacked_restore_throttle": 1,
     }
 else:
     CACHES = {
