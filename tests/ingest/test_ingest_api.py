@@ -543,3 +543,12 @@ def test_a_statusline_capture_becomes_a_rate_limit_snapshot(owner, owner_client)
     assert snapshot.subscription == Subscription.default_for(owner)
     assert snapshot.five_hour_used_pct == Decimal("42.50")
     assert json.loads(json.dumps(str(snapshot.seven_day_used_pct))) == "61.00"
+
+
+@pytest.mark.parametrize("role", ["owner", "admin", "member", "outsider"])
+def test_every_role_sends_for_its_own_machines_into_its_own_team(cast, role):
+    user = cast[role]
+    body = envelope({}, name=f"{role}-pc")
+    assert post(api_client(token_for(user, scopes=("ingest",))), body).status_code == 201
+    machine = Machine.objects.get(uuid=body["machine"]["uuid"])
+    assert (machine.owner, machine.team) == (user, user.team)
