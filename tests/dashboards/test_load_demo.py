@@ -2,6 +2,7 @@
 nothing."""
 
 import io
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -23,9 +24,9 @@ def demo_var(settings, tmp_path, fixtures_dir):
     return settings.VAR_DIR
 
 
-def load(**options) -> str:
+def load(*args: str) -> str:
     out = io.StringIO()
-    call_command("load_demo", "--days", "10", stdout=out, **options)
+    call_command("load_demo", "--days", "10", "--force", *args, stdout=out)
     return out.getvalue()
 
 
@@ -50,14 +51,24 @@ def test_the_demo_refuses_a_production_database_and_changes_nothing(settings, de
     assert not Team.objects.exists()
 
 
-def test_a_history_shorter_than_the_generator_needs_is_refused(demo_var):
-    with pytest.raises(CommandError, match="between 10 and 90"):
-        call_command("load_demo", "--days", "3", "--force", stdout=io.StringIO())
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--days", "3"], "between 10 and 90"),
+        (["--anchor", "yesterday"], "is not a time like"),
+        (["--anchor", "2999-01-01T00:00:00Z"], "must not be in the future"),
+    ],
+)
+def test_bad_options_are_refused_and_change_nothing(demo_var, args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("load_demo", "--force", *args, stdout=io.StringIO())
     assert not Team.objects.exists()
 
 
 def test_the_demo_fills_a_team_through_the_agent_and_a_second_run_adds_nothing(demo_var):
-    output = load(force=True)
+    # The same anchor twice gives the same logs, so every count and sum must come out equal.
+    anchor = (datetime.now(UTC) - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    output = load("--anchor", anchor)
     assert "Demo team ready: 3 members, 4 machines" in output
     assert "owner@demo.example" in output
     team = Team.objects.get(slug="demo-team")
@@ -78,12 +89,12 @@ def test_the_demo_fills_a_team_through_the_agent_and_a_second_run_adds_nothing(d
     assert Budget.objects.filter(team=team).count() == 2
 
     first = counts()
-    load(force=True)
+    load("--anchor", anchor)
     assert counts() == first
 
 
 def test_the_demo_pages_show_the_figures_of_the_read_api(demo_var):
-    load(force=True)
+    load()
     client = login(User.objects.get(email="owner@demo.example"))
     overview = client.get("/", {"scope": "team"})
     assert overview.status_code == 200

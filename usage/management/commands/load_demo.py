@@ -40,6 +40,7 @@ from usage.models import (
     Block,
     DailyUsage,
     HourlyUsage,
+    IngestBatch,
     Machine,
     Plan,
     RateLimitSnapshot,
@@ -116,6 +117,11 @@ class Command(BaseCommand):
             "--days", type=int, default=28, help="days of generated history per machine"
         )
         parser.add_argument(
+            "--anchor",
+            help="when the generated logs end, as YYYY-MM-DDTHH:MM:SSZ (default: now); the same "
+            "anchor gives the same logs",
+        )
+        parser.add_argument(
             "--force",
             action="store_true",
             help="load the demo even with DEBUG=0 (it adds a demo team to this database)",
@@ -131,6 +137,7 @@ class Command(BaseCommand):
         # after the first day, so a shorter history would put them in the future.
         if not 10 <= opts["days"] <= 90:
             raise CommandError("--days must be between 10 and 90.")
+        anchor = self.anchor(opts["anchor"])
         generator, ccusage = self.tools()
         root = Path(settings.VAR_DIR) / "demo"
         root.mkdir(parents=True, exist_ok=True)
@@ -150,7 +157,6 @@ class Command(BaseCommand):
         server = None
         try:
             server, url = self.start_server()
-            now = datetime.now(UTC)
             for member in MEMBERS:
                 for machine in member.machines:
                     self.load_machine(
@@ -159,7 +165,7 @@ class Command(BaseCommand):
                         users[member.local_part],
                         root,
                         url,
-                        now,
+                        anchor,
                         opts["days"],
                         generator,
                         ccusage,
@@ -172,6 +178,19 @@ class Command(BaseCommand):
         self.report(users)
 
     # --- set-up ---------------------------------------------------------------------------
+
+    def anchor(self, value: str | None) -> datetime:
+        if not value:
+            return datetime.now(UTC).replace(microsecond=0)
+        try:
+            moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            raise CommandError(
+                f"--anchor {value!r} is not a time like 2026-11-25T00:10:00Z."
+            ) from None
+        if moment > datetime.now(UTC):
+            raise CommandError("--anchor must not be in the future: ingest refuses future days.")
+        return moment
 
     def say(self, text: str) -> None:
         self.stdout.write(text)
@@ -218,12 +237,18 @@ class Command(BaseCommand):
         return user
 
     def clear_facts(self, users) -> None:
-        """A re-run replaces the demo machines' history instead of adding a shifted copy."""
-        machines = Machine.objects.filter(owner__in=list(users))
+        """A re-run replaces the demo machines' history instead of adding a shifted copy.
+
+        Their archived reports go too: the server would otherwise answer an identical report
+        with "already had it" and leave the cleared facts empty.
+        """
+        users = list(users)
+        machines = Machine.objects.filter(owner__in=users)
         with transaction.atomic():
             for model in (DailyUsage, HourlyUsage, SessionUsage, RateLimitSnapshot):
                 model.objects.filter(machine__in=machines).delete()
-            Block.objects.filter(subscription__owner__in=list(users)).delete()
+            Block.objects.filter(subscription__owner__in=users).delete()
+            IngestBatch.objects.filter(user__in=users).delete()
 
     def ensure_budgets(self, users) -> None:
         team = Team.objects.get(slug=TEAM_SLUG)
@@ -275,6 +300,7 @@ class Command(BaseCommand):
     # --- one machine ----------------------------------------------------------------------
 
     def load_machine(self, member, machine, user, root, url, now, days, generator, ccusage):
+        """Logs ending `machine.ends_minutes_ago` before `now`, then the agent's setup and sync."""
         label = f"{member.email} / {machine.name}"
         folder = root / f"{member.local_part}-{machine.name}"
         home, agent_home = folder / "home", folder / "agent"
@@ -312,7 +338,8 @@ class Command(BaseCommand):
             "--non-interactive",
         )
         if machine.quota is not None:
-            self.capture_quota(env, label, machine.quota, now)
+            # Readings are taken now, whatever the logs' anchor: the quota is a live figure.
+            self.capture_quota(env, label, machine.quota, datetime.now(UTC))
         self.say(f"{label}: claude-telemetry sync…")
         done = self.agent(env, label, "sync", "--full")
         summary = done.stdout.strip().splitlines()
