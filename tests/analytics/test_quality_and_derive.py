@@ -2,7 +2,7 @@
 
 import json
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from celery.signals import task_prerun
@@ -13,7 +13,7 @@ from usage import quality
 from usage.derive import derive_for_batch
 from usage.ingest import IngestError, archive, process_batch
 from usage.models import Block, BlockContribution, IngestBatch, Machine
-from usage.tasks import derive_after_ingest
+from usage.tasks import derive_after_ingest, recompute_subscription_blocks, sweep_derived_work
 
 pytestmark = pytest.mark.django_db
 
@@ -191,3 +191,27 @@ def test_days_are_untouched_by_derived_work(member):
     batch = ingest(member, {"blocks_hourly": hourly_report(["2026-11-20T10"])})
     derive_for_batch(batch.pk)
     assert machine.daily.get().cost_usd == 1
+
+
+def test_the_sweep_catches_up_on_batches_whose_derived_work_never_ran(member):
+    batch = ingest(member, {"blocks_hourly": hourly_report(["2026-11-20T10"])})
+    IngestBatch.objects.filter(pk=batch.pk).update(
+        derived_at=None, received_at=batch.received_at - timedelta(minutes=10)
+    )
+    Block.objects.all().delete()
+
+    assert sweep_derived_work.delay().get() == 1
+    assert Block.objects.count() == 1
+    # Running it again finds nothing left to do.
+    assert sweep_derived_work.delay().get() == 0
+
+
+def test_recomputing_a_subscriptions_blocks_twice_changes_nothing_the_second_time(member):
+    batch = ingest(member, {"blocks_hourly": hourly_report(["2026-11-20T10"])})
+    subscription_id = batch.machine.subscription_id
+    Block.objects.all().delete()
+    assert recompute_subscription_blocks.delay(subscription_id).get() is True
+    assert (
+        recompute_subscription_blocks.delay(subscription_id, "2026-11-20T10:00:00+00:00").get()
+        is False
+    )
