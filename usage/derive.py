@@ -32,8 +32,7 @@ def derive_for_batch(batch_id: int) -> bool:
         earliest = HourlyUsage.objects.filter(batch_id=batch.pk).aggregate(first=Min("hour"))
         if earliest["first"] is not None:
             recompute_blocks(machine.subscription_id, since=earliest["first"])
-        envelope = quality.batch_envelope(batch)
-        quality.check_lost_history(batch, envelope)
+        quality.check_lost_history(batch)
         quality.check_duplicate_sessions(batch)
         queue_budget_evaluation(machine.team_id)
     IngestBatch.objects.filter(pk=batch.pk, derived_at__isnull=True).update(

@@ -29,13 +29,18 @@ DUPLICATE_SESSION_ADVICE = (
 )
 
 
-def batch_envelope(batch: IngestBatch):
-    """The archived envelope, parsed again; None when it no longer parses."""
+def full_batch_envelope(batch: IngestBatch):
+    """The archived envelope of a full report, parsed again; None for an incremental one.
+
+    Only a full report can show lost history, so an incremental one is not parsed twice.
+    """
     from usage.parsers.base import ParseError
     from usage.parsers.envelope import decode_json, parse_envelope
 
     try:
         data = decode_json(batch.body())
+        if not isinstance(data, dict) or data.get("full") is not True:
+            return None
         return parse_envelope(data, now=batch.received_at)
     except (OSError, EOFError, ParseError):
         log.warning("archived batch does not parse", extra={"batch": batch.pk})
@@ -52,7 +57,7 @@ def check_lost_history(batch: IngestBatch, envelope=None) -> list[date]:
     machine = batch.machine
     if machine is None:
         return []
-    envelope = envelope if envelope is not None else batch_envelope(batch)
+    envelope = envelope if envelope is not None else full_batch_envelope(batch)
     if envelope is None or not envelope.full:
         return []
     rows = envelope.reports.get("claude_daily_instances")
