@@ -251,3 +251,34 @@ def test_an_outsider_cannot_retire_a_machine(populated, outsider):
     assert response.status_code == 404
     laptop.refresh_from_db()
     assert laptop.retired_at is None
+
+
+ACTIONS = [
+    ("machine_rename", {"name": "taken"}),
+    ("machine_move", {"subscription": "00000000-0000-0000-0000-000000000000"}),
+    ("machine_retire", {}),
+]
+
+
+@pytest.mark.parametrize(("action", "data"), ACTIONS)
+@pytest.mark.parametrize("role", ["member", "outsider"])
+def test_no_action_reaches_a_machine_that_is_not_yours(populated, cast, role, action, data):
+    target = populated.machines["owner"][0]
+    response = login(cast[role]).post(reverse(action, args=[target.uuid]), data)
+    assert response.status_code == 404
+    target.refresh_from_db()
+    assert (target.name, target.retired_at) == ("owner-laptop", None)
+
+
+@pytest.mark.parametrize(("action", "data"), ACTIONS)
+def test_anonymous_actions_are_sent_to_login(populated, action, data):
+    target = populated.machines["member"][0]
+    response = login(None).post(reverse(action, args=[target.uuid]), data)
+    assert response.status_code == 302
+    assert reverse("account_login") in response["Location"]
+
+
+@pytest.mark.parametrize(("action", "data"), ACTIONS)
+def test_an_unknown_machine_is_404(populated, owner, action, data):
+    url = reverse(action, args=["00000000-0000-0000-0000-000000000000"])
+    assert login(owner).post(url, data).status_code == 404

@@ -5,8 +5,13 @@ Times are rendered in the active timezone, which accounts.middleware sets to the
 
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
 
 from django import template
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -169,6 +174,21 @@ def share(part, whole) -> Decimal:
     if not part_d or not whole_d:
         return Decimal(0)
     return (part_d * 100 / whole_d).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+@lru_cache(maxsize=1)
+def _chartjs_file() -> str:
+    """The vendored Chart.js; `make chartjs` replaces it with one named after its version."""
+    for folder in settings.STATICFILES_DIRS:
+        found = sorted(Path(folder).glob("vendor/chart-*.umd.min.js"))
+        if found:
+            return f"vendor/{found[-1].name}"
+    raise ImproperlyConfigured("Chart.js is not vendored under static/vendor/; run `make chartjs`.")
+
+
+@register.simple_tag
+def chartjs_src() -> str:
+    return static(_chartjs_file())
 
 
 @register.simple_tag
