@@ -63,3 +63,29 @@ def test_times_are_shown_in_the_viewers_own_timezone(populated, member):
     assert f'datetime="{latest:%Y-%m-%dT%H:%M:%S}Z"' in html
     assert "Nov 24, 23:30" in html  # 14:30 UTC is 23:30 in Tokyo
     assert "Times are shown in Asia/Tokyo" in html
+
+
+@pytest.mark.parametrize(
+    ("url", "text"),
+    [
+        ("/", "No usage yet"),
+        ("/usage/", "No usage yet"),
+        ("/blocks/", "No blocks yet"),
+        ("/sessions/", "No sessions yet"),
+        ("/machines/", "Add your first machine"),
+        ("/team/", "You are not in a team yet"),
+    ],
+)
+def test_a_user_outside_any_team_gets_working_empty_pages(db, url, text):
+    from accounts.models import User
+
+    loner = User.objects.create_user("operator@example.com")
+    response = login(loner).get(url)
+    assert response.status_code == 200
+    assert text in response.content.decode()
+
+
+def test_a_team_without_usage_says_how_to_get_data_in(member):
+    html = login(member).get("/team/").content.decode()
+    assert "No team usage yet" in html
+    assert "/machines/#onboarding" in html
