@@ -221,6 +221,10 @@ class CountsSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     unchanged = serializers.IntegerField()
+    removed = serializers.IntegerField(
+        help_text="Daily facts inside the report's window that the report no longer has "
+        "(e.g. after a timezone change): deleted so nothing counts twice."
+    )
 
 
 class IngestMachineSerializer(serializers.Serializer):

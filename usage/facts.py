@@ -16,9 +16,12 @@ from usage.models import (
     Project,
     RateLimitSnapshot,
     SessionUsage,
+    Source,
     readable_project_name,
 )
 from usage.parsers import DAILY_KINDS, Envelope, ProjectInfo
+
+CLAUDE_DAILY_KIND = "claude_daily_instances"
 
 # Rows per INSERT … ON CONFLICT statement and per IN (…) lookup.
 BATCH_SIZE = 500
@@ -31,9 +34,15 @@ class Counts:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    removed: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+        }
 
 
 # --- projects --------------------------------------------------------------------------------
@@ -155,6 +164,36 @@ def upsert_daily(machine, batch, rows, projects) -> Counts:
         rows=values,
         existing=existing,
     )
+
+
+def remove_daily_absent_from_window(machine, batch, kind: str, rows, window_start) -> int:
+    """Delete this machine's daily facts inside the report's window that the report no longer has.
+
+    ccusage recomputes the whole window each time, so a day-project-model inside it that is
+    absent is gone from the logs' view: after a change of reporting timezone every day shifts,
+    and after switching to hashed project names every key changes. Keeping such rows would count
+    the same usage twice. Days before the window are never touched (the server outlives Claude
+    Code's log cleanup), and rows a later batch reported are left to that batch.
+    """
+    if window_start is None:
+        return 0
+    claude = Source.CLAUDE_CODE
+    stale = DailyUsage.objects.filter(
+        machine=machine, day__gte=window_start, reported_at__lte=batch.received_at
+    )
+    # Each daily report owns its sources: Claude Code rows come only from the per-project report.
+    stale = (
+        stale.filter(source=claude) if kind == CLAUDE_DAILY_KIND else stale.exclude(source=claude)
+    )
+    present = {(row.source, row.day, row.project_key, row.model) for row in rows}
+    doomed = [
+        pk
+        for pk, *key in stale.values_list("pk", "source", "day", "project__key", "model")
+        if tuple(key) not in present
+    ]
+    for chunk in _chunks(doomed):
+        DailyUsage.objects.filter(pk__in=chunk).delete()
+    return len(doomed)
 
 
 def upsert_hourly(machine, batch, rows) -> Counts:

@@ -321,9 +321,13 @@ def _store(batch: IngestBatch, envelope: Envelope, *, live: bool) -> IngestResul
     projects = facts.resolve_projects(team, envelope)
     counts: dict[str, facts.Counts] = {}
     reports = envelope.reports
+    window_start = _daily_window_start(envelope)
     for kind in DAILY_KINDS:
         if kind in reports:
             counts[kind] = facts.upsert_daily(machine, batch, reports[kind], projects)
+            counts[kind].removed = facts.remove_daily_absent_from_window(
+                machine, batch, kind, reports[kind], window_start
+            )
     if "blocks_hourly" in reports:
         counts["blocks_hourly"] = facts.upsert_hourly(machine, batch, reports["blocks_hourly"])
     if "claude_session" in reports:
@@ -350,6 +354,21 @@ def _store(batch: IngestBatch, envelope: Envelope, *, live: bool) -> IngestResul
         timezone=team.timezone,
         last_day=_last_day(machine),
     )
+
+
+def _daily_window_start(envelope: Envelope) -> date | None:
+    """First day the daily reports are complete from: --since, or a full report's first day.
+
+    A full report covers what the logs still hold, so its window opens at the earliest day of
+    any agent (one agent's quiet first days are not missing days). A full report with no rows
+    says nothing about which days it covers, so nothing is removed.
+    """
+    if envelope.since is not None:
+        return envelope.since
+    days = [row.day for kind in DAILY_KINDS for row in envelope.reports.get(kind, ())]
+    if envelope.full and days:
+        return min(days)
+    return None
 
 
 def _lock_machine(user, team, info: MachineInfo) -> Machine:

@@ -1,6 +1,8 @@
 """Replace, never add: overlaps, replays and late old reports never count twice or win."""
 
 import copy
+import shutil
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
@@ -19,7 +21,9 @@ from tests.ingest.conftest import (
     envelope,
     expected_totals,
     fixture_reports,
+    need_ccusage,
     post,
+    run_ccusage,
 )
 from usage.ingest import IngestError, archive, process_batch
 from usage.models import BatchStatus, DailyUsage, IngestBatch, Machine, SessionUsage
@@ -239,3 +243,77 @@ def test_stored_costs_are_the_reported_decimals(fixtures_dir, owner_client):
     row = DailyUsage.objects.get(day="2026-11-18", project__key="-home-alice-src-api-server")
     assert row.cost_usd.quantize(Decimal("1e-8")) == Decimal("0.65401845")
     assert row.total_tokens == 704_482
+
+
+def _team_totals():
+    return DailyUsage.objects.aggregate(tokens=Sum("total_tokens"), cost=Sum("cost_usd"))
+
+
+def test_a_full_report_in_a_new_timezone_replaces_the_days_instead_of_adding_them(
+    owner_client, tmp_path, fixtures_dir
+):
+    need_ccusage()
+    home = tmp_path / "home"
+    shutil.copytree(fixtures_dir / "input" / "home", home)
+    machine = uuid.uuid4()
+    utc = {
+        "claude_daily_instances": run_ccusage(home, "claude", "daily", "--instances"),
+        "daily_by_agent": run_ccusage(home, "daily", "--by-agent"),
+    }
+    tokyo = {
+        "claude_daily_instances": run_ccusage(
+            home, "claude", "daily", "--instances", "--timezone", "Asia/Tokyo"
+        ),
+        "daily_by_agent": run_ccusage(home, "daily", "--by-agent", "--timezone", "Asia/Tokyo"),
+    }
+    assert post(owner_client, envelope(utc, machine_uuid=machine)).status_code in (200, 201)
+    before = _team_totals()
+
+    response = post(owner_client, envelope(tokyo, machine_uuid=machine))
+
+    assert response.status_code in (200, 201), response.content
+    # The same usage regrouped by Tokyo days: totals unchanged, no UTC day left behind.
+    assert _team_totals()["tokens"] == before["tokens"]
+    assert cents(_team_totals()["cost"]) == cents(before["cost"])
+    assert response.json()["counts"]["claude_daily_instances"]["removed"] > 0
+    tokyo_days = {
+        row["date"] for rows in tokyo["claude_daily_instances"]["projects"].values() for row in rows
+    }
+    stored = {d.isoformat() for d in DailyUsage.objects.values_list("day", flat=True)}
+    assert stored <= tokyo_days | {r["period"] for r in tokyo["daily_by_agent"]["daily"]}
+
+
+def test_an_incremental_window_never_removes_days_before_it(owner_client):
+    machine = uuid.uuid4()
+    reports = fixture_reports()
+    assert post(owner_client, envelope(reports, machine_uuid=machine)).status_code in (200, 201)
+    before = DailyUsage.objects.count()
+    early = DailyUsage.objects.filter(day__lt="2026-11-22").count()
+
+    recent = window(reports, "2026-11-22", "2026-11-24")
+    response = post(
+        owner_client,
+        envelope(recent, machine_uuid=machine, full=False, since="2026-11-22"),
+    )
+
+    assert response.status_code in (200, 201), response.content
+    assert DailyUsage.objects.filter(day__lt="2026-11-22").count() == early
+    assert DailyUsage.objects.count() == before
+    assert response.json()["counts"]["claude_daily_instances"]["removed"] == 0
+
+
+def test_a_report_from_a_later_batch_is_never_removed_by_an_older_one(owner, owner_client):
+    machine = uuid.uuid4()
+    reports = fixture_reports()
+    older_body = encode(envelope(window(reports, "2026-11-16", "2026-11-20"), machine_uuid=machine))
+    older = archive(owner, None, older_body)
+    with time_machine.travel(timezone.now() + timedelta(minutes=5)):
+        assert post(owner_client, envelope(reports, machine_uuid=machine)).status_code in (
+            200,
+            201,
+        )
+    count = DailyUsage.objects.count()
+
+    process_batch(older, live=False)
+
+    assert DailyUsage.objects.count() == count
