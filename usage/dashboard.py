@@ -370,6 +370,10 @@ class ExplorerFilters(DashboardFilters):
                 params[name] = value
         return params
 
+    def machine_labels(self) -> dict[str, str]:
+        """Machine UUID → the name the menu shows (with the owner for someone else's)."""
+        return {key: label for key, label in self.fields["machine"].choices if key}
+
     @property
     def group_by(self) -> str:
         """The table's rows: the split when there is one, else the periods."""
@@ -457,8 +461,9 @@ def shares(rows: dict, limit: int = 8) -> list[dict]:
     """aggregate_usage rows with each one's share of the cost; the tail folded into "Other"."""
     total = rows["totals"]["cost_usd"] or Decimal(0)
     results = rows["results"]
-    picked = results[:limit]
-    rest = results[limit:]
+    # Folding a single row into "1 others" would hide it for nothing.
+    cut = limit if len(results) > limit + 1 else len(results)
+    picked, rest = results[:cut], results[cut:]
     out = [
         {
             "key": r["key"],

@@ -39,6 +39,7 @@ from usage.dashboard import (
     contributions_of,
     day_bounds,
     local_today,
+    machine_label,
     machine_status,
     pace_card,
     quota_rows,
@@ -70,6 +71,14 @@ def overview(request):
     summary = usage_summary(user, today, scope=scope)
     month = {"since": month_start, "until": today, "scope": scope}
     by_machine = shares(queries.aggregate_usage(user, group_by="machine", **month))
+    if team_view:
+        # Two people's "laptop" need their owner's name to be told apart.
+        names = {
+            str(m.uuid): machine_label(m, viewer)
+            for m in visible_machines(viewer).select_related("owner")
+        }
+        for row in by_machine:
+            row["label"] = names.get(str(row["key"]), row["label"])
     by_project = shares(queries.aggregate_usage(user, group_by="project", **month))
     # plan_value reads the owner's team; loading it here saves a query per subscription.
     own_subscriptions = list(
@@ -392,25 +401,35 @@ def _explorer_filters(request, viewer: Viewer) -> ExplorerFilters:
     return ExplorerFilters(data, viewer=viewer, models=list(models), **options)
 
 
-def _explorer_table(request, viewer: Viewer, filters: ExplorerFilters) -> tuple[dict, dict]:
-    """The table's figures: aggregate_usage, the function behind GET /api/v1/usage/."""
+def _explorer_table(request, filters: ExplorerFilters) -> tuple[dict, dict, str]:
+    """The table's figures, its query and grouping: aggregate_usage, as GET /api/v1/usage/."""
     params = filters.query(local_today())
+    group_by = filters.group_by
     try:
-        data = queries.aggregate_usage(request.user, group_by=filters.group_by, **params)
+        data = queries.aggregate_usage(request.user, group_by=group_by, **params)
     except (queries.QueryError, PermissionDenied) as exc:
         # The form already refuses what the query would; this keeps a surprise off an error page.
         filters.add_error(None, str(exc))
         params = {"since": params["since"], "until": params["until"], "scope": "me"}
-        data = queries.aggregate_usage(request.user, group_by="day", **params)
-    return data, params
+        group_by = "day"
+        data = queries.aggregate_usage(request.user, group_by=group_by, **params)
+    if group_by == "machine":
+        # Two people's "laptop" need their owner's name to be told apart, as in the menu.
+        labels = filters.machine_labels()
+        for row in data["results"]:
+            row["label"] = labels.get(str(row["key"]), row["label"])
+    return data, params, group_by
 
 
 @login_required
 def usage_explorer(request):
     viewer = Viewer.of(request.user)
     filters = _explorer_filters(request, viewer)
-    data, params = _explorer_table(request, viewer, filters)
+    data, params, group_by = _explorer_table(request, filters)
     api_params = {k: v.isoformat() if isinstance(v, date) else v for k, v in params.items()}
+    periodic = group_by in ("day", "week", "month")
+    split = "" if periodic else group_by
+    period = group_by if periodic else (filters.value("period") or "day")
     return render(
         request,
         "usage/explorer.html",
@@ -418,14 +437,14 @@ def usage_explorer(request):
             "filters": filters,
             "data": data,
             "params": params,
-            "group_by": filters.group_by,
-            "split": filters.value("split") or "",
-            "period": filters.value("period") or "day",
+            "group_by": group_by,
+            "split": split,
             "explorer_config": {
                 "api": reverse("api-usage"),
                 "params": api_params,
-                "period": filters.value("period") or "day",
-                "split": filters.value("split") or "",
+                "period": period,
+                "split": split,
+                "machine_labels": filters.machine_labels(),
             },
             "csv_query": request.GET.urlencode(),
             "has_machines": bool(data["results"]) or visible_machines(viewer).exists(),
@@ -448,12 +467,12 @@ def usage_csv(request):
     """The explorer's table as CSV: the same filters, the same function, the same rows."""
     viewer = Viewer.of(request.user)
     filters = _explorer_filters(request, viewer)
-    data, params = _explorer_table(request, viewer, filters)
-    name = f"usage-{filters.group_by}-{params['since']}-{params['until']}.csv"
+    data, params, group_by = _explorer_table(request, filters)
+    name = f"usage-{group_by}-{params['since']}-{params['until']}.csv"
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     writer = csv.writer(response)
-    writer.writerow([filters.group_by, "key", *CSV_COLUMNS])
+    writer.writerow([group_by, "key", *CSV_COLUMNS])
     for row in data["results"]:
         writer.writerow([row["label"], row["key"], *(_csv_value(row[c]) for c in CSV_COLUMNS)])
     writer.writerow(["Total", "", *(_csv_value(data["totals"][c]) for c in CSV_COLUMNS)])

@@ -42,12 +42,30 @@
     return match ? MONTHS[Number(match[2]) - 1] + " " + Number(match[3]) : label;
   }
 
+  /* Machines are named as in the filter menu, with their owner when they are someone else's. */
+  function relabel(rows, groupBy) {
+    if (groupBy !== "machine") return rows;
+    var names = config.machine_labels || {};
+    return rows.map(function (row) {
+      return Object.assign({}, row, { label: names[row.key] || row.label });
+    });
+  }
+
+  /* Requests one after the other: a filter change costs the server one query at a time. */
+  function inTurn(paramsList) {
+    var results = [];
+    return paramsList.reduce(function (chain, params) {
+      return chain.then(function () {
+        return getUsage(params).then(function (body) { results.push(body); });
+      });
+    }, Promise.resolve()).then(function () { return results; });
+  }
+
   /* Per-period figures, one series per top key of the split plus "Other". */
   function loadChartData(params, period, split) {
     var periodParams = Object.assign({}, params, { group_by: period });
-    var totalsRequest = getUsage(periodParams);
     if (!split) {
-      return totalsRequest.then(function (totals) {
+      return getUsage(periodParams).then(function (totals) {
         return {
           labels: totals.results.map(function (r) { return shortLabel(r.label); }),
           series: [{
@@ -58,16 +76,16 @@
         };
       });
     }
-    var keysRequest = getUsage(Object.assign({}, params, { group_by: split }));
-    return Promise.all([totalsRequest, keysRequest]).then(function (both) {
+    var keysParams = Object.assign({}, params, { group_by: split });
+    return inTurn([periodParams, keysParams]).then(function (both) {
       var totals = both[0];
-      var top = both[1].results.slice(0, TOP);
+      var top = relabel(both[1].results, split).slice(0, TOP);
       var index = {};
       totals.results.forEach(function (r, i) { index[r.key] = i; });
-      return Promise.all(top.map(function (row) {
+      return inTurn(top.map(function (row) {
         var one = Object.assign({}, periodParams);
         one[split] = row.key;
-        return getUsage(one);
+        return one;
       })).then(function (parts) {
         var n = totals.results.length;
         var restCost = totals.results.map(function (r) { return Number(r.cost_usd); });
@@ -165,6 +183,7 @@
 
   /* Same cells as the server's _usage_rows.html. */
   function drawTable(data, groupBy) {
+    data = Object.assign({}, data, { results: relabel(data.results, groupBy) });
     var table = document.getElementById("explorer-table");
     var f = format();
     table.setAttribute("data-group-by", groupBy);
@@ -227,13 +246,23 @@
     status.classList.add("errorlist");
   }
 
+  var generation = 0;
+
   function apply(state, form) {
+    // Only the latest request may draw: an earlier one answering late must not overwrite it.
+    var mine = ++generation;
     var groupBy = state.split || state.period;
     var status = document.getElementById("explorer-status");
     status.setAttribute("aria-busy", "true");
-    var tableRequest = getUsage(Object.assign({}, state.params, { group_by: groupBy }));
-    return Promise.all([tableRequest, loadChartData(state.params, state.period, state.split)])
-      .then(function (results) {
+    var table;
+    return getUsage(Object.assign({}, state.params, { group_by: groupBy }))
+      .then(function (body) {
+        table = body;
+        return loadChartData(state.params, state.period, state.split);
+      })
+      .then(function (chartData) {
+        var results = [table, chartData];
+        if (mine !== generation) return;
         status.classList.remove("errorlist");
         status.innerHTML = "";
         var range = document.createElement("span");
@@ -255,8 +284,8 @@
           csv.href = csv.href.split("?")[0] + (qs ? "?" + qs : "");
         }
       })
-      .catch(showError)
-      .finally(function () { status.removeAttribute("aria-busy"); });
+      .catch(function (error) { if (mine === generation) showError(error); })
+      .finally(function () { if (mine === generation) status.removeAttribute("aria-busy"); });
   }
 
   document.addEventListener("DOMContentLoaded", function () {

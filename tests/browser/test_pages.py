@@ -91,6 +91,8 @@ def table_rows(page) -> list[dict]:
 
 
 def apply_filters(page, **values):
+    # The first drawing (from the page's own address) must be done before the filters change.
+    page.wait_for_selector("#explorer-status:not([aria-busy])", state="attached")
     for name, value in values.items():
         page.select_option(f"#filters [name={name}]", value)
     with page.expect_response(lambda r: "/api/v1/usage/" in r.url):

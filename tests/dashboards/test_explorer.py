@@ -187,3 +187,13 @@ def test_without_machines_the_page_says_how_to_get_data_in(member):
     html = login(member).get(URL).content.decode()
     assert "No usage yet" in html
     assert "/machines/#onboarding" in html
+
+
+def test_machines_of_two_people_are_told_apart_by_their_owner(populated, admin):
+    params = {"scope": "team", "split": "machine"}
+    client = login(admin)
+    labels = {r["label"] for r in client.get(URL, params).context["data"]["results"]}
+    assert "admin-laptop" in labels  # the viewer's own keep their plain name
+    assert "member-laptop (member@a.example)" in labels
+    rows = read_csv(client.get(CSV_URL, params))
+    assert "member-laptop (member@a.example)" in [row[0] for row in rows]

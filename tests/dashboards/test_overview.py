@@ -65,6 +65,9 @@ def test_admins_switch_to_the_whole_team(populated, cast, role):
     assert response.context["team_view"] is True
     assert response.context["summary"].month.cost_usd == Decimal("67.5")
     assert len(response.context["by_machine"]) == 9
+    labels = {row["label"] for row in response.context["by_machine"]}
+    assert f"{role}-laptop" in labels
+    assert "member-laptop (member@a.example)" in labels
     assert len(response.context["active"]) == 3
 
 
