@@ -4,7 +4,6 @@ Tests log in through the real magic link read from the mail outbox, against pyte
 live server. Screenshots go to test-artifacts/screenshots/ (git-ignored).
 """
 
-import os
 import re
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -29,10 +28,6 @@ from tests.dashboards.factories import (
 from usage.blocks import recompute_blocks
 from usage.models import Subscription
 
-# Playwright's sync API keeps an event loop in this thread; Django's ORM refuses to run next to
-# one unless told that the caller is synchronous, which these tests are.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -52,14 +47,19 @@ skip_without_chromium = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
+    with pytest.MonkeyPatch.context() as patch:
+        # Playwright's sync API keeps an event loop in this thread; Django's ORM refuses to run
+        # next to one unless told the caller is synchronous, which these tests are. Only for
+        # the browser tests' module, so no other test loses Django's check.
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield instance
+            instance.close()
 
 
 class Pages:
