@@ -538,7 +538,12 @@ def test_a_statusline_capture_becomes_a_rate_limit_snapshot(owner, owner_client)
         },
     }
     response = post(owner_client, envelope({"statusline": [capture]}))
-    assert response.json()["counts"]["statusline"] == {"created": 1, "updated": 0, "unchanged": 0}
+    assert response.json()["counts"]["statusline"] == {
+        "created": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "removed": 0,
+    }
     snapshot = RateLimitSnapshot.objects.get()
     assert snapshot.subscription == Subscription.default_for(owner)
     assert snapshot.five_hour_used_pct == Decimal("42.50")
