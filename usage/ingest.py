@@ -198,8 +198,14 @@ def find_duplicate(user, body: bytes) -> IngestBatch | None:
 
 def answer_duplicate(batch: IngestBatch) -> IngestResult:
     machine = batch.machine
+    # Everything the original stored is now simply unchanged; nothing more is removed.
     counts = {
-        kind: {"created": 0, "updated": 0, "unchanged": sum(values.values())}
+        kind: {
+            "created": 0,
+            "updated": 0,
+            "unchanged": sum(values.get(k, 0) for k in ("created", "updated", "unchanged")),
+            "removed": 0,
+        }
         for kind, values in (batch.counts or {}).items()
     }
     Machine.objects.filter(pk=machine.pk).update(

@@ -365,3 +365,5 @@ def test_days_follow_the_teams_timezone_and_a_change_resends_everything(
     }
     assert days == {row["date"] for row in tokyo["daily"]}
     assert "Synced full history" in cli("sync").stdout
+    # The UTC days were replaced, not kept beside the Tokyo ones: nothing counts twice.
+    assert_same_totals(usage(server, token)["totals"], ccusage_totals("all-daily-by-agent.json"))
