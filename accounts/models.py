@@ -157,7 +157,7 @@ class Membership(models.Model):
 
 
 class AllowedEmail(models.Model):
-    """An address (`alice@example.com`) or a whole domain (`@example.com`) that may log in."""
+    """An address (`dev@example.com`) or a whole domain (`@example.com`) that may log in."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="allowed_emails")

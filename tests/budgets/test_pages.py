@@ -225,7 +225,7 @@ def test_another_teams_project_member_or_channel_cannot_be_chosen(
     client, admin, objects, outsider, team_b
 ):
     client.force_login(admin)
-    foreign = project_for(team_b, "-home-bob-src-secret")
+    foreign = project_for(team_b, "-home-other-src-secret")
     data = {"name": "Bad", "period": "month", "amount_usd": "10", "thresholds": "90"}
     for extra, field in [
         ({"scope": "project", "project": foreign.pk}, "project"),
