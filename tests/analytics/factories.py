@@ -1,52 +1,20 @@
 """Factories for analytics tests: machines on subscriptions and their usage facts."""
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import factory
-
+# The model factories are shared; the area's tests import them from here too.
+from tests.factories import MachineFactory, ProjectFactory, SubscriptionFactory  # noqa: F401
 from usage.models import (
     DailyUsage,
     HourlyUsage,
-    Machine,
-    Project,
     RateLimitSnapshot,
     SessionUsage,
-    Subscription,
 )
 
 
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
-
-
-class SubscriptionFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Subscription
-
-    label = factory.Sequence(lambda n: f"Claude account {n}")
-    plan = "max5x"
-
-
-class MachineFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Machine
-
-    uuid = factory.LazyFunction(uuid.uuid4)
-    name = factory.Sequence(lambda n: f"pc-{n}")
-    team = factory.LazyAttribute(lambda o: o.owner.team)
-    subscription = factory.LazyAttribute(lambda o: Subscription.default_for(o.owner))
-    ccusage_version = "20.0.24"
-
-
-class ProjectFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Project
-        django_get_or_create = ("team", "key")
-
-    key = factory.Sequence(lambda n: f"-home-alice-src-app{n}")
-    display_name = factory.LazyAttribute(lambda o: o.key.rsplit("-", 1)[-1])
 
 
 def hour(
