@@ -1,14 +1,17 @@
 """Shared fixtures: the fixed cast (owner, admin, member of team A; an outsider in team B)."""
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
+import kombu.pools
 import pytest
 from django.core.cache import cache
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from accounts.models import AllowedEmail, ApiToken, Membership, Role, Team, User
+from telemetry_site.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("CCT_SHARED_DIR", ROOT.parent / "shared"))
@@ -96,3 +99,34 @@ def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
         pytest.skip(f"shared ccusage fixtures not found at {FIXTURES}")
     return FIXTURES
+
+
+def _reset_celery_pools() -> None:
+    # Celery keeps its connection and producer pools in kombu's global registry, keyed by
+    # broker URL: empty the registry and drop the app's references, or later tests publish
+    # through a pool of an earlier broker (or one already closed).
+    kombu.pools.reset()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@contextmanager
+def celery_broker(url: str, *, eager: bool = False, transport_options: dict | None = None):
+    """Point Celery at another broker (e.g. one nobody listens on) and restore it after."""
+    keys = ("task_always_eager", "broker_url", "broker_transport_options")
+    saved = {key: celery_app.conf[key] for key in keys}
+    _reset_celery_pools()
+    celery_app.conf.update(
+        task_always_eager=eager,
+        broker_url=url,
+        broker_transport_options=transport_options or {},
+    )
+    try:
+        yield celery_app
+    finally:
+        _reset_celery_pools()
+        celery_app.conf.update(saved)
+
+
+# A port nothing listens on: publishing fails fast after kombu's short retry policy.
+DEAD_BROKER_URL = "redis://127.0.0.1:1/0"

@@ -16,6 +16,7 @@ from tests.budgets.conftest import (
     spend,
     webhook_channel,
 )
+from tests.conftest import DEAD_BROKER_URL, celery_broker
 
 pytestmark = pytest.mark.django_db
 
@@ -281,18 +282,9 @@ def test_redirects_are_not_followed(receiver):
 def test_a_broker_outage_when_queueing_loses_nothing_the_sweep_sends_it(
     team_a, smtp_server, cross, clock, django_capture_on_commit_callbacks
 ):
-    from telemetry_site.celery import app
-
-    conf = app.conf
-    saved = (conf.task_always_eager, conf.broker_url, conf.broker_transport_options)
     # A broker nobody listens on: publishing fails after kombu's short retry policy.
-    conf.task_always_eager = False
-    conf.broker_url = "redis://127.0.0.1:1/0"
-    conf.broker_transport_options = {}
-    try:
+    with celery_broker(DEAD_BROKER_URL):
         delivery = cross(email_channel(team_a))
-    finally:
-        conf.task_always_eager, conf.broker_url, conf.broker_transport_options = saved
     delivery.refresh_from_db()
     assert delivery.status == Status.PENDING
     assert delivery.attempts == 0

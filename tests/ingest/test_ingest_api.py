@@ -14,7 +14,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import AllowedEmail, Membership, User
-from tests.conftest import api_client, token_for
+from tests.conftest import DEAD_BROKER_URL, api_client, celery_broker, token_for
 from tests.ingest.conftest import (
     OUTPUT,
     OUTPUT_V18,
@@ -209,7 +209,7 @@ def test_sending_the_same_body_twice_changes_nothing_and_says_so(fixtures_dir, o
     assert second.json()["batch_id"] == first.json()["batch_id"]
     for kind, counts in second.json()["counts"].items():
         created = first.json()["counts"][kind]["created"]
-        assert counts == {"created": 0, "updated": 0, "unchanged": created}
+        assert counts == {"created": 0, "updated": 0, "unchanged": created, "removed": 0}
     assert IngestBatch.objects.count() == 1
     assert list(DailyUsage.objects.order_by("pk").values_list("updated_at", flat=True)) == stamps
 
@@ -264,16 +264,8 @@ def test_derived_work_is_queued_after_commit(
 
 @pytest.fixture
 def unreachable_broker():
-    from telemetry_site.celery import app
-
-    saved = {key: app.conf[key] for key in ("task_always_eager", "broker_url")}
-    app.conf.task_always_eager = False
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    app.pool.force_close_all() if app._pool else None
-    app._pool = None
-    yield
-    app.conf.update(saved)
-    app._pool = None
+    with celery_broker(DEAD_BROKER_URL):
+        yield
 
 
 def test_ingest_succeeds_when_the_broker_is_down_and_the_sweep_catches_up(
