@@ -290,6 +290,9 @@ def main() -> int:
         "",
         "## Ingest (per machine upload)",
         "",
+        "Each upload's time includes the derived work it triggers (blocks, data-quality checks,",
+        "budget evaluation), run inline here instead of on a worker.",
+        "",
         "| upload | median ms | max ms |",
         "|---|---:|---:|",
         f"| full history ({statistics.median(sizes) / 1024:,.0f} KiB gzip) | "
