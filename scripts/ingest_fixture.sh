@@ -10,7 +10,7 @@
 #   and optionally claude-session.json (session.json), all-daily-by-agent.json and
 #   blocks-hourly.json. Against `make run`:
 #     .venv/bin/python manage.py adduser you@example.com --team demo --role owner
-#     scripts/ingest_fixture.sh --email you@example.com ../shared/fixtures/ccusage/output
+#     scripts/ingest_fixture.sh --email you@example.com tests/fixtures/ccusage/output
 #   --email makes a token with `manage.py create_api_token`; --token (or $CCT_TOKEN) uses yours.
 #   Exit status: 0 when the totals match, 1 when they differ or the server refuses.
 set -euo pipefail

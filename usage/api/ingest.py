@@ -1,0 +1,218 @@
+"""POST /api/v1/ingest/: a machine's ccusage reports in an envelope; answers what was stored.
+
+The work is in usage.ingest.pipeline; this module checks the envelope's shape for the schema,
+reads the body within its limits and maps ingest errors to JSON answers.
+"""
+
+import logging
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.access import team_of
+from accounts.auth import BearerTokenAuthentication
+from telemetry_site.api.errors import RETRY_AFTER, ErrorSerializer, error_responses
+from telemetry_site.api.permissions import TokenHasScope
+from telemetry_site.api.throttles import IngestThrottle
+from usage.api.common import CountsSerializer
+from usage.ingest import pipeline as ingest
+
+log = logging.getLogger(__name__)
+
+
+class IngestErrorSerializer(ErrorSerializer):
+    batch_id = serializers.UUIDField(
+        required=False,
+        help_text="The archived batch, when the body was archived before it was refused.",
+    )
+
+class MachineIdentitySerializer(serializers.Serializer):
+    uuid = serializers.UUIDField(help_text="Generated once by the agent on this PC.")
+    name = serializers.CharField(max_length=100, required=False)
+    hostname = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    os = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    agent_version = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    ccusage_version = serializers.CharField(
+        max_length=40,
+        required=False,
+        allow_blank=True,
+        help_text="Chooses the report parsers: 18.x/19.x shapes or 20.x and newer.",
+    )
+    timezone = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="The IANA timezone passed to ccusage --timezone.",
+    )
+
+class RateLimitWindowSerializer(serializers.Serializer):
+    used_percentage = serializers.FloatField(min_value=0, max_value=1000)
+    resets_at = serializers.CharField(help_text="ISO 8601 time, or unix seconds.")
+
+class StatuslineCaptureSerializer(serializers.Serializer):
+    captured_at = serializers.DateTimeField()
+    session_id = serializers.CharField(required=False)
+    model = serializers.JSONField(required=False)
+    rate_limits = serializers.DictField(
+        child=RateLimitWindowSerializer(),
+        required=False,
+        help_text="`five_hour`, `seven_day` and any other window, e.g. `seven_day_opus`.",
+    )
+
+class ReportsSerializer(serializers.Serializer):
+    claude_daily_instances = serializers.JSONField(
+        required=False, help_text="stdout of `ccusage claude daily --json --instances --offline`"
+    )
+    claude_session = serializers.JSONField(
+        required=False, help_text="stdout of `ccusage claude session --json --offline`"
+    )
+    blocks_hourly = serializers.JSONField(
+        required=False,
+        help_text="stdout of `ccusage blocks --json --session-length 1 --offline`",
+    )
+    daily_by_agent = serializers.JSONField(
+        required=False,
+        help_text="stdout of `ccusage daily --json --by-agent --offline`; Claude rows are "
+        "skipped (they come from claude_daily_instances).",
+    )
+    statusline = StatuslineCaptureSerializer(many=True, required=False)
+
+class ProjectInfoSerializer(serializers.Serializer):
+    cwd = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    git_remote = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    hashed = serializers.BooleanField(required=False)
+
+class EnvelopeSerializer(serializers.Serializer):
+    schema = serializers.IntegerField(min_value=1, max_value=1)
+    machine = MachineIdentitySerializer()
+    full = serializers.BooleanField(
+        required=False, help_text="True when the reports cover the whole history."
+    )
+    since = serializers.DateField(
+        required=False, allow_null=True, help_text="First day of an incremental window."
+    )
+    reports = ReportsSerializer()
+    projects = serializers.DictField(
+        child=ProjectInfoSerializer(),
+        required=False,
+        help_text="Per ccusage project key: the real folder and git remote, for names.",
+    )
+
+class IngestMachineSerializer(serializers.Serializer):
+    uuid = serializers.UUIDField()
+    name = serializers.CharField()
+    subscription = serializers.UUIDField(help_text="The Claude account this machine uses.")
+
+class IngestResponseSerializer(serializers.Serializer):
+    batch_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["processed"])
+    duplicate = serializers.BooleanField(
+        help_text="True when this exact body was already processed; nothing changed."
+    )
+    machine = IngestMachineSerializer()
+    timezone = serializers.CharField(
+        help_text="The team's reporting timezone: pass it to ccusage --timezone next time."
+    )
+    counts = serializers.DictField(child=CountsSerializer(), help_text="Per report kind.")
+    last_day = serializers.DateField(
+        allow_null=True, help_text="The latest day the server holds for this machine."
+    )
+
+def ingest_response(result: ingest.IngestResult) -> dict:
+    return {
+        "batch_id": str(result.batch.public_id),
+        "status": "processed",
+        "duplicate": result.duplicate,
+        "machine": {
+            "uuid": str(result.machine.uuid),
+            "name": result.machine.name,
+            "subscription": str(result.machine.subscription.public_id),
+        },
+        "timezone": result.timezone,
+        "counts": result.counts,
+        "last_day": result.last_day.isoformat() if result.last_day else None,
+    }
+
+def _ingest_error(exc: ingest.IngestError) -> Response:
+    body = {"detail": exc.detail}
+    if exc.errors:
+        body["errors"] = exc.errors
+    if exc.batch is not None:
+        body["batch_id"] = str(exc.batch.public_id)
+    return Response(body, status=exc.status)
+
+class IngestView(APIView):
+    """POST a machine's ccusage reports; answers with what was stored."""
+
+    authentication_classes = [BearerTokenAuthentication]
+    permission_classes = [TokenHasScope]
+    required_scope = "ingest"
+    throttle_classes = [IngestThrottle]
+
+    @extend_schema(
+        operation_id="ingest",
+        tags=["ingest"],
+        summary="Send a machine's ccusage reports",
+        description=(
+            "JSON, optionally `Content-Encoding: gzip`. The body is archived before parsing; "
+            "parsing and storing is all or nothing. Each fact is replaced by the most recently "
+            "received report; days absent from a report are kept. A body identical to one "
+            "already processed answers `duplicate: true` and changes nothing. The first "
+            "report of a new machine UUID registers it to the token's owner."
+        ),
+        request=EnvelopeSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Content-Encoding",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                enum=["gzip", "identity"],
+                required=False,
+            ),
+            RETRY_AFTER,
+        ],
+        responses={
+            200: OpenApiResponse(IngestResponseSerializer, description="Duplicate body."),
+            201: OpenApiResponse(IngestResponseSerializer, description="Stored."),
+            **error_responses(400, 409, 413, 415, error=IngestErrorSerializer),
+            **error_responses(401, 403, 429),
+        },
+    )
+    def post(self, request):
+        user = request.user
+        if team_of(user) is None:
+            raise exceptions.PermissionDenied(
+                "Your account belongs to no team, so its usage has nowhere to go; "
+                "ask a team admin to add you."
+            )
+        django_request = request._request
+        try:
+            raw = ingest.read_body(django_request, django_request.META.get("CONTENT_LENGTH"))
+            body, gzipped = ingest.decode_body(
+                raw, django_request.META.get("HTTP_CONTENT_ENCODING")
+            )
+        except ingest.IngestError as exc:
+            log.info("ingest body refused", extra={"user": user.pk, "error": exc.detail})
+            return _ingest_error(exc)
+        duplicate = ingest.find_duplicate(user, body)
+        if duplicate is not None:
+            return Response(ingest_response(ingest.answer_duplicate(duplicate)))
+        batch = ingest.archive(user, request.auth, body, gzipped)
+        try:
+            result = ingest.process_batch(batch, body=body)
+        except ingest.IngestError as exc:
+            return _ingest_error(exc)
+        except Exception:
+            # Logged with its traceback by process_batch; the body is safe in the archive.
+            return Response(
+                {
+                    "detail": "The report was archived but could not be processed; "
+                    "it will be reprocessed after a fix. Keep it and retry later.",
+                    "batch_id": str(batch.public_id),
+                },
+                status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+            )
+        return Response(ingest_response(result), status=status.HTTP_201_CREATED)

@@ -1,0 +1,82 @@
+"""GET /api/v1/plan-value/: each subscription's price against the API-equivalent cost of its
+usage (usage.analytics.plan_value)."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.access import Viewer
+from telemetry_site.api.errors import RETRY_AFTER, error_responses
+from telemetry_site.api.fields import MoneyField
+from telemetry_site.api.views import ReadView, validated
+from usage.analytics import plan_value
+from usage.api.common import (
+    MemberRefSerializer,
+    RangeSerializer,
+    SubscriptionRefSerializer,
+    WhoseSerializer,
+    subscriptions_for,
+)
+
+
+class PlanValueQuerySerializer(RangeSerializer, WhoseSerializer):
+    pass
+
+class SuggestionSerializer(serializers.Serializer):
+    plan = serializers.CharField()
+    label = serializers.CharField()
+    monthly_usd = MoneyField()
+    reason = serializers.CharField()
+
+class PlanValueSerializer(serializers.Serializer):
+    subscription = SubscriptionRefSerializer()
+    member = MemberRefSerializer()
+    since = serializers.DateField()
+    until = serializers.DateField()
+    days = serializers.IntegerField()
+    active_days = serializers.IntegerField()
+    plan = serializers.CharField()
+    plan_label = serializers.CharField()
+    monthly_price = MoneyField(allow_null=True, help_text="Per seat, from the price table.")
+    plan_cost = MoneyField(allow_null=True, help_text="The monthly price pro rata per day.")
+    api_cost = MoneyField(help_text="What the same Claude usage costs at API prices.")
+    savings = MoneyField(allow_null=True, help_text="api_cost - plan_cost.")
+    savings_pct = MoneyField(allow_null=True, help_text="savings as a share of api_cost, %.")
+    cost_per_active_day = MoneyField(allow_null=True)
+    api_cost_per_active_day = MoneyField(allow_null=True)
+    peak_utilization_pct = MoneyField(allow_null=True)
+    limit_hit_hours = serializers.IntegerField()
+    suggestion = SuggestionSerializer(
+        allow_null=True, help_text="The cheapest plan that would have covered this usage."
+    )
+
+class PlanValueListSerializer(serializers.Serializer):
+    results = PlanValueSerializer(many=True)
+
+class PlanValueView(ReadView, APIView):
+    @extend_schema(
+        operation_id="plan_value",
+        tags=["plan value"],
+        summary="Each subscription's price against the API-equivalent cost of its usage",
+        description=plan_value.__doc__,
+        parameters=[PlanValueQuerySerializer, RETRY_AFTER],
+        responses={200: PlanValueListSerializer, **error_responses(400, 401, 403, 404, 429)},
+    )
+    def get(self, request):
+        params = validated(PlanValueQuerySerializer, request)
+        viewer = request.user
+        today = Viewer.of(viewer).today()
+        until = params.get("until") or today
+        since = params.get("since") or until.replace(day=1)
+        subs = subscriptions_for(
+            viewer,
+            scope=params.get("scope", "me"),
+            member=params.get("member"),
+            subscription=params.get("subscription"),
+        )
+        results = []
+        for sub in subs:
+            value = plan_value.plan_value(sub, since, until)
+            results.append({**vars(value), "subscription": sub, "member": sub.owner})
+        return Response(PlanValueListSerializer({"results": results}).data)
