@@ -3,9 +3,19 @@
 A member sees their own data in full and their team's totals; admins and owners see every
 member of their team; when the team allows it, members see each other's figures too.
 Anyone outside the team sees nothing (and gets 404 for objects that are not theirs).
+
+`Viewer` carries those answers through a request; models' `visible_to(viewer)` querysets
+(usage.models, budgets.models) turn them into rows.
 """
 
-from accounts.models import Membership, Team, User
+import zoneinfo
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import overload
+
+from django.db.models import Q, QuerySet
+
+from accounts.models import Membership, Team, User, calendar_team
 
 
 def membership_of(user) -> Membership | None:
@@ -49,3 +59,69 @@ def visible_member_ids(viewer) -> list[int]:
             Membership.objects.filter(team=membership.team).values_list("user_id", flat=True)
         )
     return [viewer.pk]
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The user asking, with what this module says they may see, computed once per request."""
+
+    user: User
+    team: Team | None
+    is_admin: bool
+    sees_others: bool
+
+    @classmethod
+    def of(cls, user) -> "Viewer":
+        membership = membership_of(user)
+        return cls(
+            user=user,
+            team=membership.team if membership else None,
+            is_admin=bool(membership and membership.is_admin),
+            sees_others=sees_other_members(user),
+        )
+
+    def owner_q(self, prefix: str = "") -> Q:
+        """Rows owned by someone whose figures this viewer may see (`prefix` leads to the owner)."""
+        if self.sees_others and self.team is not None:
+            return Q(**{f"{prefix}owner__membership__team": self.team})
+        return Q(**{f"{prefix}owner": self.user})
+
+    def may_manage(self, machine) -> bool:
+        """Rename, move or retire: the machine's owner, or an admin of its owner's team."""
+        if machine.owner_id == self.user.pk:
+            return True
+        return self.is_admin and self.team is not None and machine.team_id == self.team.pk
+
+    def visible_members(self) -> QuerySet[User]:
+        """Users whose individual figures this viewer may see, by email."""
+        if self.sees_others and self.team is not None:
+            return User.objects.filter(membership__team=self.team).order_by("email")
+        return User.objects.filter(pk=self.user.pk)
+
+    @property
+    def reporting_team(self) -> Team:
+        """The team whose calendar counts this viewer's days; an unsaved UTC team without one."""
+        return calendar_team(self.team)
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The team's reporting timezone (UTC for a user outside any team)."""
+        return self.reporting_team.zone
+
+    def today(self) -> date:
+        """Today in the team's reporting timezone (UTC for a user outside any team)."""
+        return self.reporting_team.today()
+
+    @overload
+    def day_bounds(self, since: date, until: date) -> tuple[datetime, datetime]: ...
+    @overload
+    def day_bounds(self, since: date, until: None) -> tuple[datetime, None]: ...
+    @overload
+    def day_bounds(
+        self, since: date | None, until: date | None
+    ) -> tuple[datetime | None, datetime | None]: ...
+    def day_bounds(
+        self, since: date | None, until: date | None
+    ) -> tuple[datetime | None, datetime | None]:
+        """The team's days `since`..`until` as UTC instants [start, end); see Team.day_bounds."""
+        return self.reporting_team.day_bounds(since, until)

@@ -4,6 +4,8 @@ The admin logs in through the magic link (its login page redirects to ours) and 
 pages. Token secrets and link hashes are never shown or editable.
 """
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.utils import timezone
@@ -11,9 +13,22 @@ from django.utils import timezone
 from accounts import views
 from accounts.models import AllowedEmail, ApiToken, LoginLink, Membership, Team, User
 
-admin.site.login = views.admin_login
-admin.site.password_change = views.admin_password_change
-admin.site.password_change_done = views.admin_password_change
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _MemberCount(TypedDict):
+    member_count: int
+
+
+# The admin logs in through the magic link and has no password pages. The default site is
+# patched per instance (not subclassed), hence setattr: the stubs type these as methods.
+for _name, _view in {
+    "login": views.admin_login,
+    "password_change": views.admin_password_change,
+    "password_change_done": views.admin_password_change,
+}.items():
+    setattr(admin.site, _name, _view)
 admin.site.site_header = "claude-telemetry administration"
 admin.site.site_title = "claude-telemetry admin"
 
@@ -98,7 +113,7 @@ class TeamAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(member_count=Count("memberships"))
 
     @admin.display(ordering="member_count")
-    def members(self, obj: Team) -> int:
+    def members(self, obj: "WithAnnotations[Team, _MemberCount]") -> int:
         return obj.member_count
 
 
@@ -202,14 +217,25 @@ class ApiTokenAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)
 
 
+LOGIN_LINK_FIELDS = (
+    "user",
+    "next_url",
+    "created_at",
+    "expires_at",
+    "used_at",
+    "requested_ip",
+    "used_ip",
+)
+
+
 @admin.register(LoginLink)
 class LoginLinkAdmin(admin.ModelAdmin):
     list_display = ["user", "status", "created_at", "expires_at", "used_at", "requested_ip"]
     list_filter = ["used_at", "created_at"]
     search_fields = ["user__email", "requested_ip", "used_ip"]
     list_select_related = ["user"]
-    fields = ["user", "next_url", "created_at", "expires_at", "used_at", "requested_ip", "used_ip"]
-    readonly_fields = fields
+    fields = LOGIN_LINK_FIELDS
+    readonly_fields = LOGIN_LINK_FIELDS
 
     def has_add_permission(self, request) -> bool:
         return False

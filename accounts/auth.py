@@ -1,4 +1,5 @@
-"""DRF authentication by `Authorization: Bearer cct_…` and scope/role permissions for the API.
+"""DRF authentication by `Authorization: Bearer cct_…` (scopes are checked by
+telemetry_site.api.permissions).
 
 A token works only while its owner may log in (accounts.login.is_admitted): deactivating the
 user or removing their allow-list entry stops every token they own, without touching the rows.
@@ -7,7 +8,7 @@ user or removing their allow-list entry stops every token they own, without touc
 import hmac
 import logging
 
-from rest_framework import authentication, exceptions, permissions
+from rest_framework import authentication, exceptions
 
 from accounts.login import client_ip, is_admitted
 from accounts.models import ApiToken, hash_token, is_well_formed_token
@@ -54,30 +55,3 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return self.keyword
-
-
-class TokenHasScope(permissions.BasePermission):
-    """Token requests need the view's `required_scope`; session requests are the user's own."""
-
-    message = "This API token lacks the required scope."
-
-    def has_permission(self, request, view) -> bool:
-        token = request.auth
-        if not isinstance(token, ApiToken):
-            return bool(request.user and request.user.is_authenticated)
-        scope = getattr(view, "required_scope", None)
-        if scope is None:
-            return True
-        if not token.has_scope(scope):
-            self.message = f"This API token lacks the '{scope}' scope."
-            return False
-        return True
-
-
-class SessionOnly(permissions.BasePermission):
-    """Token management needs a logged-in browser session, never a token."""
-
-    message = "Tokens are managed from a logged-in session, not with a token."
-
-    def has_permission(self, request, view) -> bool:
-        return request.user.is_authenticated and not isinstance(request.auth, ApiToken)

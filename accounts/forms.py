@@ -2,6 +2,7 @@
 
 import zoneinfo
 from datetime import datetime, time, timedelta
+from typing import cast
 
 from allauth.account.forms import RequestLoginCodeForm
 from django import forms
@@ -36,7 +37,10 @@ class ProfileForm(forms.ModelForm):
     def __init__(self, *args, team: Team | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         default = team.timezone if team else "UTC"
-        self.fields["timezone"].choices = [("", f"Team default ({default})"), *TIMEZONE_CHOICES]
+        cast(forms.ChoiceField, self.fields["timezone"]).choices = [
+            ("", f"Team default ({default})"),
+            *TIMEZONE_CHOICES,
+        ]
         self.fields["timezone"].help_text = "Dates and times on every page are shown in it."
 
 
@@ -103,7 +107,7 @@ class InviteForm(forms.Form):
 
     def __init__(self, *args, can_grant_owner: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = _role_choices(can_grant_owner)
+        cast(forms.ChoiceField, self.fields["role"]).choices = _role_choices(can_grant_owner)
 
     def clean_email(self) -> str:
         return self.cleaned_data["email"].strip().lower()

@@ -4,7 +4,8 @@ import hashlib
 import secrets
 import uuid
 import zoneinfo
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import ClassVar, overload
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
@@ -19,7 +20,7 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known IANA timezone (e.g. Europe/Paris).")
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def create_user(self, email: str, **extra) -> "User":
@@ -36,7 +37,7 @@ class UserManager(BaseUserManager):
         extra.setdefault("is_superuser", True)
         return self.create_user(email, **extra)
 
-    def get_by_natural_key(self, email: str) -> "User":
+    def get_by_natural_key(self, email: str | None) -> "User":
         return self.get(email__iexact=email)
 
 
@@ -55,7 +56,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         ordering = ["email"]
@@ -122,6 +123,49 @@ class Team(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The reporting timezone; UTC when the stored name is unknown to this system's tzdata."""
+        return zone_or_utc(self.timezone)
+
+    def today(self, now: datetime | None = None) -> date:
+        """Today in the team's reporting timezone: the calendar its usage days are counted in."""
+        return (now or dj_timezone.now()).astimezone(self.zone).date()
+
+    def day_start(self, day: date) -> datetime:
+        """The UTC instant the team's day `day` begins (its local midnight)."""
+        return datetime.combine(day, time.min, tzinfo=self.zone).astimezone(UTC)
+
+    @overload
+    def day_bounds(self, since: date, until: date) -> tuple[datetime, datetime]: ...
+    @overload
+    def day_bounds(self, since: date, until: None) -> tuple[datetime, None]: ...
+    @overload
+    def day_bounds(
+        self, since: date | None, until: date | None
+    ) -> tuple[datetime | None, datetime | None]: ...
+    def day_bounds(
+        self, since: date | None, until: date | None
+    ) -> tuple[datetime | None, datetime | None]:
+        """Team days `since`..`until` (inclusive) as UTC instants [start, end); None stays open."""
+        start = self.day_start(since) if since else None
+        end = self.day_start(until + timedelta(days=1)) if until else None
+        return start, end
+
+
+def calendar_team(team: "Team | None") -> "Team":
+    """The team whose calendar counts days: `team`, or an unsaved UTC team for a user outside
+    any team (so "today" and day bounds have one definition: Team.today, Team.day_bounds)."""
+    return team if team is not None else Team(timezone="UTC")
+
+
+def zone_or_utc(name: str | None) -> zoneinfo.ZoneInfo:
+    """`ZoneInfo(name)`, or UTC for an empty or unknown name (a zone removed from tzdata)."""
+    try:
+        return zoneinfo.ZoneInfo(name or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
 
 class Role(models.TextChoices):
     OWNER = "owner", "Owner"
@@ -136,6 +180,9 @@ class Membership(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    # Not a column: set by accounts.views for the members page (may this member log in now).
+    admitted: bool
 
     class Meta:
         ordering = ["team", "user__email"]

@@ -83,20 +83,24 @@ class ChannelAdmin(admin.ModelAdmin):
         )
 
 
+# Shown, and read-only: a delivery's record is written by budgets.notify only.
+DELIVERY_INLINE_FIELDS = (
+    "channel",
+    "recipient",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "sent_at",
+    "last_error",
+)
+
+
 class DeliveryInline(admin.TabularInline):
     model = Delivery
     extra = 0
     can_delete = False
-    fields = [
-        "channel",
-        "recipient",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "sent_at",
-        "last_error",
-    ]
-    readonly_fields = fields
+    fields = DELIVERY_INLINE_FIELDS
+    readonly_fields = DELIVERY_INLINE_FIELDS
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

@@ -4,9 +4,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
 from rest_framework.permissions import IsAuthenticated
 
-from accounts.auth import TokenHasScope
 from budgets.status import budget_status_for
-from usage.api import ReadThrottle
+from telemetry_site.api.permissions import TokenHasScope
+from telemetry_site.api.throttles import ReadThrottle
 
 
 class BudgetStatusSerializer(serializers.Serializer):

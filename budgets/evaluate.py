@@ -6,8 +6,9 @@ transaction; a second evaluation finds the key taken and sends nothing.
 """
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -25,6 +26,8 @@ from budgets.models import (
     StaleAgentSetting,
 )
 from budgets.status import BudgetStatus, forecast, status_of
+from usage.analytics.ratelimits import latest_quotas
+from usage.models import Machine, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,10 @@ def evaluate_team(team_id: int, now: datetime | None = None) -> list[Alert]:
         .select_related("team", "project", "member")
         .prefetch_related("channels")
     )
-    checks = [(f"budget {b.pk}", evaluate_budget, b) for b in budgets]
+    # (name, check, what it checks): a budget, or the team for the per-subscription checks.
+    checks: list[tuple[str, Callable[[Any, datetime], list[Alert]], Budget | Team]] = [
+        (f"budget {b.pk}", evaluate_budget, b) for b in budgets
+    ]
     checks += [("quotas", evaluate_quotas, team), ("stale agents", evaluate_stale_agents, team)]
     for name, check, subject in checks:
         try:
@@ -149,9 +155,6 @@ def _evaluate_forecast(status: BudgetStatus, channels: list[Channel]) -> list[Al
 
 def evaluate_quotas(team: Team, now: datetime) -> list[Alert]:
     """Official quota windows past each subscription owner's chosen threshold, once per window."""
-    from usage.models import Subscription
-    from usage.ratelimits import latest_quotas
-
     fired: list[Alert] = []
     subscriptions = [
         s
@@ -198,8 +201,6 @@ def evaluate_quotas(team: Team, now: datetime) -> list[Alert]:
 
 def evaluate_stale_agents(team: Team, now: datetime) -> list[Alert]:
     """Machines silent for longer than their owner's setting; once per silence."""
-    from usage.models import Machine
-
     fired: list[Alert] = []
     settings_by_user = {
         s.user_id: s for s in StaleAgentSetting.objects.filter(user__membership__team=team)

@@ -2,6 +2,7 @@
 
 import re
 from decimal import Decimal
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -79,17 +80,21 @@ class BudgetForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.team = team
         # Aliases are covered by their main project, so budgets are set on main projects only.
-        self.fields["project"].queryset = Project.objects.filter(
-            team=team, alias_of__isnull=True
-        ).exclude(key="")
-        self.fields["project"].help_text = "For a project budget; its aliases are included."
-        self.fields["member"].queryset = User.objects.filter(membership__team=team)
-        self.fields["member"].help_text = "For a member budget."
-        self.fields["channels"].queryset = Channel.objects.filter(team=team)
-        self.fields["amount_usd"].min_value = Decimal("0.01")
+        project = cast(forms.ModelChoiceField, self.fields["project"])
+        project.queryset = Project.objects.filter(team=team, alias_of__isnull=True).exclude(key="")
+        project.help_text = "For a project budget; its aliases are included."
+        member = cast(forms.ModelChoiceField, self.fields["member"])
+        member.queryset = User.objects.filter(membership__team=team)
+        member.help_text = "For a member budget."
+        channels = cast(forms.ModelMultipleChoiceField, self.fields["channels"])
+        channels.queryset = Channel.objects.filter(team=team)
+        amount = cast(forms.DecimalField, self.fields["amount_usd"])
+        # The stubs inherit IntegerField's `int | None`; Django's DecimalField takes a Decimal.
+        amount.min_value = Decimal("0.01")  # type: ignore[assignment]
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         scope = data.get("scope")
         if scope == ScopeKind.PROJECT and not data.get("project"):
             self.add_error("project", "Choose the project this budget is for.")
@@ -135,11 +140,18 @@ class AddressesField(forms.CharField):
         return addresses
 
 
+class MemberEmailsField(forms.ModelMultipleChoiceField):
+    """Team members, each shown by email address."""
+
+    def label_from_instance(self, obj: User) -> str:
+        return obj.email
+
+
 class ChannelForm(forms.ModelForm):
     kind = forms.ChoiceField(
         choices=Channel.Kind.choices, initial=Channel.Kind.EMAIL, widget=forms.RadioSelect
     )
-    members = forms.ModelMultipleChoiceField(
+    members = MemberEmailsField(
         queryset=User.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
@@ -164,8 +176,8 @@ class ChannelForm(forms.ModelForm):
     def __init__(self, *args, team, **kwargs):
         super().__init__(*args, **kwargs)
         self.team = team
-        self.fields["members"].queryset = User.objects.filter(membership__team=team, is_active=True)
-        self.fields["members"].label_from_instance = lambda u: u.email
+        members = cast(MemberEmailsField, self.fields["members"])
+        members.queryset = User.objects.filter(membership__team=team, is_active=True)
         if self.instance.pk:
             # Changing kind would change what the secret means; make a new channel instead.
             self.fields["kind"].disabled = True
@@ -178,8 +190,9 @@ class ChannelForm(forms.ModelForm):
                 raise ValidationError(f"This URL is refused: {problem}.")
         return url
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         kind = data.get("kind")
         if kind == Channel.Kind.WEBHOOK:
             if not data.get("url") and "url" not in self.errors:

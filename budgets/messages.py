@@ -7,15 +7,13 @@ says the same thing as the first attempt.
 import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 
 from budgets.models import Alert, AlertKind
-
-WINDOW_LABELS = {"five_hour": "5-hour", "seven_day": "weekly"}
+from telemetry_site.formatting import pct, usd, window_adjective
 
 
 @dataclass(frozen=True)
@@ -29,28 +27,6 @@ class Message:
     payload: dict
 
 
-def usd(value) -> str:
-    """`$1,234.56` for people."""
-    try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return str(value)
-    return f"${amount.quantize(Decimal('0.01')):,}"
-
-
-def percent(value) -> str:
-    number = float(value)
-    return f"{number:.0f}%" if number >= 10 else f"{number:.1f}%"
-
-
-def window_label(window: str) -> str:
-    if window in WINDOW_LABELS:
-        return WINDOW_LABELS[window]
-    if window.startswith("seven_day_"):
-        return f"weekly {window.removeprefix('seven_day_').replace('_', ' ')}"
-    return window.replace("_", " ")
-
-
 def page_url(name: str, fallback: str = "budgets") -> str:
     """An absolute link for a message; another area's page may not exist in every deployment."""
     try:
@@ -58,13 +34,6 @@ def page_url(name: str, fallback: str = "budgets") -> str:
     except NoReverseMatch:
         path = reverse(fallback)
     return settings.SITE_URL + path
-
-
-def _zone(alert: Alert) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(alert.team.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
 
 
 def _when(iso: str, zone: zoneinfo.ZoneInfo) -> str:
@@ -80,10 +49,10 @@ def _day(iso: str) -> str:
 def summary(alert: Alert) -> tuple[str, list[str], str]:
     """The subject, the sentences of the body and the link, for emails and the pages."""
     data = alert.data
-    zone = _zone(alert)
+    zone = alert.team.zone
     if alert.kind == AlertKind.THRESHOLD:
         subject = (
-            f"Budget '{data['budget']}' at {percent(data['percent'])} — "
+            f"Budget '{data['budget']}' at {pct(data['percent'])} — "
             f"{usd(data['spent_usd'])} of {usd(data['amount_usd'])}"
         )
         lines = [
@@ -107,13 +76,13 @@ def summary(alert: Alert) -> tuple[str, list[str], str]:
         ]
         link = page_url("budgets")
     elif alert.kind == AlertKind.QUOTA:
-        label = window_label(data["window"])
+        label = window_adjective(data["window"])
         subject = (
-            f"Claude account '{data['subscription']}' at {percent(data['used_percent'])} "
+            f"Claude account '{data['subscription']}' at {pct(data['used_percent'])} "
             f"of its {label} limit"
         )
         lines = [
-            f"The {label} quota of '{data['subscription']}' is {percent(data['used_percent'])} "
+            f"The {label} quota of '{data['subscription']}' is {pct(data['used_percent'])} "
             f"used (you asked to hear at {data['threshold']}%).",
             f"It resets {_when(data['resets_at'], zone)}.",
         ]
@@ -136,12 +105,13 @@ def summary(alert: Alert) -> tuple[str, list[str], str]:
 def compose(alert: Alert) -> Message:
     subject, lines, link = summary(alert)
     data = alert.data
-    event_type = {
+    event_types: dict[str, str] = {
         AlertKind.THRESHOLD: "budget.threshold",
         AlertKind.FORECAST: "budget.forecast",
         AlertKind.QUOTA: "quota.threshold",
         AlertKind.STALE_AGENT: "agent.stale",
-    }.get(alert.kind, "test")
+    }
+    event_type = event_types.get(alert.kind, "test")
     context = {"subject": subject, "lines": lines, "link": link, "team": alert.team.name}
     text = render_to_string("budgets/email/alert.txt", context)
     html = render_to_string("budgets/email/alert.html", context)

@@ -8,7 +8,6 @@ silence of a machine) is enforced by the database, not by application checks.
 import base64
 import secrets
 import uuid
-import zoneinfo
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -19,6 +18,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone as dj_timezone
 
+from accounts.access import can_view_member, is_team_admin, team_of
 from accounts.models import Team
 
 DEFAULT_THRESHOLDS = [90, 100]
@@ -69,16 +69,6 @@ def period_bounds(period: str, day: date) -> tuple[date, date]:
     start = day.replace(day=1)
     next_month = (start + timedelta(days=32)).replace(day=1)
     return start, next_month - timedelta(days=1)
-
-
-def team_today(team: Team, now: datetime | None = None) -> date:
-    """Today in the team's reporting timezone, the calendar its usage days are counted in."""
-    now = now or dj_timezone.now()
-    try:
-        zone = zoneinfo.ZoneInfo(team.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        zone = zoneinfo.ZoneInfo("UTC")
-    return now.astimezone(zone).date()
 
 
 class Channel(models.Model):
@@ -162,6 +152,29 @@ class Channel(models.Model):
         self.disabled_at, self.disabled_reason, self.consecutive_failures = None, "", 0
 
 
+class BudgetQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "BudgetQuerySet":
+        """Budgets `user` may see (accounts.access): admins every budget of their team, members
+        the team and project budgets and the member budgets of people whose figures they may
+        see (always their own); nothing outside their own team."""
+        team = team_of(user)
+        if team is None:
+            return self.none()
+        budgets = self.filter(team=team).select_related("team", "project", "member")
+        if is_team_admin(user):
+            return budgets
+        others = [
+            b.member_id
+            for b in budgets.filter(scope=ScopeKind.MEMBER).exclude(member=user)
+            if can_view_member(user, b.member)
+        ]
+        return budgets.filter(
+            Q(scope__in=[ScopeKind.TEAM, ScopeKind.PROJECT])
+            | Q(scope=ScopeKind.MEMBER, member=user)
+            | Q(scope=ScopeKind.MEMBER, member_id__in=others)
+        )
+
+
 class Budget(models.Model):
     """A spending limit in USD for one project, one member or the whole team, per period."""
 
@@ -197,6 +210,8 @@ class Budget(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    objects = BudgetQuerySet.as_manager()
+
     class Meta:
         ordering = ["team", "name"]
         constraints = [
@@ -220,9 +235,9 @@ class Budget(models.Model):
 
     @property
     def scope_label(self) -> str:
-        if self.scope == ScopeKind.PROJECT and self.project_id:
+        if self.scope == ScopeKind.PROJECT and self.project is not None:
             return f"Project {self.project.display_name}"
-        if self.scope == ScopeKind.MEMBER and self.member_id:
+        if self.scope == ScopeKind.MEMBER and self.member is not None:
             return f"Member {self.member.display_name}"
         return "Whole team"
 
@@ -233,7 +248,7 @@ class Budget(models.Model):
         return sorted({t for t in values if isinstance(t, int) and not isinstance(t, bool)})
 
     def current_period(self, now: datetime | None = None) -> tuple[date, date]:
-        return period_bounds(self.period, team_today(self.team, now))
+        return period_bounds(self.period, self.team.today(now))
 
     def usage_filter(self) -> Q:
         """DailyUsage rows this budget counts (any source agent, any model)."""

@@ -27,7 +27,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from budgets import webhooks
+from budgets import signals, webhooks
 from budgets.messages import Message, compose
 from budgets.models import Alert, AlertKind, Channel, Delivery
 
@@ -68,25 +68,14 @@ def backoff_seconds(attempts: int) -> int:
     return max(1, int(ceiling / 2 + random.uniform(0, ceiling / 2)))
 
 
-def queue(delivery_ids) -> None:
-    """Hand deliveries to workers. A broker outage loses nothing: the sweep finds the rows."""
-    from budgets.tasks import send_delivery
-
-    for delivery_id in delivery_ids:
-        try:
-            send_delivery.delay(delivery_id)
-        except Exception:
-            log.warning(
-                "could not queue delivery; the sweep will send it",
-                extra={"delivery": delivery_id},
-                exc_info=True,
-            )
-
-
 def queue_on_commit(delivery_ids: list[int]) -> None:
+    """Send these deliveries once the transaction commits (budgets.receivers queues them).
+    A broker outage loses nothing: the sweep finds the pending rows."""
     if delivery_ids:
         ids = list(delivery_ids)
-        transaction.on_commit(lambda: queue(ids))
+        transaction.on_commit(
+            lambda: signals.deliveries_ready.send(sender=Delivery, delivery_ids=ids)
+        )
 
 
 def claim(delivery_id: int, now: datetime | None = None) -> Delivery | None:
@@ -137,6 +126,7 @@ def _send(delivery: Delivery, message: Message) -> None:
     channel = delivery.channel
     if channel is None:
         recipient = delivery.recipient
+        assert recipient is not None, "a delivery without a channel goes to a member"
         if not recipient.is_active:
             raise PermanentFailure(f"{recipient.email} is deactivated.")
         _send_email([recipient.email], message)
@@ -253,7 +243,7 @@ def resend(delivery_ids) -> int:
     return len(ids)
 
 
-def send_test(channel: Channel, user=None) -> Outcome:
+def send_test(channel: Channel, user=None) -> Outcome | None:
     """One immediate attempt through the real path, so the admin sees the true result."""
     with transaction.atomic():
         alert = Alert.objects.create(
@@ -282,5 +272,5 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
         .values_list("pk", flat=True)[:500]
     )
     ids = stuck_ids + [pk for pk in due if pk not in stuck_ids]
-    queue(ids)
+    signals.deliveries_ready.send(sender=Delivery, delivery_ids=ids)
     return {"reset": reset, "queued": len(ids)}

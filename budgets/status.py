@@ -1,19 +1,19 @@
 """How far each budget is into its current period, for the pages, the API and the evaluation.
 
-`budget_status_for(viewer)` is what the Budgets page, the Overview and GET /api/v1/budgets/ show;
-it applies the visibility rules: admins see every budget of their team, members the team and
-project budgets and the member budgets of people whose figures they may see (always their own).
+`budget_status_for(viewer)` is what the Budgets page, the Overview and GET /api/v1/budgets/ show,
+for the budgets Budget.objects.visible_to(viewer) gives.
 """
 
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
-from accounts.access import can_view_member, is_team_admin, team_of
-from budgets.models import Budget, ScopeKind, period_bounds, team_today
+from budgets.models import Budget, period_bounds
+from telemetry_site.formatting import CENT
+from usage.analytics.pace import pace_of
 from usage.models import DailyUsage
 
 ZERO = Decimal("0")
@@ -68,15 +68,13 @@ def period_spend(budget: Budget, start: date, end: date) -> Decimal:
     total = DailyUsage.objects.filter(
         budget.usage_filter(), day__gte=start, day__lte=end
     ).aggregate(total=Sum("cost_usd"))["total"]
-    return (total or ZERO).quantize(Decimal("0.01"))
+    return (total or ZERO).quantize(CENT)
 
 
 def forecast(
     budget: Budget, start: date, end: date, today: date, spent: Decimal
 ) -> tuple[Decimal | None, date | None]:
     """The analytics pace applied to this budget: (projected period total, run-out day)."""
-    from usage.pace import pace_of
-
     pace = pace_of(DailyUsage.objects.filter(budget.usage_filter()), today)
     projected = pace.projected_week_total if budget.period == "week" else pace.projected_month_total
     run_out = pace.run_out_day(budget.amount_usd, start, end, spent)
@@ -86,7 +84,7 @@ def forecast(
 
 
 def status_of(budget: Budget, now: datetime | None = None, *, with_forecast=True) -> BudgetStatus:
-    today = team_today(budget.team, now)
+    today = budget.team.today(now)
     start, end = period_bounds(budget.period, today)
     spent = period_spend(budget, start, end)
     amount = budget.amount_usd
@@ -99,27 +97,7 @@ def status_of(budget: Budget, now: datetime | None = None, *, with_forecast=True
     return BudgetStatus(budget, start, end, today, spent, amount, percent, projected, projected_day)
 
 
-def visible_budgets(viewer):
-    """Budgets this viewer may see; nothing outside their own team."""
-    team = team_of(viewer)
-    if team is None:
-        return Budget.objects.none()
-    budgets = Budget.objects.filter(team=team).select_related("team", "project", "member")
-    if is_team_admin(viewer):
-        return budgets
-    others = [
-        b.member_id
-        for b in budgets.filter(scope=ScopeKind.MEMBER).exclude(member=viewer)
-        if can_view_member(viewer, b.member)
-    ]
-    return budgets.filter(
-        Q(scope__in=[ScopeKind.TEAM, ScopeKind.PROJECT])
-        | Q(scope=ScopeKind.MEMBER, member=viewer)
-        | Q(scope=ScopeKind.MEMBER, member_id__in=others)
-    )
-
-
 def budget_status_for(viewer, now: datetime | None = None) -> list[BudgetStatus]:
     """Active budgets the viewer may see, with their progress in the current period."""
     now = now or timezone.now()
-    return [status_of(b, now) for b in visible_budgets(viewer).filter(active=True)]
+    return [status_of(b, now) for b in Budget.objects.visible_to(viewer).filter(active=True)]

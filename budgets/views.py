@@ -5,6 +5,7 @@ whatever the id), then the object within the admin's own team (else 404).
 """
 
 import logging
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.access import is_team_admin, team_of
-from budgets import notify
+from budgets import notify, tasks
 from budgets.forms import AlertSettingsForm, BudgetForm, ChannelForm
 from budgets.models import (
     Alert,
@@ -27,7 +28,8 @@ from budgets.models import (
     QuotaAlertSetting,
     StaleAgentSetting,
 )
-from budgets.status import budget_status_for, visible_budgets
+from budgets.status import budget_status_for
+from telemetry_site.queueing import enqueue_on_commit
 from usage.models import Subscription
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,7 @@ def _recent_alerts(user, team, admin: bool):
     alerts = Alert.objects.filter(team=team).exclude(kind=AlertKind.TEST)
     if not admin:
         alerts = alerts.filter(
-            Q(budget__in=visible_budgets(user))
+            Q(budget__in=Budget.objects.visible_to(user))
             | Q(subscription__owner=user)
             | Q(machine__owner=user)
         )
@@ -79,7 +81,7 @@ def _recent_alerts(user, team, admin: bool):
 def budgets_page(request):
     team = team_of(request.user)
     admin = is_team_admin(request.user)
-    context = {"team": team, "is_admin": admin, "statuses": [], "alerts": []}
+    context: dict[str, Any] = {"team": team, "is_admin": admin, "statuses": [], "alerts": []}
     if team is not None:
         context["statuses"] = budget_status_for(request.user)
         context["alerts"] = _recent_alerts(request.user, team, admin)
@@ -179,15 +181,7 @@ def budget_delete(request, public_id):
 
 def _evaluate_soon(team) -> None:
     """A new or changed budget may already be past a threshold: check it after commit."""
-    from budgets.tasks import evaluate_team
-
-    def queue():
-        try:
-            evaluate_team.delay(team.pk)
-        except Exception:
-            log.warning("could not queue a budget check; beat will do it", exc_info=True)
-
-    transaction.on_commit(queue)
+    enqueue_on_commit(tasks.evaluate_team, team.pk)
 
 
 @login_required

@@ -111,7 +111,8 @@ def resolve(url: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         raise WebhookError(f"Could not resolve {host}: {exc}") from exc
     addresses = []
     for info in infos:
-        ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        # An IPv6 address may carry a zone ("fe80::1%eth0"); the address is the part before.
+        ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         if ip not in addresses:
             addresses.append(ip)
     if not addresses:
@@ -145,7 +146,10 @@ def post(
     ip_host = f"[{ip}]" if ip.version == 6 else str(ip)
     netloc = ip_host if parts.port is None else f"{ip_host}:{parts.port}"
     pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-    name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    hostname = parts.hostname
+    if not hostname:  # resolve() has refused such a URL already
+        raise UnsafeURL("Refused webhook URL: the URL has no host.")
+    name = f"[{hostname}]" if ":" in hostname else hostname
     host_header = name if parts.port is None else f"{name}:{parts.port}"
     headers = {
         "Host": host_header,

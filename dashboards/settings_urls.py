@@ -2,19 +2,19 @@
 
 from django.urls import path
 
-from usage import views_settings
+from dashboards.views import subscriptions
 
 urlpatterns = [
-    path("", views_settings.subscriptions, name="subscriptions"),
-    path("<uuid:public_id>/", views_settings.subscription_edit, name="subscription_edit"),
+    path("", subscriptions.subscriptions, name="subscriptions"),
+    path("<uuid:public_id>/", subscriptions.subscription_edit, name="subscription_edit"),
     path(
         "<uuid:public_id>/default/",
-        views_settings.subscription_default,
+        subscriptions.subscription_default,
         name="subscription_default",
     ),
     path(
         "<uuid:public_id>/delete/",
-        views_settings.subscription_delete,
+        subscriptions.subscription_delete,
         name="subscription_delete",
     ),
 ]

@@ -3,6 +3,7 @@
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -40,8 +41,8 @@ def _check_broker() -> None:
 @require_GET
 def healthz(request):
     checks = {"database": _check_database, "broker": _check_broker}
-    status = {}
-    failing = []
+    status: dict[str, str] = {}
+    failing: list[str] = []
     for name, check in checks.items():
         try:
             check()
@@ -50,7 +51,7 @@ def healthz(request):
             log.warning("health check failed", extra={"check": name, "error": str(exc)})
             status[name] = f"unavailable: {exc.__class__.__name__}"
             failing.append(name)
-    body = {"status": "ok" if not failing else "unavailable", "checks": status}
+    body: dict[str, Any] = {"status": "ok" if not failing else "unavailable", "checks": status}
     if failing:
         body["failing"] = failing
     return JsonResponse(body, status=503 if failing else 200)

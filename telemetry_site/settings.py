@@ -3,6 +3,7 @@
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from celery.schedules import crontab
@@ -42,9 +43,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "telemetry_site",
     "accounts",
     "usage",
     "budgets",
+    "dashboards",
 ]
 
 MIDDLEWARE = [
@@ -115,7 +118,7 @@ if REDIS_URL:
     # Longer than any retry countdown, so a delayed task is never redelivered early. It is
     # also how long a task a dead worker held waits before another worker gets it.
     _visibility_timeout = env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
         "visibility_timeout": _visibility_timeout,
         # Look for such tasks every few seconds (kombu's default is every ~100 s).
         "unacked_restore_interval": max(1, min(10, _visibility_timeout // 2)),
@@ -234,7 +237,7 @@ REST_FRAMEWORK = {
         "ingest": env_str("INGEST_THROTTLE_RATE", "120/minute"),
         "read": env_str("READ_THROTTLE_RATE", "600/minute"),
     },
-    "EXCEPTION_HANDLER": "telemetry_site.api.exception_handler",
+    "EXCEPTION_HANDLER": "telemetry_site.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {

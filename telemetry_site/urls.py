@@ -11,13 +11,12 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
-    path("settings/subscriptions/", include("usage.settings_urls")),
+    path("settings/subscriptions/", include("dashboards.settings_urls")),
     path("settings/", include(settings_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI in "split" form: its start-up script is a file, so the strict CSP holds.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/v1/", include("usage.api_urls")),
-    path("api/v1/", include("budgets.api_urls")),
+    path("api/v1/", include("telemetry_site.api.urls")),
     path("budgets/", include("budgets.urls")),
-    path("", include("usage.urls")),
+    path("", include("dashboards.urls")),
 ]

@@ -1,6 +1,6 @@
 """Shared fixtures: the fixed cast (owner, admin, member of team A; an outsider in team B)."""
 
-import os
+import json
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,10 +12,11 @@ from rest_framework.test import APIClient
 
 from accounts.models import AllowedEmail, ApiToken, Membership, Role, Team, User
 from telemetry_site.celery import app as celery_app
+from telemetry_site.synthetic_logs import parse_anchor, write_home
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("CCT_SHARED_DIR", ROOT.parent / "shared"))
-FIXTURES = SHARED / "fixtures" / "ccusage"
+# ccusage's recorded outputs on the project's synthetic logs (see its README.md).
+FIXTURES = ROOT / "tests" / "fixtures" / "ccusage"
 
 
 @pytest.fixture(scope="session")
@@ -94,11 +95,36 @@ def api_client(raw_token: str | None = None) -> APIClient:
     return client
 
 
-@pytest.fixture
-def fixtures_dir() -> Path:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"shared ccusage fixtures not found at {FIXTURES}")
-    return FIXTURES
+def fixture_manifest() -> dict:
+    """Anchor, seed and session roles of the recorded fixture set."""
+    return json.loads((FIXTURES / "MANIFEST.json").read_text())
+
+
+def write_fixture_input(home: Path) -> Path:
+    """Write the synthetic $HOME the fixtures were recorded from again (the same bytes)."""
+    manifest = fixture_manifest()
+    anchor = parse_anchor(manifest["anchor"])
+    written = write_home(home, anchor=anchor, seed=manifest["seed"], days=manifest["days"])
+    # A generator change that alters the logs needs the outputs recorded again.
+    assert written["sha256"] == manifest["sha256"], "re-run scripts/record_ccusage_fixtures.py"
+    return home
+
+
+@pytest.fixture(scope="session")
+def fixture_input_home(tmp_path_factory) -> Path:
+    """The fixtures' input logs, written once per run; read-only (tests that change files copy)."""
+    return write_fixture_input(tmp_path_factory.mktemp("ccusage-input") / "home")
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir(tmp_path_factory, fixture_input_home) -> Path:
+    """The whole fixture set as one folder: the recorded outputs and the input under input/home."""
+    folder = tmp_path_factory.mktemp("ccusage-fixtures")
+    for entry in FIXTURES.iterdir():
+        (folder / entry.name).symlink_to(entry)
+    (folder / "input").mkdir()
+    (folder / "input" / "home").symlink_to(fixture_input_home, target_is_directory=True)
+    return folder
 
 
 def _reset_celery_pools() -> None:

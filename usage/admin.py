@@ -8,12 +8,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from usage.ingest import IngestError, process_batch
+from usage.ingest.pipeline import IngestError, process_batch
 from usage.models import (
+    Block,
+    BlockContribution,
     DailyUsage,
     HourlyUsage,
     IngestBatch,
     Machine,
+    PlanPrice,
     Project,
     RateLimitSnapshot,
     SessionUsage,
@@ -254,5 +257,61 @@ class RateLimitSnapshotAdmin(FactAdmin):
     date_hierarchy = "captured_at"
 
 
-# The analytics' own admin (plan prices, blocks) lives beside this module.
-from usage import admin_analytics  # noqa: E402, F401
+@admin.register(PlanPrice)
+class PlanPriceAdmin(admin.ModelAdmin):
+    """The one price table plan value reads; edit it when list prices or contracts change."""
+
+    list_display = ["plan", "monthly_usd", "capacity_vs_pro", "updated_at"]
+    list_editable = ["monthly_usd", "capacity_vs_pro"]
+    readonly_fields = ["updated_at"]
+    fieldsets = [
+        (None, {"fields": ["plan", "monthly_usd", "capacity_vs_pro", "updated_at"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A row per plan: the plan of an existing row is its identity.
+        return [*self.readonly_fields, "plan"] if obj else self.readonly_fields
+
+
+BLOCK_CONTRIBUTION_FIELDS = ("machine", "total_tokens", "cost_usd", "entries", "last_activity")
+
+
+class BlockContributionInline(admin.TabularInline):
+    model = BlockContribution
+    fields = BLOCK_CONTRIBUTION_FIELDS
+    readonly_fields = BLOCK_CONTRIBUTION_FIELDS
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Block)
+class BlockAdmin(admin.ModelAdmin):
+    """Blocks are derived data: recomputed from hourly facts, never edited by hand."""
+
+    list_display = [
+        "start_time",
+        "subscription",
+        "total_tokens",
+        "cost_usd",
+        "machine_count",
+        "overlap",
+        "is_active",
+        "limit_hit_at",
+    ]
+    list_filter = ["overlap", "is_active"]
+    search_fields = ["subscription__label", "subscription__owner__email"]
+    list_select_related = ["subscription"]
+    date_hierarchy = "start_time"
+    inlines = [BlockContributionInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

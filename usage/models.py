@@ -7,6 +7,7 @@ added to, by the newest report: re-sending a report never double counts.
 import gzip
 import re
 import uuid
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -42,6 +43,12 @@ class PlanPrice(models.Model):
         return f"{self.get_plan_display()}: ${self.monthly_usd}/month"
 
 
+class SubscriptionQuerySet(models.QuerySet):
+    def visible_to(self, viewer) -> "SubscriptionQuerySet":
+        """Subscriptions whose figures `viewer` (an accounts.access.Viewer) may see."""
+        return self.filter(viewer.owner_q())
+
+
 class Subscription(models.Model):
     """A Claude account. Rate limits and 5-hour blocks are per subscription, across machines."""
 
@@ -55,6 +62,8 @@ class Subscription(models.Model):
     monthly_price_usd = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = SubscriptionQuerySet.as_manager()
 
     class Meta:
         ordering = ["owner", "label"]
@@ -78,6 +87,20 @@ class Subscription(models.Model):
                 owner=user, is_default=True, defaults={"label": "Claude account"}
             )
         return sub
+
+
+class MachineQuerySet(models.QuerySet):
+    def visible_to(self, viewer) -> "MachineQuerySet":
+        """Machines `viewer` (an accounts.access.Viewer) may see one by one: the whole team's
+        for those who see other members, else their own (as usage.queries.machines_for)."""
+        if viewer.sees_others and viewer.team is not None:
+            return self.filter(team=viewer.team)
+        return self.filter(owner=viewer.user)
+
+
+# How recently a machine must have synced to count as online, or idle rather than offline.
+ONLINE_WITHIN = timedelta(minutes=20)
+IDLE_WITHIN = timedelta(days=1)
 
 
 class Machine(models.Model):
@@ -106,6 +129,8 @@ class Machine(models.Model):
     lost_history_at = models.DateTimeField(null=True, blank=True)
     lost_history_days = models.JSONField(default=list, blank=True)
 
+    objects = MachineQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
         indexes = [
@@ -117,12 +142,25 @@ class Machine(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def status(self, now: datetime | None = None) -> str:
+        """online (seen under 20 minutes ago), idle (under a day), offline, or retired."""
+        if self.retired_at is not None:
+            return "retired"
+        if self.last_seen_at is None:
+            return "offline"
+        age = (now or dj_timezone.now()) - self.last_seen_at
+        if age < ONLINE_WITHIN:
+            return "online"
+        if age < IDLE_WITHIN:
+            return "idle"
+        return "offline"
+
 
 _PATH_SEGMENT = re.compile(r"[^-]+")
 
 
 def readable_project_name(key: str) -> str:
-    """`-home-alice-src-webapp` → `webapp`; ccusage replaces every `/` (and `.`) by `-`."""
+    """`-home-dev-src-webapp` → `webapp`; ccusage replaces every `/` (and `.`) by `-`."""
     if not key:
         return "(no project)"
     stripped = key.strip("-")

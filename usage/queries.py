@@ -10,26 +10,32 @@ import uuid
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import F, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.access import can_view_member, sees_other_members, team_of
 from accounts.models import User
-from usage.models import DailyUsage, Machine, Project, SessionUsage, Source
+from usage.analytics.blocks import BLOCK_LENGTH, is_active
+from usage.figures import COST_PLACES, TOKEN_FIELDS
+from usage.models import (
+    Block,
+    BlockContribution,
+    DailyUsage,
+    Machine,
+    Project,
+    SessionUsage,
+    Source,
+)
 
 GROUP_BY = ("day", "week", "month", "project", "model", "machine", "member", "source")
 SCOPES = ("me", "team")
-TOKEN_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_tokens",
-    "cache_read_tokens",
-    "total_tokens",
-)
-COST_PLACES = Decimal("0.0000000001")
+# Summed per row of an aggregate: the four counts and their total.
+SUMMED_TOKENS = (*TOKEN_FIELDS, "total_tokens")
 SESSION_ORDERS = {
     "last_activity": ("last_activity", "id"),
     "-last_activity": ("-last_activity", "-id"),
@@ -99,6 +105,7 @@ def _as_uuid(value) -> uuid.UUID | None:
 
 def resolve_machine(viewer, value) -> Machine:
     """A machine the viewer may see: 404 outside their team, 403 for a hidden colleague's."""
+    machine: Machine | None
     if isinstance(value, Machine):
         machine = value
     else:
@@ -120,6 +127,7 @@ def resolve_machine(viewer, value) -> Machine:
 
 def resolve_member(viewer, value) -> User:
     """A user by public id or email: 404 outside the viewer's team, 403 if hidden."""
+    user: User | None
     if isinstance(value, User):
         user = value
     else:
@@ -187,10 +195,10 @@ def machine_scope(
 
 
 # --- usage totals ----------------------------------------------------------------------------
-def _groupings(group_by: str) -> dict:
+def _groupings(group_by: str) -> dict[str, Any]:
     project_key = Coalesce("project__alias_of__public_id", "project__public_id")
     project_name = Coalesce("project__alias_of__display_name", "project__display_name")
-    return {
+    groupings: dict[str, dict[str, Any]] = {
         "day": {"k": F("day")},
         "week": {"k": TruncWeek("day")},
         "month": {"k": TruncMonth("day")},
@@ -203,7 +211,8 @@ def _groupings(group_by: str) -> dict:
             "e": F("machine__owner__email"),
         },
         "source": {"k": F("source")},
-    }[group_by]
+    }
+    return groupings[group_by]
 
 
 def _key_and_label(group_by: str, row: dict) -> tuple[str, str]:
@@ -227,7 +236,7 @@ def _key_and_label(group_by: str, row: dict) -> tuple[str, str]:
 
 
 def empty_totals() -> dict:
-    return {**{name: 0 for name in TOKEN_FIELDS}, "cost_usd": Decimal("0").quantize(COST_PLACES)}
+    return {**{name: 0 for name in SUMMED_TOKENS}, "cost_usd": Decimal("0").quantize(COST_PLACES)}
 
 
 def aggregate_usage(
@@ -277,7 +286,7 @@ def aggregate_usage(
         facts.order_by()
         .values(**_groupings(group_by))
         .annotate(
-            **{name: Sum(name) for name in TOKEN_FIELDS},
+            **{name: Sum(name) for name in SUMMED_TOKENS},
             cost_usd=Sum("cost_usd"),
         )
     )
@@ -285,8 +294,8 @@ def aggregate_usage(
     totals = empty_totals()
     for row in rows:
         key, label = _key_and_label(group_by, row)
-        item = {"key": key, "label": label}
-        for name in TOKEN_FIELDS:
+        item: dict[str, Any] = {"key": key, "label": label}
+        for name in SUMMED_TOKENS:
             item[name] = int(row[name] or 0)
             totals[name] += item[name]
         item["cost_usd"] = Decimal(row["cost_usd"] or 0).quantize(COST_PLACES)
@@ -359,3 +368,25 @@ def projects_for(viewer) -> QuerySet[Project]:
     return (
         Project.objects.select_related("alias_of").filter(team=team).order_by("display_name", "key")
     )
+
+
+# --- blocks ----------------------------------------------------------------------------------
+def block_queryset(subscriptions):
+    """Blocks with their subscription and per-machine contributions, in three queries."""
+    contributions = BlockContribution.objects.select_related("machine__owner").order_by(
+        "-total_tokens", "machine__name"
+    )
+    return (
+        Block.objects.filter(subscription__in=subscriptions)
+        .select_related("subscription__owner")
+        .prefetch_related(Prefetch("contributions", queryset=contributions))
+    )
+
+
+def active_blocks(subscriptions, now: datetime | None = None) -> list[Block]:
+    """Blocks running now; the stored mark can lag the beat refresh, so time decides."""
+    now = now or timezone.now()
+    candidates = block_queryset(subscriptions).filter(
+        end_time__gt=now, last_activity__gt=now - BLOCK_LENGTH
+    )
+    return [b for b in candidates.order_by("subscription__label") if is_active(b, now)]

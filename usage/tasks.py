@@ -12,6 +12,10 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from usage.analytics.blocks import recompute_blocks, refresh_active, subscriptions_out_of_step
+from usage.ingest.derive import derive_for_batch
+from usage.models import BatchStatus, IngestBatch
+
 log = logging.getLogger(__name__)
 
 # A database that restarts or a lock that times out is worth another try; bad data is not.
@@ -28,17 +32,12 @@ RETRY = {
 @shared_task(**RETRY)
 def derive_after_ingest(batch_id: int) -> bool:
     """Blocks, data-quality flags and budget checks for what one ingest batch touched."""
-    from usage.derive import derive_for_batch
-
     return derive_for_batch(batch_id)
 
 
 @shared_task
 def sweep_derived_work() -> int:
     """Catch up on batches whose derived work never ran (the broker was down at ingest)."""
-    from usage.derive import derive_for_batch
-    from usage.models import BatchStatus, IngestBatch
-
     cutoff = timezone.now() - timedelta(minutes=2)
     pending = IngestBatch.objects.filter(
         status=BatchStatus.PROCESSED, derived_at__isnull=True, received_at__lt=cutoff
@@ -55,8 +54,6 @@ def sweep_derived_work() -> int:
 @shared_task(**RETRY)
 def recompute_subscription_blocks(subscription_id: int, since: str | None = None) -> bool:
     """Blocks of one subscription from `since` (ISO time) on, or all of them."""
-    from usage.blocks import recompute_blocks
-
     start = datetime.fromisoformat(since) if since else None
     return recompute_blocks(subscription_id, since=start).changed
 
@@ -64,8 +61,6 @@ def recompute_subscription_blocks(subscription_id: int, since: str | None = None
 @shared_task(**RETRY)
 def refresh_blocks() -> dict:
     """The beat pass: close blocks that ended or went quiet; repair moved machines' blocks."""
-    from usage.blocks import recompute_blocks, refresh_active, subscriptions_out_of_step
-
     closed = refresh_active()
     repaired = sorted(subscriptions_out_of_step())
     for subscription_id in repaired:

@@ -1,4 +1,4 @@
-"""Fixtures for the agent's tests: a copy of the shared synthetic Claude/Codex logs as $HOME,
+"""Fixtures for the agent's tests: a copy of the fixture's synthetic Claude/Codex logs as $HOME,
 the real ccusage binary, an agent home, the CLI in a subprocess, and a live server that can be
 stopped and started again."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, ROOT, django_db_setup  # noqa: F401
+from tests.conftest import ROOT, django_db_setup, write_fixture_input  # noqa: F401
 
 CCUSAGE_BIN = ROOT / "node_modules" / ".bin" / "ccusage"
 
@@ -26,13 +26,16 @@ def ccusage_bin() -> Path:
     return CCUSAGE_BIN
 
 
+@pytest.fixture(scope="session")
+def fixture_input_home(tmp_path_factory) -> Path:
+    """The fixtures' input logs, written once per run; tests get copies."""
+    return write_fixture_input(tmp_path_factory.mktemp("ccusage-input") / "home")
+
+
 @pytest.fixture
-def fixture_home(tmp_path) -> Path:
-    source = FIXTURES / "input" / "home"
-    if not source.is_dir():
-        pytest.skip(f"shared ccusage fixtures not found at {FIXTURES}")
+def fixture_home(tmp_path, fixture_input_home) -> Path:
     home = tmp_path / "home"
-    shutil.copytree(source, home)
+    shutil.copytree(fixture_input_home, home)
     return home
 
 

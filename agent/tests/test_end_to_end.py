@@ -1,5 +1,5 @@
 """The agent against a live server, with no mocks: the real CLI in a subprocess, the real
-ccusage 20.0.24 on the shared synthetic logs, and the server's read API as the judge."""
+ccusage 20.0.24 on the fixtures' synthetic logs, and the server's read API as the judge."""
 
 import gzip
 import io
@@ -225,7 +225,7 @@ def test_hashed_project_names_send_no_paths(server, token, connected, cli, agent
     out = tmp_path / "envelope.json"
     assert cli("sync", "--dry-run", "--output", str(out)).code == 0
     body = out.read_text()
-    assert "alice" not in body and "webapp" not in body
+    assert "/home/dev" not in body and "webapp" not in body
     assert cli("sync").code == 0
     labels = {row["label"] for row in usage(server, token, "project")["results"]}
     assert labels and all("hash-" in label or label == "(no project)" for label in labels)

@@ -54,11 +54,12 @@ def statusline_input(**extra) -> dict:
 
 def test_a_capture_keeps_only_the_session_the_model_and_the_rate_limits():
     payload = statusline_input()
+    session_id = payload["session_id"]
     payload["rate_limits"]["five_hour"]["note"] = "secret words"
     record = capture_record(payload, NOW)
     assert record == {
         "captured_at": "2026-11-24T23:40:00Z",
-        "session_id": "52a90a5d-ec12-4931-a0ee-daf8d348abbf",
+        "session_id": session_id,
         "model": "claude-opus-4-5-20251101",
         "rate_limits": {
             "five_hour": {"used_percentage": 42.5, "resets_at": 1795560000},
@@ -171,7 +172,7 @@ def test_the_wrapper_captures_and_shows_the_users_own_status_line(claude_dir, ho
         wrapper, shell=True, input=json.dumps(statusline_input()).encode(), capture_output=True
     )
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout == expected == b"[Opus 4.5] /home/alice/src/api-server\n"
+    assert shown.stdout == expected == f"[Opus 4.5] {statusline_input()['cwd']}\n".encode()
     records, _ = read_new_captures(home.captures_dir, {})
     assert [r["rate_limits"]["five_hour"]["used_percentage"] for r in records] == [42.5]
     assert "transcript_path" not in json.dumps(records)

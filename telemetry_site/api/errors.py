@@ -16,14 +16,18 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError) and isinstance(response.data, dict | list):
         response.data = {"detail": "Invalid input.", "errors": response.data}
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        response["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+    if isinstance(exc, exceptions.Throttled):
+        # The stubs leave out Throttled.wait (seconds, or None), which DRF always sets.
+        wait: float | None = getattr(exc, "wait", None)
+        if wait is not None:
+            response["Retry-After"] = str(max(1, int(wait + 0.999)))
     return response
 
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
-    errors = serializers.DictField(
+    # DRF's metaclass moves declared fields off the class, so Serializer.errors stays intact.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="Reasons by field or JSON path, e.g. `reports.claude_session.sessions[3]"

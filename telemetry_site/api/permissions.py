@@ -36,4 +36,3 @@ class SessionOnly(permissions.BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return request.user.is_authenticated and not _is_token(request.auth)
-

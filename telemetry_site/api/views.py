@@ -2,8 +2,11 @@
 taken from paths."""
 
 import uuid
+from collections.abc import Sequence
 
 from rest_framework import exceptions
+from rest_framework.permissions import BasePermission, OperandHolder, SingleOperandHolder
+from rest_framework.throttling import BaseThrottle
 
 from telemetry_site.api.permissions import TokenHasScope
 from telemetry_site.api.throttles import ReadThrottle
@@ -12,9 +15,12 @@ from telemetry_site.api.throttles import ReadThrottle
 class ReadView:
     """Mixin of every read endpoint: a token with the `read` scope (or a session), read rate."""
 
-    permission_classes = [TokenHasScope]
+    # Typed as on APIView, which every user of this mixin also derives from.
+    permission_classes: Sequence[type[BasePermission] | OperandHolder | SingleOperandHolder] = [
+        TokenHasScope
+    ]
     required_scope = "read"
-    throttle_classes = [ReadThrottle]
+    throttle_classes: Sequence[type[BaseThrottle]] = [ReadThrottle]
 
 
 def path_uuid(value: str) -> uuid.UUID:

@@ -1,10 +1,11 @@
-"""Template filters and tags that format figures for people: money, tokens, times, quota bars.
+"""Site-wide template filters and tags: money, tokens, times, quota bars, navigation, Chart.js.
+
+The wording and rounding are telemetry_site.formatting's; this module only registers them.
 
 Times are rendered in the active timezone, which accounts.middleware sets to the viewer's.
 """
 
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,101 +17,17 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from telemetry_site import formatting
+
 register = template.Library()
 
-_CENT = Decimal("0.01")
-_COMPACT_STEPS = (
-    (Decimal(10**3), "K"),
-    (Decimal(10**6), "M"),
-    (Decimal(10**9), "B"),
-    (Decimal(10**12), "T"),
-)
-
-
-def _decimal(value) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        return Decimal(str(value))
-    except (InvalidOperation, ValueError, TypeError):
-        return None
-
-
-@register.filter
-def usd(value) -> str:
-    """`1234.5` → `$1,234.50`; nothing → an em dash."""
-    amount = _decimal(value)
-    if amount is None:
-        return "—"
-    rounded = amount.quantize(_CENT, rounding=ROUND_HALF_UP)
-    # ccusage reports an empty day as -0.0; it must not print as "-$0.00".
-    sign = "-" if rounded < 0 else ""
-    return f"{sign}${abs(rounded):,.2f}"
-
-
-@register.filter
-def compact(value) -> str:
-    """`12345678` → `12.3M`, `950` → `950`."""
-    number = _decimal(value)
-    if number is None:
-        return "—"
-    sign = "-" if number < 0 else ""
-    number = abs(number)
-    if number < 1000:
-        return f"{sign}{int(number):,}"
-    for step, suffix in _COMPACT_STEPS:
-        scaled = number / step
-        tenths = scaled.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-        # 999,950 is 1000.0K once rounded; the next unit says it better: 1.0M.
-        if tenths >= 1000 and suffix != "T":
-            continue
-        if tenths >= 100:
-            return f"{sign}{scaled.quantize(Decimal('1'), rounding=ROUND_HALF_UP)}{suffix}"
-        # 50.0K reads better as 50K; 12.3M keeps its decimal.
-        return f"{sign}{str(tenths).removesuffix('.0')}{suffix}"
-    return f"{sign}{int(number):,}"
-
-
-@register.filter
-def tokens(value) -> str:
-    """`12345678` → `12.3M tokens`."""
-    if _decimal(value) is None:
-        return "—"
-    text = compact(value)
-    return f"{text} token" if text == "1" else f"{text} tokens"
-
-
-@register.filter
-def pct(value) -> str:
-    """`42.46` → `42%`; under 10 keeps one decimal (`4.5%`) so small readings are not 0%."""
-    number = _decimal(value)
-    if number is None:
-        return "—"
-    if abs(number) < 10 and number != number.to_integral_value():
-        return f"{number.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
-    return f"{number.quantize(Decimal('1'), rounding=ROUND_HALF_UP)}%"
-
-
-@register.filter
-def duration(value) -> str:
-    """A timedelta (or minutes) as `2 h 05 min`, `45 min`, `3 d 4 h`."""
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, timedelta):
-        minutes = int(value.total_seconds() // 60)
-    else:
-        number = _decimal(value)
-        if number is None:
-            return "—"
-        minutes = int(number)
-    minutes = max(minutes, 0)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {mins:02d} min"
-    return f"{mins} min"
+usd = register.filter("usd", formatting.usd)
+compact = register.filter("compact", formatting.compact)
+tokens = register.filter("tokens", formatting.tokens)
+pct = register.filter("pct", formatting.pct)
+duration = register.filter("duration", formatting.duration)
+share = register.filter("share", formatting.share)
+window_name = register.filter("window_name", formatting.window_name)
 
 
 @register.filter
@@ -146,7 +63,7 @@ def quota_level(value, stale=False) -> str:
     """The bar class for a used percentage: ok under 50, warn to 80, bad above; stale greys it."""
     if stale:
         return "stale"
-    number = _decimal(value)
+    number = formatting.as_decimal(value)
     if number is None:
         return "stale"
     if number < 50:
@@ -165,15 +82,6 @@ def quota_word(value, stale=False) -> str:
         "bad": "near the limit",
         "stale": "stale reading",
     }[quota_level(value, stale)]
-
-
-@register.filter
-def share(part, whole) -> Decimal:
-    """`part` as a percentage of `whole` (0 when whole is 0)."""
-    part_d, whole_d = _decimal(part), _decimal(whole)
-    if not part_d or not whole_d:
-        return Decimal(0)
-    return (part_d * 100 / whole_d).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
 @lru_cache(maxsize=1)

@@ -4,7 +4,7 @@ from django.urls import path
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.auth import SessionOnly, TokenHasScope
+from telemetry_site.api.permissions import SessionOnly, TokenHasScope
 from telemetry_site.urls import urlpatterns as project_urlpatterns
 
 

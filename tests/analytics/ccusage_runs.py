@@ -3,13 +3,13 @@
 import json
 import os
 import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from telemetry_site.synthetic_logs import write_home
 from tests.conftest import ROOT
 
 CCUSAGE = ROOT / "node_modules" / ".bin" / "ccusage"
@@ -22,20 +22,12 @@ def require_ccusage() -> Path:
 
 
 def generate_home(fixtures_dir: Path, home: Path, *, seed: int, anchor: datetime) -> Path:
-    """A synthetic Claude home from the shared generator (deterministic per seed and anchor)."""
-    subprocess.run(
-        [
-            sys.executable,
-            str(fixtures_dir / "gen_fixtures.py"),
-            str(home),
-            "--seed",
-            str(seed),
-            "--anchor",
-            anchor.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    """A synthetic Claude home from the project's generator (deterministic per seed and anchor).
+
+    `fixtures_dir` is no longer read; the parameter keeps the callers unchanged.
+    """
+    # Whole seconds, as the generator's command line takes them.
+    write_home(home, anchor=anchor.astimezone(UTC).replace(microsecond=0), seed=seed)
     return home
 
 

@@ -49,7 +49,7 @@ def hour(
 
 
 def daily(machine, day, cost, *, project=None, source="claude-code", tokens=1000) -> DailyUsage:
-    project = project or ProjectFactory(team=machine.team, key="-home-alice-src-webapp")
+    project = project or ProjectFactory(team=machine.team, key="-home-dev-src-webapp")
     return DailyUsage.objects.create(
         machine=machine,
         day=day,
@@ -63,7 +63,7 @@ def daily(machine, day, cost, *, project=None, source="claude-code", tokens=1000
 
 
 def session(machine, session_id, *, cost="1.00", tokens=1000, project=None) -> SessionUsage:
-    project = project or ProjectFactory(team=machine.team, key="-home-alice-src-webapp")
+    project = project or ProjectFactory(team=machine.team, key="-home-dev-src-webapp")
     return SessionUsage.objects.create(
         machine=machine,
         session_id=session_id,

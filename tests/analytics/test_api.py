@@ -15,7 +15,7 @@ from tests.analytics.factories import (
     utc,
 )
 from tests.conftest import api_client, token_for
-from usage.blocks import recompute_blocks
+from usage.analytics.blocks import recompute_blocks
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +51,7 @@ def usage(cast, subscription, laptop, desktop):
         seven=55,
         seven_resets=NOW + timedelta(days=2),
     )
-    project = ProjectFactory(team=laptop.team, key="-home-alice-src-webapp")
+    project = ProjectFactory(team=laptop.team, key="-home-dev-src-webapp")
     for offset in range(1, 22):
         daily(laptop, date(2026, 11, 24) - timedelta(days=offset), "4.00", project=project)
     admin_sub = SubscriptionFactory(owner=cast["admin"], label="Admin account", plan="pro")

@@ -7,8 +7,8 @@ import pytest
 import time_machine
 
 from tests.analytics.factories import MachineFactory, SubscriptionFactory, hour, utc
-from usage import blocks
-from usage.blocks import Bucket, blocks_for_buckets, machine_blocks, recompute_blocks
+from usage.analytics import blocks
+from usage.analytics.blocks import Bucket, blocks_for_buckets, machine_blocks, recompute_blocks
 from usage.models import Block, BlockContribution, Machine
 from usage.tasks import refresh_blocks
 

@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 
 from tests.analytics.ccusage_runs import envelope, generate_home, require_ccusage, run_ccusage
-from usage import blocks
-from usage.ingest import archive, process_batch
+from usage.analytics import blocks
+from usage.ingest.pipeline import archive, process_batch
 from usage.models import Block, Machine
 
 pytestmark = pytest.mark.django_db

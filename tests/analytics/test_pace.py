@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from tests.analytics.factories import MachineFactory, ProjectFactory, daily
-from usage import pace
-from usage.pace import Trend, compute_pace
+from usage.analytics import pace
+from usage.analytics.pace import Trend, compute_pace
 
 pytestmark = pytest.mark.django_db
 
@@ -124,8 +124,8 @@ def test_tooltip_text_states_the_method():
 
 
 def test_pace_of_a_member_team_and_project_reads_their_facts(member, admin):
-    webapp = ProjectFactory(team=member.team, key="-home-alice-src-webapp")
-    clone = ProjectFactory(team=member.team, key="-home-alice-work-webapp", alias_of=webapp)
+    webapp = ProjectFactory(team=member.team, key="-home-dev-src-webapp")
+    clone = ProjectFactory(team=member.team, key="-home-dev-work-webapp", alias_of=webapp)
     mine, theirs = MachineFactory(owner=member), MachineFactory(owner=admin)
     for offset in range(1, 8):
         day = TODAY - timedelta(days=offset)

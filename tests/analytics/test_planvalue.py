@@ -13,8 +13,8 @@ from tests.analytics.factories import (
     snapshot,
     utc,
 )
+from usage.analytics.plan_value import plan_value
 from usage.models import Plan, PlanPrice
-from usage.planvalue import plan_value
 
 pytestmark = pytest.mark.django_db
 

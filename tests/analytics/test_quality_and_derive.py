@@ -9,9 +9,9 @@ from celery.signals import task_prerun
 
 from tests.analytics.ccusage_runs import envelope, hourly_report
 from tests.analytics.factories import MachineFactory, daily, session
-from usage import quality
-from usage.derive import derive_for_batch
-from usage.ingest import IngestError, archive, process_batch
+from usage.analytics import quality
+from usage.ingest.derive import derive_for_batch
+from usage.ingest.pipeline import IngestError, archive, process_batch
 from usage.models import Block, BlockContribution, IngestBatch, Machine
 from usage.tasks import derive_after_ingest, recompute_subscription_blocks, sweep_derived_work
 
@@ -25,7 +25,7 @@ def daily_report(days: list[str]) -> dict:
     rows = [
         {
             "date": day,
-            "project": "-home-alice-src-webapp",
+            "project": "-home-dev-src-webapp",
             "inputTokens": 10,
             "outputTokens": 20,
             "cacheCreationTokens": 0,
@@ -46,7 +46,7 @@ def daily_report(days: list[str]) -> dict:
         }
         for day in days
     ]
-    return {"projects": {"-home-alice-src-webapp": rows}, "totals": {}}
+    return {"projects": {"-home-dev-src-webapp": rows}, "totals": {}}
 
 
 def ingest(user, reports: dict, *, full: bool = True, capture=None) -> IngestBatch:

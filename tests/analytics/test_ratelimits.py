@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from tests.analytics.factories import MachineFactory, SubscriptionFactory, hour, snapshot, utc
-from usage import ratelimits
+from usage.analytics import ratelimits
 
 pytestmark = pytest.mark.django_db
 

@@ -22,8 +22,8 @@ from telemetry_site.celery import app
 from tests.analytics.ccusage_runs import envelope, hourly_report
 from tests.analytics.factories import utc
 from tests.conftest import ROOT
-from usage.blocks import Bucket, blocks_for_buckets
-from usage.ingest import archive, process_batch
+from usage.analytics.blocks import Bucket, blocks_for_buckets
+from usage.ingest.pipeline import archive, process_batch
 from usage.models import Block, BlockContribution, HourlyUsage, IngestBatch
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -25,7 +25,7 @@ from tests.dashboards.factories import (
     rate_limit,
     session,
 )
-from usage.blocks import recompute_blocks
+from usage.analytics.blocks import recompute_blocks
 from usage.models import Subscription
 
 CHROMIUM = shutil.which("chromium")
@@ -164,7 +164,7 @@ def browser_team(transactional_db, team_a):
     owner = make_member(team_a, "owner@a.example", Role.OWNER)
     member = make_member(team_a, "member@a.example", Role.MEMBER)
     projects = [
-        ProjectFactory(team=team_a, key=f"-home-alice-src-{name}", display_name=name)
+        ProjectFactory(team=team_a, key=f"-home-dev-src-{name}", display_name=name)
         for name in ("webapp", "api-server", "infra")
     ]
     models = ("claude-sonnet-4-5-20250929", "claude-opus-4-5-20251101")

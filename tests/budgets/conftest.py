@@ -183,7 +183,7 @@ def machine_for(user, name: str = "laptop", **extra) -> Machine:
     )
 
 
-def project_for(team, key: str = "-home-alice-src-api-server", **extra) -> Project:
+def project_for(team, key: str = "-home-dev-src-api-server", **extra) -> Project:
     extra.setdefault("display_name", key.rsplit("-", 1)[-1])
     project, _ = Project.objects.get_or_create(team=team, key=key, defaults=extra)
     return project

@@ -14,7 +14,7 @@ URL = "/api/v1/budgets/"
 
 @pytest.fixture
 def budgets(team_a, team_b, admin, member):
-    project = project_for(team_a, "-home-alice-src-webapp", display_name="webapp")
+    project = project_for(team_a, "-home-dev-src-webapp", display_name="webapp")
     return [
         make_budget(team_a, "500", name="Team month"),
         make_budget(team_a, "100", name="Webapp", scope="project", project=project),

@@ -17,13 +17,14 @@ from django.urls import reverse
 from budgets import notify
 from budgets.models import Alert, Channel, Delivery
 from tests.conftest import api_client, token_for
+from tests.ingest.conftest import API_SERVER
 from usage.models import Project
 
 pytestmark = pytest.mark.django_db
 
 # The fixtures' anchor: ccusage ran just after midnight UTC on 2026-11-25.
 ANCHOR = datetime(2026, 11, 25, 0, 30, tzinfo=UTC)
-PROJECT_KEY = "-home-alice-src-api-server"
+PROJECT_KEY = API_SERVER
 
 
 def envelope(machine_uuid: str, daily: dict) -> dict:
@@ -41,7 +42,7 @@ def envelope(machine_uuid: str, daily: dict) -> dict:
         "full": True,
         "since": None,
         "reports": {"claude_daily_instances": daily},
-        "projects": {PROJECT_KEY: {"cwd": "/home/alice/src/api-server", "git_remote": ""}},
+        "projects": {PROJECT_KEY: {"cwd": "/home/dev/src/api-server", "git_remote": ""}},
     }
 
 
@@ -76,7 +77,7 @@ def test_a_project_budget_set_on_the_page_alerts_once_by_email_and_signed_webhoo
         return response
 
     with time_machine.travel(ANCHOR - timedelta(days=6), tick=True) as clock:
-        # The agent's first sync makes the project known ($0.65 on Nov 18).
+        # The agent's first sync makes the project known ($0.16 on Nov 17).
         sync(first_day_only(daily))
         project = Project.objects.get(key=PROJECT_KEY)
 
@@ -99,7 +100,7 @@ def test_a_project_budget_set_on_the_page_alerts_once_by_email_and_signed_webhoo
                     "scope": "project",
                     "project": project.pk,
                     "period": "month",
-                    "amount_usd": "1.00",
+                    "amount_usd": "0.90",
                     "thresholds": "90, 100",
                     "channels": list(Channel.objects.values_list("pk", flat=True)),
                     "active": "on",
@@ -108,17 +109,17 @@ def test_a_project_budget_set_on_the_page_alerts_once_by_email_and_signed_webhoo
         assert response.status_code == 302
         assert smtp_server.messages == [] and receiver.requests == []
 
-        # A week later the agent syncs the full report: $1.32 on the project this month.
+        # Days later the agent syncs the full report: $0.98 on the project this month.
         clock.move_to(ANCHOR)
         sync(daily)
 
-        assert smtp_server.subjects() == ["Budget 'API server' at 132% — $1.32 of $1.00"]
+        assert smtp_server.subjects() == ["Budget 'API server' at 109% — $0.98 of $0.90"]
         assert smtp_server.recipients == [["finance@a.example"]]
         (hook,) = receiver.requests
         assert hook.verified, "the signature checks out with the secret shown on the page"
         assert hook.json["data"]["budget"] == "API server"
         assert hook.json["data"]["threshold"] == 100
-        assert hook.json["text"].startswith("Budget 'API server' at 132% — $1.32 of $1.00")
+        assert hook.json["text"].startswith("Budget 'API server' at 109% — $0.98 of $0.90")
 
         # Everything again: the same report, the beat's evaluation and the sweep.
         clock.shift(timedelta(hours=2))

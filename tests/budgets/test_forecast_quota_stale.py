@@ -96,7 +96,8 @@ def test_a_quota_window_past_the_members_threshold_emails_its_owner_once_per_win
     snapshot(laptop, five=92.5, five_resets_in=timedelta(hours=2, seconds=20))
     assert len(run(team_a)) == 1
     assert smtp_server.recipients == [["member@a.example"]]
-    assert smtp_server.subjects() == ["Claude account 'Claude account' at 92% of its 5-hour limit"]
+    # Rounded half up, as the pages show it (telemetry_site.formatting.pct).
+    assert smtp_server.subjects() == ["Claude account 'Claude account' at 93% of its 5-hour limit"]
     assert (
         "It resets Nov 10, 20:00 UTC." in smtp_server.messages[0].get_body(("plain",)).get_content()
     )

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def objects(team_a, team_b, admin, member, owner, outsider):
-    project = project_for(team_a, "-home-alice-src-webapp", display_name="webapp")
+    project = project_for(team_a, "-home-dev-src-webapp", display_name="webapp")
     mail = email_channel(team_a, members=[admin])
     return {
         "team": make_budget(team_a, "500", name="Team month", channels=[mail]),

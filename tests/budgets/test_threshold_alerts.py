@@ -171,9 +171,9 @@ def test_weekly_budgets_run_monday_to_sunday(team_a, member):
 
 
 def test_a_project_budget_counts_the_project_and_its_aliases_only(team_a, member, admin):
-    api = project_for(team_a, "-home-alice-src-api-server", display_name="api-server")
-    clone = project_for(team_a, "-home-alice-work-api-server", alias_of=api)
-    other = project_for(team_a, "-home-alice-src-webapp")
+    api = project_for(team_a, "-home-dev-src-api-server", display_name="api-server")
+    clone = project_for(team_a, "-home-dev-work-api-server", alias_of=api)
+    other = project_for(team_a, "-home-dev-src-webapp")
     budget = make_budget(
         team_a, "100", scope="project", project=api, thresholds=[50], forecast_alerts=False
     )

@@ -15,7 +15,7 @@ from tests.dashboards.factories import (
     hourly,
     session,
 )
-from usage.blocks import recompute_blocks
+from usage.analytics.blocks import recompute_blocks
 from usage.models import Machine, Project, Subscription
 
 # Fixed so figures are predictable; tests that need "now" travel here with time-machine.
@@ -47,7 +47,7 @@ def populated(cast, team_a) -> Populated:
     data = Populated()
     data.projects = [
         ProjectFactory(team=team_a, key=key)
-        for key in ("-home-alice-src-webapp", "-home-alice-src-api-server", "-home-alice-src-infra")
+        for key in ("-home-dev-src-webapp", "-home-dev-src-api-server", "-home-dev-src-infra")
     ]
     for role in ("owner", "admin", "member"):
         user = cast[role]

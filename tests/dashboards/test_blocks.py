@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from tests.dashboards.conftest import NOW, login
 from tests.dashboards.factories import MachineFactory, hourly
-from usage.blocks import recompute_blocks
+from usage.analytics.blocks import recompute_blocks
 
 pytestmark = pytest.mark.django_db
 

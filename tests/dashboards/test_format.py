@@ -9,7 +9,7 @@ from django.template import Context, Template
 from django.test import RequestFactory
 from django.utils import timezone
 
-from usage.templatetags import dashboard as fmt
+from telemetry_site.templatetags import telemetry as fmt
 
 # The suite's autouse cache reset touches the (database) cache.
 pytestmark = pytest.mark.django_db
@@ -123,11 +123,11 @@ def test_the_current_page_is_marked_in_the_navigation():
     from django.urls import resolve
 
     request.resolver_match = resolve("/machines/")
-    html = Template("{% load dashboard %}{% nav_item 'machines' 'Machines' %}").render(
+    html = Template("{% load telemetry %}{% nav_item 'machines' 'Machines' %}").render(
         Context({"request": request})
     )
     assert 'aria-current="page"' in html
-    other = Template("{% load dashboard %}{% nav_item 'sessions' 'Sessions' %}").render(
+    other = Template("{% load telemetry %}{% nav_item 'sessions' 'Sessions' %}").render(
         Context({"request": request})
     )
     assert "aria-current" not in other
@@ -135,7 +135,7 @@ def test_the_current_page_is_marked_in_the_navigation():
 
 def test_paging_links_keep_the_other_filters():
     request = RequestFactory().get("/sessions/", {"machine": "abc", "page": "2"})
-    html = Template("{% load dashboard %}{% query_with page=3 %}").render(
+    html = Template("{% load telemetry %}{% query_with page=3 %}").render(
         Context({"request": request})
     )
     assert html == "?machine=abc&amp;page=3"

@@ -7,7 +7,6 @@ from django.urls import reverse
 
 from tests.dashboards.conftest import NOW, login
 from tests.dashboards.factories import MachineFactory, session
-from usage.dashboard import machine_status
 from usage.models import Machine
 
 pytestmark = pytest.mark.django_db
@@ -68,15 +67,15 @@ def test_the_page_runs_a_bounded_number_of_queries(populated, owner, django_asse
 def test_status_words_follow_the_last_sync_time():
     now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
     machine = Machine(last_seen_at=now - timedelta(minutes=19))
-    assert machine_status(machine, now) == "online"
+    assert machine.status(now) == "online"
     machine.last_seen_at = now - timedelta(minutes=21)
-    assert machine_status(machine, now) == "idle"
+    assert machine.status(now) == "idle"
     machine.last_seen_at = now - timedelta(hours=25)
-    assert machine_status(machine, now) == "offline"
+    assert machine.status(now) == "offline"
     machine.last_seen_at = None
-    assert machine_status(machine, now) == "offline"
+    assert machine.status(now) == "offline"
     machine.retired_at = now
-    assert machine_status(machine, now) == "retired"
+    assert machine.status(now) == "retired"
 
 
 def test_each_machine_shows_its_status_in_words(populated, member):

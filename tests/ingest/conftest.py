@@ -1,25 +1,32 @@
-"""Ingest test helpers: envelopes from the shared ccusage fixtures, posting, real ccusage runs."""
+"""Ingest test helpers: envelopes from the recorded ccusage fixtures, posting, real ccusage runs."""
 
 import gzip
 import json
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, ROOT, api_client, token_for
+from telemetry_site.synthetic_logs import parse_anchor, write_home
+from tests.conftest import FIXTURES, ROOT, api_client, fixture_manifest, token_for
 
 OUTPUT = FIXTURES / "output"
 OUTPUT_V18 = FIXTURES / "output-v18.0.11"
 CCUSAGE = ROOT / "node_modules" / ".bin" / "ccusage"
-GEN_FIXTURES = FIXTURES / "gen_fixtures.py"
-# The anchor the shared fixtures were generated with: their data ends the day before.
-ANCHOR = "2026-11-25T00:10:00Z"
+MANIFEST = fixture_manifest()
+# The anchor the fixture logs were generated with: their data ends the day before.
+ANCHOR = MANIFEST["anchor"]
+ROLES = MANIFEST["roles"]
+# The fixture's project keys (ccusage's folder names) by their last path part.
+PROJECT_KEYS = {info["cwd"].rsplit("/", 1)[-1]: key for key, info in MANIFEST["projects"].items()}
+WEBAPP = PROJECT_KEYS["webapp"]
+API_SERVER = PROJECT_KEYS["api-server"]
+INFRA = PROJECT_KEYS["infra"]
+ACTIVE_SESSION = ROLES["active_session"]
 INGEST_URL = "/api/v1/ingest/"
 USAGE_URL = "/api/v1/usage/"
 
@@ -209,21 +216,16 @@ def ccusage_reports(home: Path) -> dict:
 
 
 def generate_home(tmp: Path, seed: int) -> Path:
-    """Synthetic Claude Code and Codex logs for one more machine."""
+    """Synthetic Claude Code and Codex logs for one more machine (the fixture's anchor)."""
     home = tmp / f"home-{seed}"
-    subprocess.run(
-        [sys.executable, str(GEN_FIXTURES), str(home), "--anchor", ANCHOR, "--seed", str(seed)],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    write_home(home, anchor=parse_anchor(ANCHOR), seed=seed, days=MANIFEST["days"])
     return home
 
 
 @pytest.fixture(scope="session")
-def hourly_blocks(tmp_path_factory):
-    """`ccusage blocks --json --session-length 1` of the shared fixture input (real binary)."""
+def hourly_blocks(tmp_path_factory, fixture_input_home):
+    """`ccusage blocks --json --session-length 1` of the fixture input (real binary)."""
     need_ccusage()
     home = tmp_path_factory.mktemp("fixture") / "home"
-    shutil.copytree(FIXTURES / "input" / "home", home)
+    shutil.copytree(fixture_input_home, home)
     return run_ccusage(home, "blocks", "--session-length", "1")

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from tests.ingest.conftest import encode, envelope, fixture_reports, post
-from usage.ingest import archive
+from usage.ingest.pipeline import archive
 from usage.models import BatchStatus, DailyUsage, IngestBatch, Project
 
 pytestmark = pytest.mark.django_db

@@ -11,10 +11,15 @@ from django.db import connection
 from django.db.models import Sum
 
 from tests.conftest import api_client, token_for
-from tests.ingest.conftest import OUTPUT, envelope, expected_totals, fixture_reports, post
+from tests.ingest.conftest import (
+    OUTPUT,
+    WEBAPP,
+    envelope,
+    expected_totals,
+    fixture_reports,
+    post,
+)
 from usage.models import BatchStatus, DailyUsage, IngestBatch, Machine, Project
-
-WEBAPP = "-home-alice-src-webapp"
 
 
 def webapp_output(reports) -> int:

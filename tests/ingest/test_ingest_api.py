@@ -14,12 +14,17 @@ from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import AllowedEmail, Membership, User
+from telemetry_site.api.throttles import IngestThrottle
 from tests.conftest import DEAD_BROKER_URL, api_client, celery_broker, token_for
 from tests.ingest.conftest import (
+    ACTIVE_SESSION,
+    API_SERVER,
+    INFRA,
     OUTPUT,
     OUTPUT_V18,
     V18_FILES,
     V20_FILES,
+    WEBAPP,
     cents,
     encode,
     envelope,
@@ -29,7 +34,6 @@ from tests.ingest.conftest import (
     load_raw,
     post,
 )
-from usage.api import IngestThrottle
 from usage.models import (
     BatchStatus,
     DailyUsage,
@@ -133,7 +137,7 @@ def test_a_whole_machine_report_reads_back_equal_to_ccusage(
 ):
     body = envelope(
         fixture_reports(hourly=hourly_blocks),
-        projects={"-home-alice-src-api-server": {"cwd": "/home/alice/src/api-server"}},
+        projects={API_SERVER: {"cwd": "/home/dev/src/api-server"}},
     )
     response = post(owner_client, body)
     assert response.status_code == 201
@@ -155,7 +159,7 @@ def test_a_whole_machine_report_reads_back_equal_to_ccusage(
     }
     totals = owner_client.get("/api/v1/usage/", {"group_by": "source"}).json()["totals"]
     expected = expected_totals(OUTPUT)
-    assert totals["total_tokens"] == expected["total_tokens"] == 10_374_574
+    assert totals["total_tokens"] == expected["total_tokens"] == 7_238_681
     assert cents(totals["cost_usd"]) == cents(expected["cost_usd"])
 
 
@@ -223,24 +227,25 @@ def test_the_same_report_resent_with_new_bytes_is_all_unchanged(fixtures_dir, ow
     assert response.json()["duplicate"] is False
     for counts in response.json()["counts"].values():
         assert counts["created"] == counts["updated"] == 0
-    assert DailyUsage.objects.count() == 34
+    # ccusage's rows: 34 Claude (project, day, model) breakdowns and 3 Codex (day, model) ones.
+    assert DailyUsage.objects.count() == 37
 
 
 def test_project_names_come_from_the_folder_when_known(fixtures_dir, owner_client):
     reports = {"claude_daily_instances": load_raw(OUTPUT / "claude-daily-instances.json")}
     post(owner_client, envelope(reports))
     names = dict(Project.objects.values_list("key", "display_name"))
-    assert names["-home-alice-src-webapp"] == "webapp"
+    assert names[WEBAPP] == "webapp"
     # ccusage turns "/" and "-" alike into "-": only the real folder says "api-server".
-    assert names["-home-alice-src-api-server"] == "server"
+    assert names[API_SERVER] == "server"
     projects = {
-        "-home-alice-src-api-server": {
-            "cwd": "/home/alice/src/api-server",
+        API_SERVER: {
+            "cwd": "/home/dev/src/api-server",
             "git_remote": "git@example.com:acme/api-server.git",
         }
     }
     post(owner_client, envelope(reports, projects=projects))
-    project = Project.objects.get(key="-home-alice-src-api-server")
+    project = Project.objects.get(key=API_SERVER)
     assert project.display_name == "api-server"
     assert project.git_remote == "git@example.com:acme/api-server.git"
 
@@ -272,7 +277,7 @@ def test_ingest_succeeds_when_the_broker_is_down_and_the_sweep_catches_up(
     fixtures_dir, owner_client, unreachable_broker, django_capture_on_commit_callbacks, caplog
 ):
     with (
-        caplog.at_level(logging.WARNING, logger="usage.ingest"),
+        caplog.at_level(logging.WARNING, logger="telemetry_site.queueing"),
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = post(owner_client, envelope(fixture_reports()))
@@ -376,11 +381,10 @@ def test_wrong_types_deep_in_a_report_are_refused_and_nothing_is_stored(fixtures
 
 def test_negative_tokens_are_refused_and_nothing_is_stored(fixtures_dir, owner_client):
     def mutate(reports):
-        day = reports["claude_daily_instances"]["projects"]["-home-alice-src-infra"][1]
+        day = reports["claude_daily_instances"]["projects"][INFRA][1]
         day["modelBreakdowns"][0]["outputTokens"] = -10
         return (
-            'reports.claude_daily_instances.projects["-home-alice-src-infra"][1]'
-            ".modelBreakdowns[0].outputTokens"
+            f'reports.claude_daily_instances.projects["{INFRA}"][1].modelBreakdowns[0].outputTokens'
         )
 
     refused(owner_client, mutate)
@@ -430,7 +434,7 @@ def test_a_user_without_a_team_is_told_so_and_nothing_is_stored(fixtures_dir, te
 
 def test_ten_thousand_projects_are_stored_in_bulk(owner_client, django_assert_max_num_queries):
     projects = {
-        f"-home-alice-src-repo{i:05d}": [
+        f"-home-dev-src-repo{i:05d}": [
             {
                 "date": "2026-11-20",
                 "modelBreakdowns": [
@@ -522,7 +526,7 @@ def test_the_response_tells_the_team_timezone(team_a, owner_client):
 def test_a_statusline_capture_becomes_a_rate_limit_snapshot(owner, owner_client):
     capture = {
         "captured_at": "2026-11-24T23:40:00Z",
-        "session_id": "52a90a5d-ec12-4931-a0ee-daf8d348abbf",
+        "session_id": ACTIVE_SESSION,
         "model": {"id": "claude-opus-4-5-20251101"},
         "rate_limits": {
             "five_hour": {"used_percentage": 42.5, "resets_at": "2026-11-25T02:00:00Z"},

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import FIXTURES, api_client, token_for
+from tests.conftest import api_client, token_for
 from tests.ingest.conftest import (
     ccusage_reports,
     cents,
@@ -30,14 +30,12 @@ def ccusage_totals(reports: dict) -> tuple[int, Decimal]:
 
 
 @pytest.fixture(scope="module")
-def machines(tmp_path_factory):
-    """Three machines' real ccusage reports: the shared fixture logs and two other seeds."""
+def machines(tmp_path_factory, fixture_input_home):
+    """Three machines' real ccusage reports: the fixture logs and two other seeds."""
     need_ccusage()
-    if not FIXTURES.is_dir():
-        pytest.skip(f"shared ccusage fixtures not found at {FIXTURES}")
     tmp = tmp_path_factory.mktemp("machines")
     homes = {
-        "laptop": FIXTURES / "input" / "home",
+        "laptop": fixture_input_home,
         "desktop": generate_home(tmp, seed=424242),
         "members-pc": generate_home(tmp, seed=777),
     }

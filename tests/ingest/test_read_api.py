@@ -7,11 +7,17 @@ import pytest
 from accounts.models import User
 from tests.conftest import api_client, token_for
 from tests.ingest.conftest import (
+    ACTIVE_SESSION,
+    API_SERVER,
+    INFRA,
     OUTPUT,
+    ROLES,
+    WEBAPP,
     cents,
     envelope,
     expected_totals,
     fixture_reports,
+    load,
     post,
 )
 from usage.models import DailyUsage, Machine, Project
@@ -24,6 +30,8 @@ MACHINES = "/api/v1/machines/"
 SESSIONS = "/api/v1/sessions/"
 PROJECTS = "/api/v1/projects/"
 ONE_MACHINE = expected_totals(OUTPUT) if OUTPUT.exists() else {}
+# The sessions ccusage reports for one fixture machine.
+SESSIONS_PER_MACHINE = len(load(OUTPUT / "claude-session.json")["sessions"])
 
 
 @pytest.fixture
@@ -173,8 +181,8 @@ def test_another_teams_objects_are_not_found(data, cast):
 
 def test_the_project_filter_takes_a_key_or_public_id_and_includes_aliases(data, cast):
     client = client_for(cast["owner"])
-    webapp = Project.objects.get(team=cast["owner"].team, key="-home-alice-src-webapp")
-    infra = Project.objects.get(team=cast["owner"].team, key="-home-alice-src-infra")
+    webapp = Project.objects.get(team=cast["owner"].team, key=WEBAPP)
+    infra = Project.objects.get(team=cast["owner"].team, key=INFRA)
     by_key = client.get(USAGE, {"project": webapp.key})
     by_id = client.get(USAGE, {"project": str(webapp.public_id)})
     assert by_key.json() == by_id.json()
@@ -287,10 +295,11 @@ def test_machines_are_ordered_and_paginated(data, cast):
 # --- sessions ------------------------------------------------------------------------------------
 def test_sessions_are_listed_newest_first_with_their_project(data, cast):
     body = client_for(cast["owner"]).get(SESSIONS).json()
-    assert body["count"] == 17
+    assert body["count"] == SESSIONS_PER_MACHINE
     first = body["results"][0]
-    assert first["session_id"] == "52a90a5d-ec12-4931-a0ee-daf8d348abbf"
-    assert first["project"]["key"] == "-home-alice-src-api-server"
+    # The fixture's active session is the last one active (ccusage's lastActivity).
+    assert first["session_id"] == ACTIVE_SESSION
+    assert first["project"]["key"] == ROLES["active_session_project"] == API_SERVER
     assert first["machine"]["uuid"] == str(data["owner"].uuid)
     assert first["member"]["email"] == "owner@a.example"
     assert isinstance(first["cost_usd"], str)
@@ -301,11 +310,11 @@ def test_sessions_filter_order_and_paginate(data, cast):
     by_cost = client.get(SESSIONS, {"order": "-cost_usd", "limit": 5}).json()
     costs = [Decimal(s["cost_usd"]) for s in by_cost["results"]]
     assert costs == sorted(costs, reverse=True) and len(costs) == 5
-    assert by_cost["count"] == 17 and by_cost["next"]
+    assert by_cost["count"] == SESSIONS_PER_MACHINE and by_cost["next"]
     day = client.get(SESSIONS, {"since": "2026-11-24", "until": "2026-11-24"}).json()
     assert {s["last_activity"][:10] for s in day["results"]} == {"2026-11-24"}
-    project = client.get(SESSIONS, {"project": "-home-alice-src-infra"}).json()
-    assert {s["project"]["key"] for s in project["results"]} == {"-home-alice-src-infra"}
+    project = client.get(SESSIONS, {"project": INFRA}).json()
+    assert {s["project"]["key"] for s in project["results"]} == {INFRA}
     assert client.get(SESSIONS, {"order": "random"}).status_code == 400
     assert client.get(SESSIONS, {"since": "tomorrow"}).status_code == 400
 
@@ -313,7 +322,7 @@ def test_sessions_filter_order_and_paginate(data, cast):
 def test_team_sessions_need_the_right_to_see_members(data, cast):
     assert client_for(cast["member"]).get(SESSIONS, {"scope": "team"}).status_code == 403
     admin = client_for(cast["admin"]).get(SESSIONS, {"scope": "team", "limit": 1000}).json()
-    assert admin["count"] == 34
+    assert admin["count"] == 2 * SESSIONS_PER_MACHINE
     assert {s["member"]["email"] for s in admin["results"]} == {
         "owner@a.example",
         "member@a.example",
@@ -327,7 +336,7 @@ def test_team_sessions_need_the_right_to_see_members(data, cast):
 # --- projects ------------------------------------------------------------------------------------
 def test_projects_are_the_teams(data, cast):
     keys = {p["key"] for p in client_for(cast["member"]).get(PROJECTS).json()["results"]}
-    assert "-home-alice-src-webapp" in keys and "" in keys
+    assert WEBAPP in keys and "" in keys
     outsider = client_for(cast["outsider"]).get(PROJECTS).json()
     team_b = {p.public_id for p in Project.objects.filter(team=cast["outsider"].team)}
     assert {p["public_id"] for p in outsider["results"]} == {str(i) for i in team_b}
@@ -339,7 +348,7 @@ def project(team, key) -> Project:
 
 def test_an_admin_groups_one_project_under_another(data, cast, client):
     team = cast["owner"].team
-    webapp, infra = project(team, "-home-alice-src-webapp"), project(team, "-home-alice-src-infra")
+    webapp, infra = project(team, WEBAPP), project(team, INFRA)
     client.force_login(cast["admin"])
     url = f"{PROJECTS}{infra.public_id}/"
     response = client.patch(
@@ -351,7 +360,7 @@ def test_an_admin_groups_one_project_under_another(data, cast, client):
     infra.refresh_from_db()
     assert infra.alias_of == webapp
     # Grouping webapp under api-server moves infra along: no chains.
-    api_server = project(team, "-home-alice-src-api-server")
+    api_server = project(team, API_SERVER)
     client.patch(
         f"{PROJECTS}{webapp.public_id}/",
         {"alias_of": str(api_server.public_id)},
@@ -365,7 +374,7 @@ def test_an_admin_groups_one_project_under_another(data, cast, client):
 
 def test_grouping_refuses_itself_and_other_teams(data, cast, client):
     team = cast["owner"].team
-    webapp = project(team, "-home-alice-src-webapp")
+    webapp = project(team, WEBAPP)
     theirs = Project.objects.filter(team=cast["outsider"].team).first()
     client.force_login(cast["admin"])
     url = f"{PROJECTS}{webapp.public_id}/"
@@ -376,7 +385,7 @@ def test_grouping_refuses_itself_and_other_teams(data, cast, client):
 
 
 def test_only_team_admins_in_a_session_manage_projects(data, cast, client):
-    webapp = project(cast["owner"].team, "-home-alice-src-webapp")
+    webapp = project(cast["owner"].team, WEBAPP)
     url = f"{PROJECTS}{webapp.public_id}/"
     body = {"name": "renamed"}
     client.force_login(cast["member"])

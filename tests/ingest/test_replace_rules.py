@@ -15,22 +15,26 @@ from django.utils import timezone
 
 from accounts.models import Membership, Role
 from tests.ingest.conftest import (
+    API_SERVER,
     OUTPUT,
+    WEBAPP,
     cents,
     encode,
     envelope,
     expected_totals,
     fixture_reports,
+    load,
     need_ccusage,
     post,
     run_ccusage,
 )
-from usage.ingest import IngestError, archive, process_batch
+from usage.ingest.pipeline import IngestError, archive, process_batch
 from usage.models import BatchStatus, DailyUsage, IngestBatch, Machine, SessionUsage
 
 pytestmark = pytest.mark.django_db
 
-WEBAPP = "-home-alice-src-webapp"
+# The sessions ccusage reports for the fixture machine.
+SESSIONS = len(load(OUTPUT / "claude-session.json")["sessions"])
 
 
 def window(reports: dict, first: str, last: str) -> dict:
@@ -88,7 +92,7 @@ def test_days_absent_from_a_report_are_kept(fixtures_dir, owner_client):
     )
     tokens, cost = machine_totals(machine["uuid"])
     assert (tokens, cents(cost)) == full_totals()
-    assert SessionUsage.objects.count() == 17
+    assert SessionUsage.objects.count() == SESSIONS
 
 
 def test_a_grown_day_replaces_the_old_figures_instead_of_adding(fixtures_dir, owner_client):
@@ -240,9 +244,10 @@ def test_reprocess_fails_loudly_when_a_batch_still_fails(owner):
 def test_stored_costs_are_the_reported_decimals(fixtures_dir, owner_client):
     reports = {"claude_daily_instances": fixture_reports()["claude_daily_instances"]}
     post(owner_client, envelope(reports))
-    row = DailyUsage.objects.get(day="2026-11-18", project__key="-home-alice-src-api-server")
-    assert row.cost_usd.quantize(Decimal("1e-8")) == Decimal("0.65401845")
-    assert row.total_tokens == 704_482
+    # ccusage: one model that day, "cost": 0.21341174999999998, "totalTokens": 155391.
+    row = DailyUsage.objects.get(day="2026-11-22", project__key=API_SERVER)
+    assert row.cost_usd.quantize(Decimal("1e-8")) == Decimal("0.21341175")
+    assert row.total_tokens == 155_391
 
 
 def _team_totals():
@@ -269,7 +274,10 @@ def test_a_full_report_in_a_new_timezone_replaces_the_days_instead_of_adding_the
     assert post(owner_client, envelope(utc, machine_uuid=machine)).status_code in (200, 201)
     before = _team_totals()
 
-    response = post(owner_client, envelope(tokyo, machine_uuid=machine))
+    # The agent says which timezone it passed to ccusage, as it always does.
+    body = envelope(tokyo, machine_uuid=machine)
+    body["machine"]["timezone"] = "Asia/Tokyo"
+    response = post(owner_client, body)
 
     assert response.status_code in (200, 201), response.content
     # The same usage regrouped by Tokyo days: totals unchanged, no UTC day left behind.

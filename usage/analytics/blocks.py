@@ -12,18 +12,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from usage import signals
+from usage.figures import COST_PLACES, TOKEN_FIELDS
 from usage.models import Block, BlockContribution, HourlyUsage, Machine, Subscription
 
 log = logging.getLogger(__name__)
 
 BLOCK_LENGTH = timedelta(hours=5)
-TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens")
-COST_PLACES = Decimal("0.0000000001")  # Block.cost_usd's ten decimal places
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ class Totals:
 class BlockSpan(Totals):
     """A computed block; field names match the Block model so both render the same way."""
 
-    start_time: datetime | None = None
+    # Keyword-only: every span has a start, and Totals' fields before it all have defaults.
+    start_time: datetime = field(kw_only=True)
     models_used: list[str] = field(default_factory=list)
     limit_hit_at: datetime | None = None
     contributions: dict[int, Totals] = field(default_factory=dict)
@@ -239,8 +241,8 @@ _BLOCK_FIELDS = (
 _CONTRIBUTION_FIELDS = (*TOKEN_FIELDS, "total_tokens", "cost_usd", "entries", "last_activity")
 
 
-def _values(span: Totals, names, now: datetime | None = None) -> dict:
-    values = {}
+def _values(span: Totals, names, now: datetime | None = None) -> dict[str, Any]:
+    values: dict[str, Any] = {}
     for name in names:
         if name == "is_active":
             values[name] = is_active(span, now)
@@ -378,17 +380,19 @@ def subscriptions_out_of_step() -> set[int]:
 
 
 def move_machine(machine: Machine, subscription: Subscription) -> bool:
-    """Attach a machine to another subscription and recompute both sides after commit."""
-    from usage.tasks import recompute_subscription_blocks
-
+    """Attach a machine to another subscription; both sides' blocks are recomputed after
+    commit (usage.signals.blocks_outdated; the beat's refresh repairs them if the broker is
+    down). False when it already uses that subscription."""
     old_id = machine.subscription_id
     if old_id == subscription.pk:
         return False
     with transaction.atomic():
         Machine.objects.filter(pk=machine.pk).update(subscription=subscription)
         machine.subscription = subscription
-        for sub_id in (old_id, subscription.pk):
-            recompute_subscription_blocks.delay_on_commit(sub_id)
+        outdated = [old_id, subscription.pk]
+        transaction.on_commit(
+            lambda: signals.blocks_outdated.send(sender=Machine, subscription_ids=outdated)
+        )
     log.info(
         "machine moved",
         extra={"machine": str(machine.uuid), "from": old_id, "to": subscription.pk},

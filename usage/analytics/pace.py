@@ -22,19 +22,19 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
 
 from django.db.models import Min, Q, Sum
-from django.utils import timezone
 
+from accounts.models import calendar_team
+from telemetry_site.formatting import CENT
+from usage.analytics.ratelimits import latest_quota
+from usage.figures import COST_PLACES
 from usage.models import DailyUsage
 
 HISTORY_DAYS = 28
 MIN_TREND_DAYS = 7
 TREND_THRESHOLD = 0.05  # |slope| per day, as a share of the pace
 ANOMALY_Z = 2.0
-CENTS = Decimal("0.01")
-COST_PLACES = Decimal("0.0000000001")  # the fact columns' ten places
 
 PACE_TOOLTIP = (
     "Daily average: mean cost of the days with usage among the last 28 complete days. "
@@ -61,7 +61,7 @@ class Anomaly:
 
 
 def _money(value: float | Decimal) -> Decimal:
-    return Decimal(str(value)).quantize(CENTS, rounding=ROUND_HALF_UP)
+    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def month_end(day: date) -> date:
@@ -148,7 +148,8 @@ def compute_pace(
     slope = 0.0
     trend = Trend.UNKNOWN
     anomalies: list[Anomaly] = []
-    if len(history) >= MIN_TREND_DAYS:
+    # A history means a first day of use, so `start` is set.
+    if start is not None and len(history) >= MIN_TREND_DAYS:
         x_mean = (n - 1) / 2
         sxx = sum((i - x_mean) ** 2 for i in range(n))
         slope = sum((i - x_mean) * (v - mean) for i, v in enumerate(values)) / sxx
@@ -199,12 +200,6 @@ def compute_pace(
 # --- Who the pace is for -------------------------------------------------------------------
 
 
-def team_today(team, now: datetime | None = None) -> date:
-    """Today in the team's reporting timezone (the days facts are stored in)."""
-    now = now or timezone.now()
-    return now.astimezone(ZoneInfo(team.timezone if team else "UTC")).date()
-
-
 def daily_costs(facts, today: date) -> dict[date, Decimal]:
     """Cost per day of a DailyUsage queryset, from the first day pace needs up to today."""
     first = min(today - timedelta(days=HISTORY_DAYS), today.replace(day=1))
@@ -229,18 +224,18 @@ def project_facts(project):
 
 
 def pace_for_team(team, today: date | None = None) -> Pace:
-    today = today or team_today(team)
+    today = today or team.today()
     return pace_of(DailyUsage.objects.filter(machine__team=team), today)
 
 
 def pace_for_member(user, today: date | None = None) -> Pace:
-    today = today or team_today(user.team)
+    today = today or calendar_team(user.team).today()
     return pace_of(DailyUsage.objects.filter(machine__owner=user), today)
 
 
 def pace_for_project(project, today: date | None = None, member=None) -> Pace:
     """A project's pace for the whole team, or for one member's machines when given."""
-    today = today or team_today(project.team)
+    today = today or project.team.today()
     facts = project_facts(project)
     if member is not None:
         facts = facts.filter(machine__owner=member)
@@ -262,11 +257,9 @@ def quota_run_out(subscription, today: date | None = None) -> QuotaRunOut | None
     is a dollar amount, and the pace's run-out day for it is the answer (None when the
     window resets first). No reading, or a stale one, gives None.
     """
-    from usage.ratelimits import latest_quota
-
-    team = subscription.owner.team
-    zone = ZoneInfo(team.timezone if team else "UTC")
-    today = today or team_today(team)
+    team = calendar_team(subscription.owner.team)
+    zone = team.zone
+    today = today or team.today()
     reading = latest_quota(subscription).seven_day
     if reading is None or reading.stale or reading.resets_at is None:
         return None

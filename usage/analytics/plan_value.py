@@ -19,22 +19,22 @@ Cheapest plan that would have covered the usage pattern (the heuristic, `suggest
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Max, Sum
 
+from accounts.models import calendar_team
+from telemetry_site.formatting import CENT
 from usage.models import DailyUsage, HourlyUsage, Plan, PlanPrice, RateLimitSnapshot, Source
 
 DAYS_PER_MONTH = Decimal("30.436875")  # the Gregorian average
 LIMIT_HIT_NEED = Decimal("1.25")
 SUGGESTABLE = (Plan.PRO, Plan.MAX5X, Plan.MAX20X)
-CENTS = Decimal("0.01")
 
 
 def _money(value: Decimal) -> Decimal:
-    return Decimal(value).quantize(CENTS, rounding=ROUND_HALF_UP)
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def monthly_price(subscription, prices: dict[str, PlanPrice] | None = None) -> Decimal | None:
@@ -110,10 +110,7 @@ def plan_value(subscription, since: date, until: date) -> PlanValue:
             savings_pct = savings / api_cost * 100
 
     # Days are the team's reporting days; instants are compared in UTC.
-    team = subscription.owner.team
-    zone = ZoneInfo(team.timezone if team else "UTC")
-    start = datetime.combine(since, time.min, tzinfo=zone)
-    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=zone)
+    start, end = calendar_team(subscription.owner.team).day_bounds(since, until)
     peak = _peak_utilization(subscription, start, end)
     hits = (
         HourlyUsage.objects.filter(

@@ -12,6 +12,8 @@ from decimal import Decimal
 from django.db.models import Count
 from django.utils import timezone
 
+from usage.ingest.parsers.base import ParseError
+from usage.ingest.parsers.envelope import decode_json, parse_envelope
 from usage.models import DailyUsage, IngestBatch, Machine, SessionUsage, Source
 
 log = logging.getLogger(__name__)
@@ -34,8 +36,6 @@ def full_batch_envelope(batch: IngestBatch):
 
     Only a full report can show lost history, so an incremental one is not parsed twice.
     """
-    from usage.parsers.base import ParseError
-    from usage.parsers.envelope import decode_json, parse_envelope
 
     try:
         data = decode_json(batch.body())

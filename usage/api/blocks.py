@@ -2,6 +2,7 @@
 (usage.analytics.blocks), or one machine's own blocks computed live."""
 
 from datetime import timedelta
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -12,7 +13,6 @@ from rest_framework.views import APIView
 
 from accounts.access import Viewer
 from telemetry_site.api.errors import RETRY_AFTER, error_responses
-from telemetry_site.api.fields import MoneyField
 from telemetry_site.api.pagination import Pagination
 from telemetry_site.api.views import ReadView, validated
 from usage import queries
@@ -36,9 +36,11 @@ class BlockQuerySerializer(RangeSerializer, WhoseSerializer):
         help_text="One machine's own blocks (the same rule on its hours alone), computed live.",
     )
 
+
 class BurnRateSerializer(serializers.Serializer):
     tokens_per_minute = serializers.FloatField()
     cost_per_hour = serializers.FloatField(help_text="US dollars per hour.")
+
 
 class ProjectionSerializer(serializers.Serializer):
     total_tokens = serializers.IntegerField()
@@ -76,8 +78,12 @@ class BlockSerializer(TokenFiguresSerializer):
         allow_null=True, help_text="Active blocks only: totals at the end if the rate holds."
     )
 
-def block_data(block, now, *, subscription=None, machines: dict | None = None) -> dict:
+
+def block_data(
+    block, now, *, subscription=None, machines: dict[int, Machine] | None = None
+) -> dict:
     """One block as the API shows it; works for stored blocks and live per-machine spans."""
+    parts: list[dict[str, Any]]
     if isinstance(block, Block):
         parts = [
             {"machine": c.machine, "totals": c}
@@ -86,6 +92,8 @@ def block_data(block, now, *, subscription=None, machines: dict | None = None) -
         subscription = block.subscription
         models = block.models_used
     else:
+        if machines is None:
+            raise TypeError("a live span needs the machines it was computed from")
         parts = [
             {"machine": machines[mid], "totals": totals}
             for mid, totals in sorted(block.contributions.items())
@@ -129,6 +137,7 @@ def block_data(block, now, *, subscription=None, machines: dict | None = None) -
         "projection": vars(projection) if projection else None,
     }
 
+
 class BlockListView(ReadView, APIView):
     pagination_class = Pagination
 
@@ -156,9 +165,16 @@ class BlockListView(ReadView, APIView):
         if params.get("machine"):
             machine = self._machine(viewer, params["machine"])
             spans = blocks.machine_blocks(machine, start, end, now)[::-1]
-            page = paginator.paginate_queryset(spans, request, view=self)
+            # LimitOffsetPagination pages any sequence; the stubs accept only a QuerySet.
+            span_page: list[blocks.BlockSpan] | None = paginator.paginate_queryset(
+                spans,  # type: ignore[arg-type]
+                request,
+                view=self,
+            )
+            assert span_page is not None, "Pagination has a default limit: every list is paged"
             rows = [
-                block_data(s, now, subscription=None, machines={machine.pk: machine}) for s in page
+                block_data(s, now, subscription=None, machines={machine.pk: machine})
+                for s in span_page
             ]
         else:
             subs = subscriptions_for(
@@ -173,8 +189,9 @@ class BlockListView(ReadView, APIView):
                 .prefetch_related("contributions__machine")
                 .order_by("-start_time", "subscription_id")
             )
-            page = paginator.paginate_queryset(qs, request, view=self)
-            rows = [block_data(b, now) for b in page]
+            block_page = paginator.paginate_queryset(qs, request, view=self)
+            assert block_page is not None, "Pagination has a default limit: every list is paged"
+            rows = [block_data(b, now) for b in block_page]
         return paginator.get_paginated_response(BlockSerializer(rows, many=True).data)
 
     @staticmethod

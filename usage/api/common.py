@@ -42,19 +42,23 @@ class MemberRefSerializer(serializers.Serializer):
     email = serializers.EmailField()
     name = serializers.CharField(source="display_name")
 
+
 class SubscriptionRefSerializer(serializers.Serializer):
     public_id = serializers.UUIDField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # field, not Field.label: drf-stubs#78
     plan = serializers.CharField()
+
 
 class MachineRefSerializer(serializers.Serializer):
     uuid = serializers.UUIDField()
     name = serializers.CharField()
 
+
 class ProjectRefSerializer(serializers.Serializer):
     public_id = serializers.UUIDField()
     key = serializers.CharField()
     name = serializers.CharField(source="display_name")
+
 
 class CountsSerializer(serializers.Serializer):
     created = serializers.IntegerField()
@@ -64,6 +68,7 @@ class CountsSerializer(serializers.Serializer):
         help_text="Daily facts inside the report's window that the report no longer has "
         "(e.g. after a timezone change): deleted so nothing counts twice."
     )
+
 
 class RangeSerializer(serializers.Serializer):
     since = serializers.DateField(
@@ -77,6 +82,7 @@ class RangeSerializer(serializers.Serializer):
         if attrs.get("since") and attrs.get("until") and attrs["since"] > attrs["until"]:
             raise serializers.ValidationError({"until": ["must not be before since"]})
         return attrs
+
 
 class WhoseSerializer(serializers.Serializer):
     scope = serializers.ChoiceField(
@@ -96,7 +102,7 @@ def not_yours(what: str) -> exceptions.NotFound:
 def resolve_subscription(viewer, public_id) -> Subscription:
     """A subscription the viewer may see; anyone else's is simply not found."""
     sub = Subscription.objects.select_related("owner").filter(public_id=public_id).first()
-    if sub is None or not can_viewmember_or_404(viewer, sub.owner):
+    if sub is None or not can_view_member(viewer, sub.owner):
         raise not_yours("subscription")
     return sub
 
@@ -104,7 +110,7 @@ def resolve_subscription(viewer, public_id) -> Subscription:
 def member_or_404(viewer, value):
     """A member of the viewer's team whose figures they may see, else a 404."""
     try:
-        return queries.resolvemember_or_404(viewer, value)
+        return queries.resolve_member(viewer, value)
     except (Http404, PermissionDenied):
         raise not_yours("member in your team") from None
 

@@ -5,6 +5,7 @@ reads the body within its limits and maps ingest errors to JSON answers.
 """
 
 import logging
+from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -29,6 +30,7 @@ class IngestErrorSerializer(ErrorSerializer):
         help_text="The archived batch, when the body was archived before it was refused.",
     )
 
+
 class MachineIdentitySerializer(serializers.Serializer):
     uuid = serializers.UUIDField(help_text="Generated once by the agent on this PC.")
     name = serializers.CharField(max_length=100, required=False)
@@ -48,9 +50,11 @@ class MachineIdentitySerializer(serializers.Serializer):
         help_text="The IANA timezone passed to ccusage --timezone.",
     )
 
+
 class RateLimitWindowSerializer(serializers.Serializer):
     used_percentage = serializers.FloatField(min_value=0, max_value=1000)
     resets_at = serializers.CharField(help_text="ISO 8601 time, or unix seconds.")
+
 
 class StatuslineCaptureSerializer(serializers.Serializer):
     captured_at = serializers.DateTimeField()
@@ -61,6 +65,7 @@ class StatuslineCaptureSerializer(serializers.Serializer):
         required=False,
         help_text="`five_hour`, `seven_day` and any other window, e.g. `seven_day_opus`.",
     )
+
 
 class ReportsSerializer(serializers.Serializer):
     claude_daily_instances = serializers.JSONField(
@@ -80,10 +85,12 @@ class ReportsSerializer(serializers.Serializer):
     )
     statusline = StatuslineCaptureSerializer(many=True, required=False)
 
+
 class ProjectInfoSerializer(serializers.Serializer):
     cwd = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     git_remote = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     hashed = serializers.BooleanField(required=False)
+
 
 class EnvelopeSerializer(serializers.Serializer):
     schema = serializers.IntegerField(min_value=1, max_value=1)
@@ -101,10 +108,12 @@ class EnvelopeSerializer(serializers.Serializer):
         help_text="Per ccusage project key: the real folder and git remote, for names.",
     )
 
+
 class IngestMachineSerializer(serializers.Serializer):
     uuid = serializers.UUIDField()
     name = serializers.CharField()
     subscription = serializers.UUIDField(help_text="The Claude account this machine uses.")
+
 
 class IngestResponseSerializer(serializers.Serializer):
     batch_id = serializers.UUIDField()
@@ -121,6 +130,7 @@ class IngestResponseSerializer(serializers.Serializer):
         allow_null=True, help_text="The latest day the server holds for this machine."
     )
 
+
 def ingest_response(result: ingest.IngestResult) -> dict:
     return {
         "batch_id": str(result.batch.public_id),
@@ -136,13 +146,15 @@ def ingest_response(result: ingest.IngestResult) -> dict:
         "last_day": result.last_day.isoformat() if result.last_day else None,
     }
 
+
 def _ingest_error(exc: ingest.IngestError) -> Response:
-    body = {"detail": exc.detail}
+    body: dict[str, Any] = {"detail": exc.detail}
     if exc.errors:
         body["errors"] = exc.errors
     if exc.batch is not None:
         body["batch_id"] = str(exc.batch.public_id)
     return Response(body, status=exc.status)
+
 
 class IngestView(APIView):
     """POST a machine's ccusage reports; answers with what was stored."""

@@ -45,10 +45,12 @@ class MachineSerializer(serializers.ModelSerializer):
             "retired_at",
         ]
 
+
 class MachineQuerySerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=queries.SCOPES, default="me", help_text=SCOPE_HELP)
     member = serializers.CharField(required=False, max_length=254)
     order = serializers.ChoiceField(choices=tuple(queries.MACHINE_ORDERS), default="name")
+
 
 class MachineListView(ReadView, generics.ListAPIView):
     serializer_class = MachineSerializer
@@ -67,6 +69,7 @@ class MachineListView(ReadView, generics.ListAPIView):
     def get_queryset(self):
         params = validated(MachineQuerySerializer, self.request)
         return query_call(queries.machines_for, self.request.user, **params)
+
 
 class MachineDetailView(ReadView, generics.RetrieveAPIView):
     serializer_class = MachineSerializer

@@ -41,10 +41,12 @@ class PaceQuerySerializer(serializers.Serializer):
         help_text="A monthly amount in US dollars: when would this pace reach it?",
     )
 
+
 class AnomalySerializer(serializers.Serializer):
     day = serializers.DateField()
     cost_usd = MoneyField()
     z = serializers.FloatField()
+
 
 class QuotaRunOutSerializer(serializers.Serializer):
     subscription = SubscriptionRefSerializer()
@@ -54,12 +56,14 @@ class QuotaRunOutSerializer(serializers.Serializer):
         allow_null=True, help_text="Null when the window resets before it would run out."
     )
 
+
 class BudgetRunOutSerializer(serializers.Serializer):
     amount = MoneyField()
     period_start = serializers.DateField()
     period_end = serializers.DateField()
     spent = MoneyField()
     run_out_day = serializers.DateField(allow_null=True)
+
 
 class PaceSerializer(serializers.Serializer):
     scope = serializers.CharField()
@@ -84,6 +88,7 @@ class PaceSerializer(serializers.Serializer):
     budget = BudgetRunOutSerializer(allow_null=True)
     quota = QuotaRunOutSerializer(many=True, help_text="Weekly quota run-out, your accounts.")
     method = serializers.CharField(help_text="How these figures are computed (tooltip text).")
+
 
 class PaceView(ReadView, APIView):
     @extend_schema(

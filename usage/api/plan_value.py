@@ -23,11 +23,13 @@ from usage.api.common import (
 class PlanValueQuerySerializer(RangeSerializer, WhoseSerializer):
     pass
 
+
 class SuggestionSerializer(serializers.Serializer):
     plan = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # field, not Field.label: drf-stubs#78
     monthly_usd = MoneyField()
     reason = serializers.CharField()
+
 
 class PlanValueSerializer(serializers.Serializer):
     subscription = SubscriptionRefSerializer()
@@ -51,8 +53,10 @@ class PlanValueSerializer(serializers.Serializer):
         allow_null=True, help_text="The cheapest plan that would have covered this usage."
     )
 
+
 class PlanValueListSerializer(serializers.Serializer):
     results = PlanValueSerializer(many=True)
+
 
 class PlanValueView(ReadView, APIView):
     @extend_schema(

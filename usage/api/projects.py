@@ -33,6 +33,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         model = Project
         fields = ["public_id", "key", "name", "alias_of", "cwd", "git_remote", "created_at"]
 
+
 class ProjectUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     alias_of = serializers.UUIDField(
@@ -40,6 +41,7 @@ class ProjectUpdateSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Group this key under another project of the team (null ungroups it).",
     )
+
 
 class ProjectListView(ReadView, generics.ListAPIView):
     serializer_class = ProjectSerializer
@@ -58,6 +60,7 @@ class ProjectListView(ReadView, generics.ListAPIView):
     def get_queryset(self):
         return queries.projects_for(self.request.user)
 
+
 class ProjectDetailView(ReadView, APIView):
     """Read a project; team admins rename it or group it under another (session only)."""
 
@@ -68,9 +71,7 @@ class ProjectDetailView(ReadView, APIView):
         return super().get_permissions()
 
     def _project(self, request, public_id) -> Project:
-        return get_object_or_404(
-            queries.projects_for(request.user), public_id=path_uuid(public_id)
-        )
+        return get_object_or_404(queries.projects_for(request.user), public_id=path_uuid(public_id))
 
     @extend_schema(
         operation_id="projects_retrieve",

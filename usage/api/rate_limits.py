@@ -30,6 +30,7 @@ class RateLimitQuerySerializer(WhoseSerializer):
         help_text="Include every reading captured since this reporting day, for charts.",
     )
 
+
 class ReadingSerializer(serializers.Serializer):
     used_percentage = serializers.FloatField(source="used_pct")
     resets_at = serializers.DateTimeField(allow_null=True)
@@ -39,10 +40,12 @@ class ReadingSerializer(serializers.Serializer):
         help_text="Past its reset time (or older than its window): not the current figure."
     )
 
+
 class LimitHitWeekSerializer(serializers.Serializer):
     week_start = serializers.DateField(help_text="Monday, team timezone.")
     hours = serializers.IntegerField(help_text="Hours that hit a usage limit.")
     minutes_lost = serializers.IntegerField(help_text="From the limited hour to the reset.")
+
 
 class HistoryPointSerializer(serializers.Serializer):
     captured_at = serializers.DateTimeField()
@@ -50,7 +53,10 @@ class HistoryPointSerializer(serializers.Serializer):
     seven_day_used_pct = serializers.FloatField(allow_null=True)
     machine = serializers.CharField(source="machine_name")
 
-class QuotaSerializer(serializers.Serializer):
+
+class HeadroomRowSerializer(serializers.Serializer):
+    """A subscription's current quota: the fields of a rate-limits row before its history."""
+
     subscription = SubscriptionRefSerializer()
     member = MemberRefSerializer()
     five_hour = ReadingSerializer(allow_null=True)
@@ -60,11 +66,16 @@ class QuotaSerializer(serializers.Serializer):
     )
     closeness = serializers.FloatField(help_text="The highest current utilisation, in percent.")
     next_reset = serializers.DateTimeField(allow_null=True)
+
+
+class QuotaSerializer(HeadroomRowSerializer):
     limit_hits = LimitHitWeekSerializer(many=True, help_text="The last 8 weeks.")
     history = HistoryPointSerializer(many=True, required=False)
 
+
 class QuotaListSerializer(serializers.Serializer):
     results = QuotaSerializer(many=True)
+
 
 def quota_data(quota: ratelimits.Quota, hits: list, history=None) -> dict:
     data = {
@@ -80,6 +91,7 @@ def quota_data(quota: ratelimits.Quota, hits: list, history=None) -> dict:
     if history is not None:
         data["history"] = history
     return data
+
 
 class RateLimitView(ReadView, APIView):
     @extend_schema(
@@ -128,12 +140,10 @@ class RateLimitView(ReadView, APIView):
             results.append(quota_data(quotas[sub.pk], mine, history))
         return Response(QuotaListSerializer({"results": results}).data)
 
-class HeadroomRowSerializer(QuotaSerializer):
-    limit_hits = None
-    history = None
 
 class HeadroomSerializer(serializers.Serializer):
     results = HeadroomRowSerializer(many=True)
+
 
 class HeadroomView(ReadView, APIView):
     @extend_schema(

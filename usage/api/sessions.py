@@ -53,15 +53,19 @@ class SessionSerializer(serializers.ModelSerializer):
         # Aliased keys show as the project they are grouped under, as everywhere else.
         return ProjectRefSerializer(session.project.canonical).data
 
+
 class SessionQuerySerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=queries.SCOPES, default="me", help_text=SCOPE_HELP)
     machine = serializers.UUIDField(required=False)
     member = serializers.CharField(required=False, max_length=254)
     project = serializers.CharField(required=False, max_length=500)
-    source = serializers.CharField(required=False, max_length=40)
+    source = serializers.CharField(  # type: ignore[assignment]  # field, not Field.source: drf-stubs#158
+        required=False, max_length=40
+    )
     since = serializers.DateField(required=False, help_text="Last activity on or after this day.")
     until = serializers.DateField(required=False, help_text="Last activity on or before this day.")
     order = serializers.ChoiceField(choices=tuple(queries.SESSION_ORDERS), default="-last_activity")
+
 
 class SessionListView(ReadView, generics.ListAPIView):
     serializer_class = SessionSerializer

@@ -25,7 +25,7 @@ class UsageQuerySerializer(serializers.Serializer):
     member = serializers.CharField(
         required=False, max_length=254, help_text="Member public id or email."
     )
-    source = serializers.CharField(
+    source = serializers.CharField(  # type: ignore[assignment]  # field, not Field.source: drf-stubs#158
         required=False, max_length=40, help_text="claude-code, codex, opencode, …"
     )
 
@@ -39,7 +39,9 @@ class UsageRowSerializer(TokenFiguresSerializer):
     key = serializers.CharField(
         help_text="Day or week start (YYYY-MM-DD), month (YYYY-MM), public id, model or source."
     )
-    label = serializers.CharField(help_text="A readable name for the key.")
+    label = serializers.CharField(  # type: ignore[assignment]  # field, not Field.label: drf-stubs#78
+        help_text="A readable name for the key."
+    )
 
 
 class UsageResponseSerializer(serializers.Serializer):

@@ -10,9 +10,10 @@ import logging
 from django.db.models import Min
 from django.utils import timezone
 
-from usage import quality
-from usage.blocks import recompute_blocks
+from usage.analytics import quality
+from usage.analytics.blocks import recompute_blocks
 from usage.models import BatchStatus, HourlyUsage, IngestBatch
+from usage.signals import usage_changed
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +35,9 @@ def derive_for_batch(batch_id: int) -> bool:
             recompute_blocks(machine.subscription_id, since=earliest["first"])
         quality.check_lost_history(batch)
         quality.check_duplicate_sessions(batch)
-        queue_budget_evaluation(machine.team_id)
+        # Budgets (an app above usage) hear of it through the signal, never an import.
+        usage_changed.send(sender=IngestBatch, team_id=machine.team_id)
     IngestBatch.objects.filter(pk=batch.pk, derived_at__isnull=True).update(
         derived_at=timezone.now()
     )
     return True
-
-
-def queue_budget_evaluation(team_id: int) -> None:
-    """Budgets are checked after every batch; their own beat pass catches up on failures."""
-    try:
-        from budgets.tasks import evaluate_team
-    except ImportError:
-        return
-    try:
-        evaluate_team.delay(team_id)
-    except Exception:
-        log.warning("could not queue the budget evaluation", extra={"team": team_id}, exc_info=True)

@@ -1,7 +1,7 @@
 """Writing facts: bulk upserts on each natural key, where the most recently received report wins.
 
 A fact remembers when the batch that last reported it was received (`reported_at`); a batch
-replaces a fact only if it was received at or after that moment (see usage.ingest for why).
+replaces a fact only if it was received at or after that moment (see usage.ingest.pipeline for why).
 Every write is INSERT … ON CONFLICT UPDATE in batches, so 10,000 rows cost a few dozen queries.
 """
 
@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import PurePosixPath, PureWindowsPath
 
+from usage.figures import FIGURE_FIELDS
+from usage.ingest.parsers import DAILY_KINDS, Envelope, ProjectInfo
 from usage.models import (
     DailyUsage,
     HourlyUsage,
@@ -19,7 +21,6 @@ from usage.models import (
     Source,
     readable_project_name,
 )
-from usage.parsers import DAILY_KINDS, Envelope, ProjectInfo
 
 CLAUDE_DAILY_KIND = "claude_daily_instances"
 
@@ -114,14 +115,6 @@ def _projects_by_key(team, keys: Iterable[str]) -> dict[str, Project]:
 
 
 # --- facts -----------------------------------------------------------------------------------
-TOKEN_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_tokens",
-    "cache_read_tokens",
-    "total_tokens",
-    "cost_usd",
-)
 
 
 def _token_values(tokens) -> dict:
@@ -146,7 +139,7 @@ def upsert_daily(machine, batch, rows, projects) -> Counts:
         }
         for row in rows
     ]
-    existing = []
+    existing: Iterable[DailyUsage] = []
     if rows:
         days = [row.day for row in rows]
         existing = DailyUsage.objects.filter(
@@ -160,7 +153,7 @@ def upsert_daily(machine, batch, rows, projects) -> Counts:
         machine,
         batch,
         key_fields=("source", "day", "project_id", "model"),
-        value_fields=TOKEN_FIELDS,
+        value_fields=FIGURE_FIELDS,
         rows=values,
         existing=existing,
     )
@@ -208,7 +201,7 @@ def upsert_hourly(machine, batch, rows) -> Counts:
         }
         for row in rows
     ]
-    existing = []
+    existing: Iterable[HourlyUsage] = []
     if rows:
         hours = [row.hour for row in rows]
         existing = HourlyUsage.objects.filter(
@@ -219,7 +212,7 @@ def upsert_hourly(machine, batch, rows) -> Counts:
         machine,
         batch,
         key_fields=("hour",),
-        value_fields=(*TOKEN_FIELDS, "entries", "last_activity", "models_used", "limit_reset_at"),
+        value_fields=(*FIGURE_FIELDS, "entries", "last_activity", "models_used", "limit_reset_at"),
         rows=values,
         existing=existing,
     )
@@ -249,7 +242,7 @@ def upsert_sessions(machine, batch, rows, projects) -> Counts:
         batch,
         key_fields=("session_id",),
         value_fields=(
-            *TOKEN_FIELDS,
+            *FIGURE_FIELDS,
             "source",
             "project_id",
             "first_activity",
@@ -274,7 +267,7 @@ def upsert_rate_limits(machine, batch, rows) -> Counts:
         }
         for row in rows
     ]
-    existing = []
+    existing: Iterable[RateLimitSnapshot] = []
     if rows:
         times = [row.captured_at for row in rows]
         existing = RateLimitSnapshot.objects.filter(

@@ -7,7 +7,7 @@ The steps of one request:
 2. `archive` stores the body (gzip, SHA-256, sizes) in its own committed transaction, before
    any parsing, so a report that fails to parse is still there to be reprocessed.
 3. `process_batch` parses it and, in ONE transaction, locks (or registers) the machine,
-   creates projects and upserts every fact (usage.facts). A refused report rolls all of that
+   creates projects and upserts every fact (usage.ingest.facts). A refused report rolls all of that
    back and leaves the batch archived as failed with its error (the machine's last sync says
    so, if the machine is the sender's): nothing else is stored.
 4. After commit, derived work is queued; a broker outage is logged and the beat sweep catches
@@ -30,7 +30,7 @@ import logging
 import time
 import zlib
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -38,15 +38,9 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import Membership
-from usage import facts
-from usage.models import (
-    BatchStatus,
-    DailyUsage,
-    IngestBatch,
-    Machine,
-    Subscription,
-)
-from usage.parsers import (
+from usage import signals
+from usage.ingest import facts
+from usage.ingest.parsers import (
     DAILY_KINDS,
     Envelope,
     MachineInfo,
@@ -54,6 +48,13 @@ from usage.parsers import (
     decode_json,
     parse_envelope,
     peek_machine_uuid,
+)
+from usage.models import (
+    BatchStatus,
+    DailyUsage,
+    IngestBatch,
+    Machine,
+    Subscription,
 )
 
 log = logging.getLogger(__name__)
@@ -198,6 +199,7 @@ def find_duplicate(user, body: bytes) -> IngestBatch | None:
 
 def answer_duplicate(batch: IngestBatch) -> IngestResult:
     machine = batch.machine
+    assert machine is not None, "find_duplicate only returns batches of the sender's machines"
     # Everything the original stored is now simply unchanged; nothing more is removed.
     counts = {
         kind: {
@@ -276,16 +278,9 @@ def process_batch(batch: IngestBatch, *, body: bytes | None = None, live: bool =
 
 
 def queue_derived_work(batch_id: int) -> None:
-    """Queue blocks, pace and budget checks; the ingest already succeeded whatever happens."""
-    from usage.tasks import derive_after_ingest
-
-    try:
-        derive_after_ingest.delay(batch_id)
-    except Exception as exc:  # broker down or the eager task failing: the sweep retries
-        log.warning(
-            "could not queue derived work; the periodic sweep will catch up",
-            extra={"batch_id": batch_id, "error": f"{exc.__class__.__name__}: {exc}"},
-        )
+    """Ask for blocks, pace and budget checks (usage.receivers queues them); the ingest already
+    succeeded whatever happens, and a batch left underived is found by the sweep."""
+    signals.batch_stored.send(sender=IngestBatch, batch_id=batch_id)
 
 
 def _mark_failed(batch: IngestBatch, message: str, machine_uuid, *, live: bool) -> None:
@@ -328,6 +323,10 @@ def _store(batch: IngestBatch, envelope: Envelope, *, live: bool) -> IngestResul
     counts: dict[str, facts.Counts] = {}
     reports = envelope.reports
     window_start = _daily_window_start(envelope)
+    if window_start is not None and _timezone_changed(machine, envelope.machine):
+        # The report's first day begins inside the day before it in the old zone (or ends
+        # inside it): that old day's usage is now part of the report's days.
+        window_start -= timedelta(days=1)
     for kind in DAILY_KINDS:
         if kind in reports:
             counts[kind] = facts.upsert_daily(machine, batch, reports[kind], projects)
@@ -360,6 +359,11 @@ def _store(batch: IngestBatch, envelope: Envelope, *, live: bool) -> IngestResul
         timezone=team.timezone,
         last_day=_last_day(machine),
     )
+
+
+def _timezone_changed(machine: Machine, info: MachineInfo) -> bool:
+    """Did this machine's days, stored in its previous reporting timezone, move to another?"""
+    return bool(machine.timezone and info.timezone and machine.timezone != info.timezone)
 
 
 def _daily_window_start(envelope: Envelope) -> date | None:

@@ -36,7 +36,8 @@ class Command(BaseCommand):
                 validate_timezone(opts["timezone"])
             except ValidationError as exc:
                 raise CommandError(f"--timezone: {exc.messages[0]}") from None
-        if len(slug) > Team._meta.get_field("slug").max_length:
+        max_slug = Team._meta.get_field("slug").max_length
+        if max_slug is not None and len(slug) > max_slug:
             raise CommandError("--team: use at most 60 characters.")
         role = opts["role"]
         with transaction.atomic():
@@ -49,7 +50,7 @@ class Command(BaseCommand):
             )
             user = User.objects.filter(email__iexact=email).first()
             user_created = user is None
-            if user_created:
+            if user is None:
                 user = User.objects.create_user(email)
             elif not user.is_active:
                 user.is_active = True

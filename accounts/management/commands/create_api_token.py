@@ -30,7 +30,8 @@ class Command(BaseCommand):
         name = opts["name"].strip()
         if not name:
             raise CommandError("--name must not be empty.")
-        if len(name) > ApiToken._meta.get_field("name").max_length:
+        max_name = ApiToken._meta.get_field("name").max_length
+        if max_name is not None and len(name) > max_name:
             raise CommandError("--name: use at most 100 characters.")
         if not is_admitted(user):
             # stderr, so scripts that capture stdout still get only the token.

@@ -1,6 +1,6 @@
 """`load_demo`: a realistic team whose figures come from the real agent and the real ccusage.
 
-Synthetic Claude Code and Codex logs ending near now are made by the shared fixture generator
+Synthetic Claude Code and Codex logs ending near now are made by telemetry_site.synthetic_logs
 (one seed per machine), this server answers on a free local port inside the command, and the
 agent CLI runs `setup` and `sync --full` for each machine against it, exactly as on a PC.
 Celery tasks run inline here, so blocks, pace and budget checks are ready when it ends.
@@ -32,10 +32,13 @@ from django.core.servers.basehttp import (
     get_internal_wsgi_application,
 )
 from django.db import connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteDatabaseWrapper
 
 from accounts.models import ApiToken, Role, Team, User, hash_token
 from budgets.models import Budget, ScopeKind
 from telemetry_site.celery import app as celery_app
+from telemetry_site.synthetic_logs import write_home
 from usage.models import (
     Block,
     DailyUsage,
@@ -52,6 +55,12 @@ TEAM_SLUG = "demo-team"
 TEAM_NAME = "Demo team"
 DEMO_DOMAIN = "demo.example"
 TOKEN_PREFIX_NAME = "demo:"
+
+
+class DemoServer(ThreadedWSGIServer):
+    """The temporary server, remembering the connections its threads share with this one."""
+
+    shared_connections: dict[str, BaseDatabaseWrapper]
 
 
 @dataclass(frozen=True)
@@ -133,12 +142,12 @@ class Command(BaseCommand):
                 "DEBUG is off: this looks like a production database. Use --force to add the "
                 "demo team anyway."
             )
-        # The generator places its special cases (a resumed session, Codex days) up to 9 days
-        # after the first day, so a shorter history would put them in the future.
+        # The generator places its special cases (a resumed session, Codex days) in the last
+        # 9 days before the anchor's day, so it needs at least 10 days.
         if not 10 <= opts["days"] <= 90:
             raise CommandError("--days must be between 10 and 90.")
         anchor = self.anchor(opts["anchor"])
-        generator, ccusage = self.tools()
+        ccusage = self.tools()
         root = Path(settings.VAR_DIR) / "demo"
         root.mkdir(parents=True, exist_ok=True)
 
@@ -167,7 +176,6 @@ class Command(BaseCommand):
                         url,
                         anchor,
                         opts["days"],
-                        generator,
                         ccusage,
                     )
         finally:
@@ -196,15 +204,8 @@ class Command(BaseCommand):
         self.stdout.write(text)
         self.stdout.flush()
 
-    def tools(self) -> tuple[Path, Path]:
-        """The fixture generator, the pinned ccusage and the agent package, or a clear error."""
-        shared = Path(os.environ.get("CCT_SHARED_DIR") or Path(settings.BASE_DIR).parent / "shared")
-        generator = shared / "fixtures" / "ccusage" / "gen_fixtures.py"
-        if not generator.is_file():
-            raise CommandError(
-                f"The log generator is not at {generator}. Set CCT_SHARED_DIR to the folder "
-                "that holds fixtures/ccusage/gen_fixtures.py."
-            )
+    def tools(self) -> Path:
+        """The pinned ccusage (and a check for the agent package), or a clear error."""
         ccusage = Path(
             os.environ.get("CLAUDE_TELEMETRY_CCUSAGE")
             or Path(settings.BASE_DIR) / "node_modules" / ".bin" / "ccusage"
@@ -213,7 +214,7 @@ class Command(BaseCommand):
             raise CommandError(f"ccusage is not installed at {ccusage}; run `make install`.")
         if find_spec("claude_telemetry") is None:
             raise CommandError("The agent package is not installed; run `make install`.")
-        return generator, ccusage
+        return ccusage
 
     def ensure_member(self, member: DemoMember) -> User:
         # adduser is idempotent: team, user, membership and allow-list entry.
@@ -269,19 +270,19 @@ class Command(BaseCommand):
 
     # --- the server, inside this process ----------------------------------------------------
 
-    def start_server(self) -> tuple[ThreadedWSGIServer, str]:
+    def start_server(self) -> tuple[DemoServer, str]:
         if "127.0.0.1" not in settings.ALLOWED_HOSTS and "*" not in settings.ALLOWED_HOSTS:
             settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "127.0.0.1"]
         # An in-memory SQLite database (the test suite's) exists only on this connection, so
         # the server's threads must use it too, as Django's own live server does.
-        shared = {
+        shared: dict[str, BaseDatabaseWrapper] = {
             conn.alias: conn
             for conn in connections.all()
-            if conn.vendor == "sqlite" and conn.is_in_memory_db()
+            if isinstance(conn, SQLiteDatabaseWrapper) and conn.is_in_memory_db()
         }
         for conn in shared.values():
             conn.inc_thread_sharing()
-        server = ThreadedWSGIServer(
+        server = DemoServer(
             ("127.0.0.1", 0), QuietHandler, allow_reuse_address=False, connections_override=shared
         )
         server.set_app(get_internal_wsgi_application())
@@ -291,7 +292,7 @@ class Command(BaseCommand):
         self.say(f"Started a temporary server at {url} for the agent.")
         return server, url
 
-    def stop_server(self, server: ThreadedWSGIServer) -> None:
+    def stop_server(self, server: DemoServer) -> None:
         server.shutdown()
         server.server_close()
         for conn in server.shared_connections.values():
@@ -299,29 +300,15 @@ class Command(BaseCommand):
 
     # --- one machine ----------------------------------------------------------------------
 
-    def load_machine(self, member, machine, user, root, url, now, days, generator, ccusage):
+    def load_machine(self, member, machine, user, root, url, now, days, ccusage):
         """Logs ending `machine.ends_minutes_ago` before `now`, then the agent's setup and sync."""
         label = f"{member.email} / {machine.name}"
         folder = root / f"{member.local_part}-{machine.name}"
         home, agent_home = folder / "home", folder / "agent"
-        anchor = (now - timedelta(minutes=machine.ends_minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        anchor = (now - timedelta(minutes=machine.ends_minutes_ago)).replace(microsecond=0)
         self.say(f"{label}: generating {days} days of Claude Code and Codex logs…")
         shutil.rmtree(home, ignore_errors=True)
-        self.run(
-            [
-                sys.executable,
-                str(generator),
-                str(home),
-                "--anchor",
-                anchor,
-                "--seed",
-                str(machine.seed),
-                "--days",
-                str(days),
-            ],
-            label,
-            "the log generator",
-        )
+        write_home(home, anchor=anchor, seed=machine.seed, days=days)
         env = self.agent_env(home, agent_home, ccusage)
         token = self.token_for(user, machine, agent_home)
         self.say(f"{label}: claude-telemetry setup…")
@@ -406,8 +393,10 @@ class Command(BaseCommand):
             stdin=stdin,
         )
 
-    def run(self, argv, label: str, what: str, env=None, stdin: bytes | None = None):
-        done = subprocess.run(
+    def run(
+        self, argv, label: str, what: str, env=None, stdin: bytes | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        raw = subprocess.run(
             argv,
             env=env,
             input=stdin,
@@ -416,8 +405,12 @@ class Command(BaseCommand):
             check=False,
             cwd=env["HOME"] if env else None,
         )
-        done.stdout = done.stdout.decode("utf-8", "replace")
-        done.stderr = done.stderr.decode("utf-8", "replace")
+        done = subprocess.CompletedProcess(
+            raw.args,
+            raw.returncode,
+            stdout=raw.stdout.decode("utf-8", "replace"),
+            stderr=raw.stderr.decode("utf-8", "replace"),
+        )
         if done.returncode != 0:
             detail = (done.stderr or done.stdout).strip().splitlines()
             raise CommandError(

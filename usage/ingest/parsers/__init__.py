@@ -4,7 +4,7 @@ Unknown fields are ignored; a missing or mistyped required field is a `ParseErro
 JSON path. Costs are exact Decimals; tokens are whole non-negative numbers.
 """
 
-from usage.parsers.base import (
+from usage.ingest.parsers.base import (
     DailyRow,
     HourlyRow,
     ParseError,
@@ -13,7 +13,7 @@ from usage.parsers.base import (
     SessionRow,
     Tokens,
 )
-from usage.parsers.envelope import (
+from usage.ingest.parsers.envelope import (
     DAILY_KINDS,
     KINDS,
     Envelope,

@@ -12,10 +12,11 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 # Far above any real day of one machine, far below BigIntegerField's limit.
+from usage.figures import COST_PLACES
+
 MAX_TOKENS = 10**15
 # A cost above a billion dollars is corrupt input, and would not fit the column anyway.
 MAX_COST = Decimal("1000000000")
-COST_PLACES = Decimal("0.0000000001")  # the fact columns' 10 decimal places
 # Reports may run ahead of the server clock by a timezone offset or a skewed clock, not more.
 FUTURE_TOLERANCE = timedelta(days=2)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)

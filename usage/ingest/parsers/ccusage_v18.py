@@ -7,9 +7,9 @@ project directory (`sessionId` is the directory, `projectPath` is "Unknown Proje
 
 from datetime import UTC, datetime
 
-from usage.parsers import ccusage_v20
-from usage.parsers.base import ParseError, Reader, SessionRow
-from usage.parsers.ccusage_v20 import parse_blocks_hourly, parse_claude_daily_instances
+from usage.ingest.parsers import ccusage_v20
+from usage.ingest.parsers.base import ParseError, Reader, SessionRow
+from usage.ingest.parsers.ccusage_v20 import parse_blocks_hourly, parse_claude_daily_instances
 
 UNKNOWN_PROJECT = "Unknown Project"
 

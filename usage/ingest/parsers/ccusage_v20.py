@@ -7,7 +7,7 @@ records and ignores every field it does not need, so additive ccusage changes ne
 from collections.abc import Iterable
 from datetime import timedelta
 
-from usage.parsers.base import (
+from usage.ingest.parsers.base import (
     DailyRow,
     HourlyRow,
     ParseError,

@@ -14,9 +14,9 @@ from decimal import Decimal
 from functools import cache
 from types import ModuleType
 
-from usage.parsers import ccusage_v18, ccusage_v20
-from usage.parsers.base import ParseError, Reader
-from usage.parsers.statusline import parse_statusline
+from usage.ingest.parsers import ccusage_v18, ccusage_v20
+from usage.ingest.parsers.base import ParseError, Reader
+from usage.ingest.parsers.statusline import parse_statusline
 
 SCHEMA_VERSION = 1
 DAILY_KINDS = ("claude_daily_instances", "daily_by_agent")

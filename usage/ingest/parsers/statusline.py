@@ -10,7 +10,7 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
-from usage.parsers.base import ParseError, RateLimitRow, Reader
+from usage.ingest.parsers.base import ParseError, RateLimitRow, Reader
 
 MAX_PERCENT = Decimal("1000")
 PERCENT_PLACES = Decimal("0.01")

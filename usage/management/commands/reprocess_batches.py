@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from django.utils import timezone
 
-from usage.ingest import IngestError, process_batch
+from usage.ingest.pipeline import IngestError, process_batch
 from usage.models import BatchStatus, IngestBatch
 
 # A batch still "received" this long after arriving was interrupted mid-way (worker killed).

@@ -1,0 +1,204 @@
+"""What the pages' cards show, put together from the domain figures: running blocks, usage
+summaries and shares, quota bars and pace; and how machines and accounts are named to a viewer.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.utils import timezone
+
+from accounts.access import Viewer
+from accounts.models import User
+from telemetry_site.formatting import window_name
+from usage import queries
+from usage.analytics import pace, ratelimits
+from usage.analytics.blocks import BLOCK_LENGTH, BurnRate, Projection, burn_rate, projection
+from usage.models import Block, Machine, Subscription
+
+CHART_DAYS = 30
+
+
+@dataclass(frozen=True)
+class BlockCard:
+    """An active block as the pages show it: time gone and left, pace, where it ends up."""
+
+    block: Block
+    elapsed: timedelta
+    remaining: timedelta
+    burn: BurnRate | None
+    projected: Projection | None
+    machines: list[dict]
+
+    @property
+    def elapsed_pct(self) -> float:
+        return round(self.elapsed / BLOCK_LENGTH * 100, 1)
+
+
+def contributions_of(block: Block) -> list[dict]:
+    """Each machine's part of a block with its share of the block's tokens."""
+    total = block.total_tokens or 0
+    return [
+        {
+            "machine": c.machine,
+            "total_tokens": c.total_tokens,
+            "cost_usd": c.cost_usd,
+            "share": round(c.total_tokens * 100 / total, 1) if total else 0,
+        }
+        for c in block.contributions.all()
+    ]
+
+
+def block_card(block: Block, now: datetime | None = None) -> BlockCard:
+    now = now or timezone.now()
+    return BlockCard(
+        block=block,
+        elapsed=min(max(now - block.start_time, timedelta(0)), BLOCK_LENGTH),
+        remaining=max(block.end_time - now, timedelta(0)),
+        burn=burn_rate(block),
+        projected=projection(block, now),
+        machines=contributions_of(block),
+    )
+
+
+def machine_label(machine: Machine, viewer: Viewer) -> str:
+    """A machine's name, with its owner when two people's machines share one page."""
+    if machine.owner_id == viewer.user.pk or not viewer.sees_others:
+        return machine.name
+    return f"{machine.name} ({machine.owner.email})"
+
+
+def subscription_label(subscription: Subscription, viewer: Viewer) -> str:
+    """An account's label, with its owner's name when it is not the viewer's own."""
+    if subscription.owner_id == viewer.user.pk:
+        return subscription.label
+    return f"{subscription.label} ({subscription.owner.display_name})"
+
+
+@dataclass(frozen=True)
+class Figure:
+    cost_usd: Decimal
+    total_tokens: int
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    """Today, this week (from Monday) and this month, plus the last 30 days for a chart."""
+
+    today: Figure
+    week: Figure
+    month: Figure
+    days: list[dict]
+
+    @property
+    def has_usage(self) -> bool:
+        return any(d["total_tokens"] or d["cost_usd"] for d in self.days) or bool(
+            self.month.total_tokens
+        )
+
+    def chart(self) -> dict:
+        return {
+            "labels": [d["label"] for d in self.days],
+            "series": [
+                {
+                    "label": "Cost",
+                    "cost": [float(d["cost_usd"]) for d in self.days],
+                    "tokens": [d["total_tokens"] for d in self.days],
+                }
+            ],
+        }
+
+
+def usage_summary(user: User, today: date, **query) -> UsageSummary:
+    """One aggregate_usage call (the read API's function) gives every figure of the summary."""
+    week_start = today - timedelta(days=today.weekday())
+    month_start = today.replace(day=1)
+    chart_start = today - timedelta(days=CHART_DAYS - 1)
+    first = min(week_start, month_start, chart_start)
+    rows = queries.aggregate_usage(user, group_by="day", since=first, until=today, **query)
+    by_day = {date.fromisoformat(r["key"]): r for r in rows["results"]}
+
+    def total(start: date) -> Figure:
+        picked = [r for d, r in by_day.items() if start <= d <= today]
+        return Figure(
+            cost_usd=sum((r["cost_usd"] for r in picked), Decimal(0)),
+            total_tokens=sum(r["total_tokens"] for r in picked),
+        )
+
+    days = []
+    for offset in range(CHART_DAYS):
+        day = chart_start + timedelta(days=offset)
+        row = by_day.get(day)
+        days.append(
+            {
+                "day": day,
+                "label": day.strftime("%b %-d"),
+                "cost_usd": row["cost_usd"] if row else Decimal(0),
+                "total_tokens": row["total_tokens"] if row else 0,
+            }
+        )
+    return UsageSummary(
+        today=total(today), week=total(week_start), month=total(month_start), days=days
+    )
+
+
+def shares(rows: dict, limit: int = 8) -> list[dict]:
+    """aggregate_usage rows with each one's share of the cost; the tail folded into "Other"."""
+    total = rows["totals"]["cost_usd"] or Decimal(0)
+    results = rows["results"]
+    # Folding a single row into "1 others" would hide it for nothing.
+    cut = limit if len(results) > limit + 1 else len(results)
+    picked, rest = results[:cut], results[cut:]
+    out = [
+        {
+            "key": r["key"],
+            "label": r["label"],
+            "cost_usd": r["cost_usd"],
+            "total_tokens": r["total_tokens"],
+            "share": float(r["cost_usd"] * 100 / total) if total else 0.0,
+        }
+        for r in picked
+    ]
+    if rest:
+        cost = sum((r["cost_usd"] for r in rest), Decimal(0))
+        out.append(
+            {
+                "key": "",
+                "label": f"{len(rest)} others",
+                "cost_usd": cost,
+                "total_tokens": sum(r["total_tokens"] for r in rest),
+                "share": float(cost * 100 / total) if total else 0.0,
+            }
+        )
+    return out
+
+
+def quota_rows(quota: ratelimits.Quota) -> list[dict]:
+    """One bar per quota window, in the order people read them: 5-hour, weekly, per model."""
+    return [
+        {
+            "name": window_name(reading.window),
+            "reading": reading,
+            "value": min(max(reading.used_pct, 0.0), 100.0),
+        }
+        for reading in quota.readings
+    ]
+
+
+TREND_ARROWS = {
+    pace.Trend.INCREASING: ("↑", "increasing", "trend-up"),
+    pace.Trend.DECREASING: ("↓", "decreasing", "trend-down"),
+    pace.Trend.STABLE: ("→", "stable", "trend-flat"),
+    pace.Trend.UNKNOWN: ("·", "not enough days yet", "trend-flat"),
+}
+
+
+def pace_card(figures: pace.Pace) -> dict:
+    arrow, word, css = TREND_ARROWS.get(figures.trend, TREND_ARROWS[pace.Trend.UNKNOWN])
+    return {
+        "pace": figures,
+        "arrow": arrow,
+        "word": word,
+        "css": css,
+        "tooltip": pace.PACE_TOOLTIP,
+    }

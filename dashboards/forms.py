@@ -1,0 +1,272 @@
+"""The pages' forms: GET filters (a bad value becomes an error on the page and is then ignored,
+so a hand-edited URL never gives an error page), machine renames and subscription settings."""
+
+from datetime import date, timedelta
+from typing import Any, cast
+
+from django import forms
+from django.db import transaction
+from django.http import QueryDict
+
+from accounts.access import Viewer
+from usage import queries
+from usage.models import Plan, Source, Subscription
+
+SOURCE_CHOICES = [("", "All sources"), *Source.choices]
+
+
+def _choice_field(form: forms.BaseForm, name: str) -> forms.ChoiceField:
+    """A ChoiceField of the form by name (form.fields is typed as holding plain Fields)."""
+    return cast(forms.ChoiceField, form.fields[name])
+
+
+class FilterForm(forms.Form):
+    """A GET filter form: a bad value becomes an error shown on the page, and is then ignored."""
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end date is before the start date.")
+        return cleaned
+
+    def value(self, name: str):
+        """The cleaned value of a field, or None when it is empty or invalid."""
+        if not self.is_bound:
+            return None
+        self.is_valid()
+        if name in self.errors:
+            return None
+        return self.cleaned_data.get(name) or None
+
+
+class DashboardFilters(FilterForm):
+    """The filters shared by the explorer and the sessions list; options are what the viewer sees.
+
+    Invalid values become form errors shown above the results; the filter is then ignored, so a
+    hand-edited URL never produces an error page.
+    """
+
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    machine = forms.ChoiceField(required=False)
+    project = forms.ChoiceField(required=False)
+    scope = forms.ChoiceField(required=False)
+    member = forms.ChoiceField(required=False)
+    source = forms.ChoiceField(required=False, choices=SOURCE_CHOICES)
+
+    def __init__(self, data, *, viewer: Viewer, machines, projects, members, **kwargs):
+        super().__init__(data, **kwargs)
+        self.viewer = viewer
+        _choice_field(self, "machine").choices = [("", "All machines")] + [
+            (str(m.uuid), m.name if m.owner_id == viewer.user.pk else f"{m.name} ({m.owner.email})")
+            for m in machines
+        ]
+        _choice_field(self, "project").choices = [("", "All projects")] + [
+            (str(p.public_id), p.display_name) for p in projects
+        ]
+        if viewer.sees_others:
+            _choice_field(self, "scope").choices = [("me", "Only mine"), ("team", "Whole team")]
+            _choice_field(self, "member").choices = [("", "Everyone")] + [
+                (str(u.public_id), u.email) for u in members
+            ]
+        else:
+            del self.fields["member"]
+            del self.fields["scope"]
+
+
+def with_defaults(query: QueryDict, **defaults: str) -> QueryDict:
+    """The query string with defaults for the parameters it leaves empty, for a bound form."""
+    data = query.copy()
+    for name, value in defaults.items():
+        if not data.get(name):
+            data[name] = value
+    return data
+
+
+class BlockFilters(FilterForm):
+    """Blocks page filters: a date range (block start, viewer's days) and one subscription."""
+
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    scope = forms.ChoiceField(required=False)
+    subscription = forms.ChoiceField(required=False)
+
+    def __init__(self, data, *, viewer: Viewer, subscriptions, **kwargs):
+        super().__init__(data, **kwargs)
+        _choice_field(self, "subscription").choices = [("", "All subscriptions")] + [
+            (
+                str(s.public_id),
+                s.label if s.owner_id == viewer.user.pk else f"{s.label} ({s.owner.email})",
+            )
+            for s in subscriptions
+        ]
+        if viewer.sees_others:
+            _choice_field(self, "scope").choices = [("me", "Only mine"), ("team", "Whole team")]
+        else:
+            del self.fields["scope"]
+
+
+PERIODS = [("day", "Day"), ("week", "Week"), ("month", "Month")]
+
+
+SPLITS = [
+    ("", "Nothing"),
+    ("project", "Project"),
+    ("model", "Model"),
+    ("machine", "Machine"),
+    ("member", "Member"),
+    ("source", "Source"),
+]
+
+
+# Splits that show individual members' figures, which only some viewers may see for the team.
+INDIVIDUAL_SPLITS = ("machine", "member")
+
+
+EXPLORER_DAYS = 30
+
+
+class ExplorerFilters(DashboardFilters):
+    """The explorer's filters: those of the sessions list plus period, split and model.
+
+    Everyone in a team may ask for the whole team's totals (scope=team); breaking the team down
+    by machine or member needs the right to see other members (accounts.access).
+    """
+
+    period = forms.ChoiceField(required=False, choices=PERIODS, label="Over time by")
+    split = forms.ChoiceField(required=False, choices=SPLITS, label="Split by")
+    model = forms.ChoiceField(required=False)
+
+    field_order = [
+        "since",
+        "until",
+        "period",
+        "split",
+        "scope",
+        "member",
+        "machine",
+        "project",
+        "model",
+        "source",
+    ]
+
+    def __init__(self, data, *, viewer: Viewer, models: list[str], **kwargs):
+        super().__init__(data, viewer=viewer, **kwargs)
+        _choice_field(self, "model").choices = [("", "All models")] + [(m, m) for m in models]
+        if viewer.team is not None and "scope" not in self.fields:
+            self.fields["scope"] = forms.ChoiceField(
+                required=False, choices=[("me", "Only mine"), ("team", "Whole team (totals)")]
+            )
+            self.order_fields(self.field_order)
+        if not viewer.sees_others:
+            _choice_field(self, "split").choices = [c for c in SPLITS if c[0] != "member"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        split = cleaned.get("split")
+        if (
+            split in INDIVIDUAL_SPLITS
+            and cleaned.get("scope") == "team"
+            and not self.viewer.sees_others
+            and not cleaned.get("machine")
+        ):
+            self.add_error("split", "Only team admins see the team split by machine or member.")
+        return cleaned
+
+    def query(self, today: date) -> dict:
+        """aggregate_usage's keyword arguments (besides group_by) for these filters."""
+        until = self.value("until") or today
+        since = self.value("since") or until - timedelta(days=EXPLORER_DAYS - 1)
+        params = {"since": since, "until": until, "scope": self.value("scope") or "me"}
+        for name in ("machine", "project", "model", "member", "source"):
+            if (value := self.value(name)) is not None:
+                params[name] = value
+        return params
+
+    def machine_labels(self) -> dict[str, str]:
+        """Machine UUID → the name the menu shows (with the owner for someone else's)."""
+        # __init__ set these choices: flat (machine UUID, label) pairs.
+        choices = cast(list[tuple[str, str]], _choice_field(self, "machine").choices)
+        return {key: label for key, label in choices if key}
+
+    @property
+    def group_by(self) -> str:
+        """The table's rows: the split when there is one, else the periods."""
+        return self.value("split") or self.value("period") or "day"
+
+
+class RenameForm(forms.Form):
+    name = forms.CharField(max_length=100, strip=True)
+
+
+class SubscriptionForm(forms.ModelForm):
+    class Meta:
+        model = Subscription
+        fields = ["label", "plan", "monthly_price_usd", "is_default"]
+        labels = {
+            "label": "Name",
+            "monthly_price_usd": "Your monthly price (USD)",
+            "is_default": "Default for new machines",
+        }
+        help_texts = {
+            "label": "How you tell your Claude accounts apart, e.g. “Work” or “Personal”.",
+            "monthly_price_usd": "Leave empty to use the list price of the plan. Required for "
+            "a custom price; for Team and Enterprise, the price of your seat.",
+        }
+
+    def __init__(self, *args, owner, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+        self.fields["monthly_price_usd"].widget.attrs.update({"min": "0", "step": "0.01"})
+
+    def clean_monthly_price_usd(self):
+        price = self.cleaned_data["monthly_price_usd"]
+        if price is not None and price < 0:
+            raise forms.ValidationError("A price cannot be negative.")
+        return price
+
+    def clean_label(self):
+        label = self.cleaned_data["label"].strip()
+        if not label:
+            raise forms.ValidationError("Give the subscription a name.")
+        clash = Subscription.objects.filter(owner=self.owner, label__iexact=label)
+        if self.instance.pk:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise forms.ValidationError("You already have a subscription with this name.")
+        return label
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        if data.get("plan") == Plan.CUSTOM and data.get("monthly_price_usd") is None:
+            self.add_error("monthly_price_usd", "A custom plan needs its monthly price.")
+        return data
+
+    @transaction.atomic
+    def save(self, commit=True):
+        sub = super().save(commit=False)
+        sub.owner = self.owner
+        has_default = Subscription.objects.filter(owner=self.owner, is_default=True)
+        if sub.pk:
+            has_default = has_default.exclude(pk=sub.pk)
+        if sub.is_default:
+            # One default per owner (a database constraint): clear the old one first.
+            has_default.update(is_default=False)
+        elif not has_default.exists():
+            # New machines need somewhere to go: the only subscription stays the default.
+            sub.is_default = True
+        sub.save()
+        return sub
+
+
+def filter_options(viewer: Viewer) -> dict:
+    """What the filter menus offer: the machines, projects and members this viewer may pick."""
+    scope = "team" if viewer.sees_others else "me"
+    return {
+        "machines": list(queries.machines_for(viewer.user, scope=scope)),
+        "projects": [p for p in queries.projects_for(viewer.user) if p.alias_of_id is None],
+        "members": list(viewer.visible_members()) if viewer.sees_others else [],
+    }

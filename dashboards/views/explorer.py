@@ -1,0 +1,118 @@
+"""The usage explorer (`/usage/`) and its CSV: GET /api/v1/usage/'s figures with filters, by
+period or split by project, model, machine, member or source."""
+
+import csv
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.access import Viewer
+from dashboards.forms import EXPLORER_DAYS, ExplorerFilters, filter_options, with_defaults
+from telemetry_site.formatting import CENT
+from usage import queries
+from usage.figures import FIGURE_FIELDS
+from usage.models import DailyUsage, Machine
+
+MODEL_MENU_DAYS = 365
+CSV_COLUMNS = FIGURE_FIELDS
+
+
+def _explorer_filters(request, viewer: Viewer) -> ExplorerFilters:
+    options = filter_options(viewer)
+    since = timezone.localdate() - timedelta(days=MODEL_MENU_DAYS)
+    models = (
+        DailyUsage.objects.filter(machine__in=Machine.objects.visible_to(viewer), day__gte=since)
+        .order_by("model")
+        .values_list("model", flat=True)
+        .distinct()
+    )
+    today = timezone.localdate()
+    # The form shows the range it uses, so the inputs are never blank.
+    data = with_defaults(
+        request.GET,
+        since=(today - timedelta(days=EXPLORER_DAYS - 1)).isoformat(),
+        until=today.isoformat(),
+        period="day",
+    )
+    return ExplorerFilters(data, viewer=viewer, models=list(models), **options)
+
+
+def _explorer_table(request, filters: ExplorerFilters) -> tuple[dict, dict, str]:
+    """The table's figures, its query and grouping: aggregate_usage, as GET /api/v1/usage/."""
+    params = filters.query(timezone.localdate())
+    group_by = filters.group_by
+    try:
+        data = queries.aggregate_usage(request.user, group_by=group_by, **params)
+    except (queries.QueryError, PermissionDenied) as exc:
+        # The form already refuses what the query would; this keeps a surprise off an error page.
+        filters.add_error(None, str(exc))
+        params = {"since": params["since"], "until": params["until"], "scope": "me"}
+        group_by = "day"
+        data = queries.aggregate_usage(request.user, group_by=group_by, **params)
+    if group_by == "machine":
+        # Two people's "laptop" need their owner's name to be told apart, as in the menu.
+        labels = filters.machine_labels()
+        for row in data["results"]:
+            row["label"] = labels.get(str(row["key"]), row["label"])
+    return data, params, group_by
+
+
+@login_required
+def usage_explorer(request):
+    viewer = Viewer.of(request.user)
+    filters = _explorer_filters(request, viewer)
+    data, params, group_by = _explorer_table(request, filters)
+    api_params = {k: v.isoformat() if isinstance(v, date) else v for k, v in params.items()}
+    periodic = group_by in ("day", "week", "month")
+    split = "" if periodic else group_by
+    period = group_by if periodic else (filters.value("period") or "day")
+    return render(
+        request,
+        "dashboards/explorer.html",
+        {
+            "filters": filters,
+            "data": data,
+            "params": params,
+            "group_by": group_by,
+            "split": split,
+            "explorer_config": {
+                "api": reverse("api-usage"),
+                "params": api_params,
+                "period": period,
+                "split": split,
+                "machine_labels": filters.machine_labels(),
+            },
+            "csv_query": request.GET.urlencode(),
+            "has_machines": bool(data["results"]) or Machine.objects.visible_to(viewer).exists(),
+        },
+    )
+
+
+@login_required
+def usage_csv(request):
+    """The explorer's table as CSV: the same filters, the same function, the same rows."""
+    viewer = Viewer.of(request.user)
+    filters = _explorer_filters(request, viewer)
+    data, params, group_by = _explorer_table(request, filters)
+    name = f"usage-{group_by}-{params['since']}-{params['until']}.csv"
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    writer = csv.writer(response)
+    writer.writerow([group_by, "key", *CSV_COLUMNS])
+    for row in data["results"]:
+        writer.writerow([row["label"], row["key"], *(_csv_value(row[c]) for c in CSV_COLUMNS)])
+    writer.writerow(["Total", "", *(_csv_value(data["totals"][c]) for c in CSV_COLUMNS)])
+    return response
+
+
+def _csv_value(value):
+    # Cents are what the page shows; the stored ten places are noise in a spreadsheet.
+    if isinstance(value, Decimal):
+        return f"{value.quantize(CENT)}"
+    return value

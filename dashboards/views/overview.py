@@ -1,0 +1,95 @@
+"""The overview (`/`): today, this week and month; running blocks, quotas, plan value, pace,
+budgets, for the viewer or (for those who may) the whole team."""
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.utils import timezone
+
+from accounts.access import Viewer
+from budgets.status import budget_status_for
+from dashboards.cards import (
+    block_card,
+    machine_label,
+    pace_card,
+    quota_rows,
+    shares,
+    usage_summary,
+)
+from usage import queries
+from usage.analytics import pace, plan_value, ratelimits
+from usage.models import Machine, Subscription
+
+
+@login_required
+def overview(request):
+    """Today, this week and month; running blocks, quotas, plan value, pace, budgets, insights."""
+    viewer = Viewer.of(request.user)
+    user = request.user
+    now = timezone.now()
+    team_view = viewer.sees_others and request.GET.get("scope") == "team"
+    scope = "team" if team_view else "me"
+    today = viewer.today()
+    month_start = today.replace(day=1)
+    summary = usage_summary(user, today, scope=scope)
+    month: dict[str, Any] = {"since": month_start, "until": today, "scope": scope}
+    by_machine = shares(queries.aggregate_usage(user, group_by="machine", **month))
+    if team_view:
+        # Two people's "laptop" need their owner's name to be told apart.
+        names = {
+            str(m.uuid): machine_label(m, viewer)
+            for m in Machine.objects.visible_to(viewer).select_related("owner")
+        }
+        for row in by_machine:
+            row["label"] = names.get(str(row["key"]), row["label"])
+    by_project = shares(queries.aggregate_usage(user, group_by="project", **month))
+    # plan_value reads the owner's team; loading it here saves a query per subscription.
+    own_subscriptions = list(
+        Subscription.objects.filter(owner=user)
+        .select_related("owner__membership__team")
+        .order_by("label")
+    )
+    block_subscriptions = (
+        list(Subscription.objects.visible_to(viewer)) if team_view else own_subscriptions
+    )
+    quotas = ratelimits.latest_quotas(own_subscriptions, now)
+    context = {
+        "viewer": viewer,
+        "team_view": team_view,
+        "today": today,
+        "summary": summary,
+        "by_machine": by_machine,
+        "by_project": by_project,
+        "active": [block_card(b, now) for b in queries.active_blocks(block_subscriptions, now)],
+        "quotas": [
+            {"subscription": sub, "rows": quota_rows(quotas[sub.pk])}
+            for sub in own_subscriptions
+            if quotas[sub.pk].readings
+        ],
+        "headroom": [
+            {"row": row, "rows": quota_rows(row.quota)}
+            for row in (ratelimits.team_headroom(viewer.team, now) if team_view else [])
+            if row.quota.readings
+        ][:5],
+        "plan_values": [
+            {"subscription": sub, "value": plan_value.plan_value(sub, month_start, today)}
+            for sub in own_subscriptions
+        ],
+        "pace": pace_card(
+            pace.pace_for_team(viewer.team, today)
+            if team_view
+            else pace.pace_for_member(user, today)
+        ),
+        "budgets": budget_status_for(user, now),
+        "charts": {
+            "daily": summary.chart(),
+            "machines": {
+                "labels": [r["label"] for r in by_machine],
+                "cost": [float(r["cost_usd"]) for r in by_machine],
+            },
+        },
+    }
+    context["has_usage"] = summary.has_usage or bool(by_machine)
+    context["has_machines"] = context["has_usage"] or Machine.objects.visible_to(viewer).exists()
+    return render(request, "dashboards/overview.html", context)

@@ -1,0 +1,129 @@
+"""The team page: totals and pace for everyone in the team; per-member figures, quota headroom
+and one member's drill-down for those who may see other members."""
+
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.http import Http404
+from django.shortcuts import render
+from django.utils import timezone
+
+from accounts.access import Viewer
+from accounts.models import User
+from dashboards.cards import pace_card, quota_rows, shares, usage_summary
+from usage import queries
+from usage.analytics import pace, ratelimits
+from usage.models import Machine, Subscription
+
+
+@login_required
+def team_dashboard(request):
+    """Team totals and pace for everyone in the team; per member figures for those who may."""
+    viewer = Viewer.of(request.user)
+    if viewer.team is None:
+        return render(request, "dashboards/team.html", {"viewer": viewer, "no_team": True})
+    if request.GET.get("member"):
+        return _member_drilldown(request, viewer, request.GET["member"])
+    user, team = request.user, viewer.team
+    now = timezone.now()
+    today = viewer.today()
+    month_start = today.replace(day=1)
+    summary = usage_summary(user, today, scope="team")
+    context = {
+        "viewer": viewer,
+        "team": team,
+        "today": today,
+        "summary": summary,
+        "pace": pace_card(pace.pace_for_team(team, today)),
+        "members": [],
+        "headroom": [],
+    }
+    if viewer.sees_others:
+        month = queries.aggregate_usage(
+            user, group_by="member", since=month_start, until=today, scope="team"
+        )
+        day = queries.aggregate_usage(
+            user, group_by="member", since=today, until=today, scope="team"
+        )
+        by_member = {r["key"]: r for r in month["results"]}
+        today_cost = {r["key"]: r["cost_usd"] for r in day["results"]}
+        machine_counts = dict(
+            Machine.objects.filter(team=team, retired_at__isnull=True)
+            .values_list("owner_id")
+            .annotate(n=Count("pk"))
+            .values_list("owner_id", "n")
+        )
+        total = month["totals"]["cost_usd"]
+        members = []
+        for person in viewer.visible_members().select_related("membership"):
+            row = by_member.get(str(person.public_id))
+            cost = row["cost_usd"] if row else Decimal(0)
+            members.append(
+                {
+                    "user": person,
+                    "role": person.membership.get_role_display(),
+                    "machines": machine_counts.get(person.pk, 0),
+                    "cost_usd": cost,
+                    "total_tokens": row["total_tokens"] if row else 0,
+                    "today_usd": today_cost.get(str(person.public_id), Decimal(0)),
+                    "share": float(cost * 100 / total) if total else 0.0,
+                }
+            )
+        members.sort(key=lambda m: (-m["cost_usd"], m["user"].email))
+        context["members"] = members
+        context["headroom"] = [
+            {"row": row, "rows": quota_rows(row.quota)}
+            for row in ratelimits.team_headroom(team, now)
+        ]
+        context["chart"] = {
+            "labels": [m["user"].display_name for m in members],
+            "series": [
+                {
+                    "label": "This month",
+                    "cost": [float(m["cost_usd"]) for m in members],
+                    "tokens": [m["total_tokens"] for m in members],
+                }
+            ],
+        }
+    return render(request, "dashboards/team.html", context)
+
+
+def _member_drilldown(request, viewer: Viewer, member_ref: str):
+    """One member's figures; someone the viewer may not see is a 404, like a stranger."""
+    try:
+        target = queries.resolve_member(request.user, member_ref)
+    except (Http404, PermissionDenied):
+        raise Http404("No such member in your team.") from None
+    # Passing the loaded user (with their team) spares every query below a lookup of its own.
+    target = User.objects.select_related("membership__team").get(pk=target.pk)
+    user = request.user
+    now = timezone.now()
+    today = viewer.today()
+    month: dict[str, Any] = {"since": today.replace(day=1), "until": today, "member": target}
+    summary = usage_summary(user, today, member=target)
+    machines = list(queries.machines_for(user, member=target))
+    subscriptions = list(Subscription.objects.filter(owner=target).order_by("label"))
+    quotas = ratelimits.latest_quotas(subscriptions, now)
+    return render(
+        request,
+        "dashboards/team_member.html",
+        {
+            "viewer": viewer,
+            "target": target,
+            "today": today,
+            "summary": summary,
+            "by_project": shares(queries.aggregate_usage(user, group_by="project", **month)),
+            "by_machine": shares(queries.aggregate_usage(user, group_by="machine", **month)),
+            "machines": [{"machine": m, "status": m.status(now)} for m in machines],
+            "quotas": [
+                {"subscription": sub, "rows": quota_rows(quotas[sub.pk])}
+                for sub in subscriptions
+                if quotas[sub.pk].readings
+            ],
+            "pace": pace_card(pace.pace_for_member(target, today)),
+            "chart": summary.chart(),
+        },
+    )

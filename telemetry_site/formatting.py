@@ -1,0 +1,143 @@
+"""Numbers and names for people: one wording and one rounding for pages, emails, webhooks, CSV.
+
+Money is US dollars rounded half up to cents; an empty day that ccusage reports as -0.0 never
+prints as "-$0.00". Token counts are compact (`12.3M`). Percentages keep one decimal under 10
+so small readings are not shown as 0%.
+"""
+
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+CENT = Decimal("0.01")
+EMPTY = "—"
+
+_COMPACT_STEPS = (
+    (Decimal(10**3), "K"),
+    (Decimal(10**6), "M"),
+    (Decimal(10**9), "B"),
+    (Decimal(10**12), "T"),
+)
+WINDOW_NAMES = {"five_hour": "5-hour window", "seven_day": "Weekly (7-day)"}
+WINDOW_ADJECTIVES = {"five_hour": "5-hour", "seven_day": "weekly"}
+
+
+def as_decimal(value) -> Decimal | None:
+    """`value` as a Decimal, or None when it is empty or not a number."""
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+
+
+def usd(value) -> str:
+    """`1234.5` → `$1,234.50`, `-12.3` → `-$12.30`; nothing or not a number → an em dash."""
+    amount = as_decimal(value)
+    if amount is None:
+        return EMPTY
+    rounded = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    sign = "-" if rounded < 0 else ""
+    return f"{sign}${abs(rounded):,.2f}"
+
+
+def decimal_string(value) -> str:
+    """An exact amount as a decimal string, trailing zeros trimmed to at least cents (API)."""
+    text = format(value, "f")
+    if "." in text:
+        whole, fraction = text.split(".")
+        fraction = fraction.rstrip("0").ljust(2, "0")
+        text = f"{whole}.{fraction}"
+    return text
+
+
+def compact(value) -> str:
+    """`12345678` → `12.3M`, `950` → `950`, `50000` → `50K`."""
+    number = as_decimal(value)
+    if number is None:
+        return EMPTY
+    sign = "-" if number < 0 else ""
+    number = abs(number)
+    if number < 1000:
+        return f"{sign}{int(number):,}"
+    for step, suffix in _COMPACT_STEPS:
+        scaled = number / step
+        tenths = scaled.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+        # 999,950 is 1000.0K once rounded; the next unit says it better: 1.0M.
+        if tenths >= 1000 and suffix != "T":
+            continue
+        if tenths >= 100:
+            return f"{sign}{scaled.quantize(Decimal('1'), rounding=ROUND_HALF_UP)}{suffix}"
+        # 50.0K reads better as 50K; 12.3M keeps its decimal.
+        return f"{sign}{str(tenths).removesuffix('.0')}{suffix}"
+    return f"{sign}{int(number):,}"
+
+
+def tokens(value) -> str:
+    """`12345678` → `12.3M tokens`, `1` → `1 token`."""
+    if as_decimal(value) is None:
+        return EMPTY
+    text = compact(value)
+    return f"{text} token" if text == "1" else f"{text} tokens"
+
+
+def pct(value) -> str:
+    """`42.46` → `42%`; under 10 keeps one decimal (`4.5%`) so small readings are not 0%."""
+    number = as_decimal(value)
+    if number is None:
+        return EMPTY
+    if abs(number) < 10 and number != number.to_integral_value():
+        return f"{number.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
+    return f"{number.quantize(Decimal('1'), rounding=ROUND_HALF_UP)}%"
+
+
+def share(part, whole) -> Decimal:
+    """`part` as a percentage of `whole`, to a tenth (0 when either is empty or zero)."""
+    part_d, whole_d = as_decimal(part), as_decimal(whole)
+    if not part_d or not whole_d:
+        return Decimal(0)
+    return (part_d * 100 / whole_d).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def duration(value) -> str:
+    """A timedelta (or minutes) as `2 h 05 min`, `45 min`, `3 d 4 h`."""
+    if value is None or value == "":
+        return EMPTY
+    if isinstance(value, timedelta):
+        minutes = int(value.total_seconds() // 60)
+    else:
+        number = as_decimal(value)
+        if number is None:
+            return EMPTY
+        minutes = int(number)
+    minutes = max(minutes, 0)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {mins:02d} min"
+    return f"{mins} min"
+
+
+def _model_part(window: str) -> str:
+    return window.removeprefix("seven_day_").replace("_", " ")
+
+
+def window_name(window: str) -> str:
+    """A quota window as a heading: `seven_day_opus` → `Weekly (7-day), Opus`."""
+    if window in WINDOW_NAMES:
+        return WINDOW_NAMES[window]
+    if window.startswith("seven_day_"):
+        return f"Weekly (7-day), {_model_part(window).title()}"
+    return window.replace("_", " ").capitalize()
+
+
+def window_adjective(window: str) -> str:
+    """A quota window inside a sentence: `five_hour` → `5-hour`, `seven_day_opus` → `weekly
+    opus` ("its 5-hour limit", "the weekly opus quota")."""
+    if window in WINDOW_ADJECTIVES:
+        return WINDOW_ADJECTIVES[window]
+    if window.startswith("seven_day_"):
+        return f"weekly {_model_part(window)}"
+    return window.replace("_", " ")

@@ -1,0 +1,39 @@
+"""Handing work to Celery without ever failing the request that asked for it.
+
+A broker that is down (or an eager task that raises) is logged and swallowed: every queued job
+in this project has a beat sweep that finds the rows left waiting and does the work later
+(derived work: usage.tasks.sweep_derived_work; deliveries: budgets.tasks.sweep_deliveries;
+blocks: usage.tasks.refresh_blocks; budget checks: budgets.tasks.evaluate_all_teams).
+"""
+
+import logging
+
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+
+def enqueue(task, *args, countdown: int | None = None) -> bool:
+    """Send `task(*args)` to the broker now; False (and a warning) when it could not be sent."""
+    try:
+        if countdown is None:
+            task.delay(*args)
+        else:
+            task.apply_async(args, countdown=countdown)
+    except Exception as exc:  # broker down, or an eager task failing: the sweep catches up
+        log.warning(
+            "could not queue %s; its periodic sweep will catch up",
+            task.name,
+            extra={
+                "task": task.name,
+                "task_args": list(args),
+                "error": f"{type(exc).__name__}: {exc}",
+            },
+        )
+        return False
+    return True
+
+
+def enqueue_on_commit(task, *args) -> None:
+    """Send `task(*args)` once the current transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: enqueue(task, *args))

@@ -1,0 +1,15 @@
+"""Events of the usage app, for the work that follows them (receivers.py queues it) and for
+apps above usage that must react without being imported by it (budgets)."""
+
+from django.dispatch import Signal
+
+# A live ingest batch was stored and committed: derive its blocks, quality flags and checks.
+# Sent with batch_id.
+batch_stored = Signal()
+
+# These subscriptions' blocks no longer match their machines (a machine moved): recompute.
+# Sent with subscription_ids, after the change committed.
+blocks_outdated = Signal()
+
+# A batch's derived work is done: figures of this team changed. Sent with team_id.
+usage_changed = Signal()
