@@ -10,8 +10,7 @@ Anyone outside the team sees nothing (and gets 404 for objects that are not thei
 
 import zoneinfo
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import overload
+from datetime import date
 
 from django.db.models import Q, QuerySet
 
@@ -111,17 +110,3 @@ class Viewer:
     def today(self) -> date:
         """Today in the team's reporting timezone (UTC for a user outside any team)."""
         return self.reporting_team.today()
-
-    @overload
-    def day_bounds(self, since: date, until: date) -> tuple[datetime, datetime]: ...
-    @overload
-    def day_bounds(self, since: date, until: None) -> tuple[datetime, None]: ...
-    @overload
-    def day_bounds(
-        self, since: date | None, until: date | None
-    ) -> tuple[datetime | None, datetime | None]: ...
-    def day_bounds(
-        self, since: date | None, until: date | None
-    ) -> tuple[datetime | None, datetime | None]:
-        """The team's days `since`..`until` as UTC instants [start, end); see Team.day_bounds."""
-        return self.reporting_team.day_bounds(since, until)

@@ -127,6 +127,10 @@ def v20_cases(active_session: str) -> list[tuple[str, str, list[str]]]:
         ("empty-claude-session", "empty", ["claude", "session", *JSON]),
         ("empty-blocks", "empty", ["blocks", *JSON]),
         ("empty-blocks-active", "empty", ["blocks", *JSON, "--active"]),
+        # The four reports the agent sends, on a fresh Claude Code install (no session yet).
+        ("empty-claude-daily-instances", "empty", ["claude", "daily", *JSON, "--instances"]),
+        ("empty-blocks-hourly", "empty", ["blocks", *JSON, "--session-length", "1"]),
+        ("empty-all-daily-by-agent", "empty", ["daily", *JSON, "--by-agent"]),
         ("missing-dir-claude-daily", "missing", ["claude", "daily", *JSON]),
         ("missing-dir-all-daily", "missing", ["daily", *JSON]),
         (

@@ -8,11 +8,13 @@ import kombu.pools
 import pytest
 from django.core.cache import cache
 from django.core.management import call_command
+from django.test import Client
 from rest_framework.test import APIClient
 
-from accounts.models import AllowedEmail, ApiToken, Membership, Role, Team, User
+from accounts.models import AllowedEmail, ApiToken, Role, Team, User
 from telemetry_site.celery import app as celery_app
 from telemetry_site.synthetic_logs import parse_anchor, write_home
+from tests.factories import MembershipFactory, TeamFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 # ccusage's recorded outputs on the project's synthetic logs (see its README.md).
@@ -42,20 +44,19 @@ def _clear_cache(request):
 
 
 def make_member(team: Team, email: str, role: str) -> User:
-    user = User.objects.create_user(email)
-    Membership.objects.create(user=user, team=team, role=role)
+    user = MembershipFactory(user__email=email, team=team, role=role).user
     AllowedEmail.objects.create(pattern=email, team=team, role=role)
     return user
 
 
 @pytest.fixture
 def team_a(db) -> Team:
-    return Team.objects.create(name="Team A", slug="team-a", timezone="UTC")
+    return TeamFactory(name="Team A", slug="team-a", timezone="UTC")
 
 
 @pytest.fixture
 def team_b(db) -> Team:
-    return Team.objects.create(name="Team B", slug="team-b", timezone="Europe/Paris")
+    return TeamFactory(name="Team B", slug="team-b", timezone="Europe/Paris")
 
 
 @pytest.fixture
@@ -86,6 +87,14 @@ def cast(owner, admin, member, outsider) -> dict[str, User]:
 def token_for(user: User, scopes=("ingest", "read"), name: str = "test") -> str:
     _, raw = ApiToken.issue(user, name, list(scopes))
     return raw
+
+
+def login(user: User | None) -> Client:
+    """A browser client with `user` logged in (None: anonymous)."""
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
 
 
 def api_client(raw_token: str | None = None) -> APIClient:

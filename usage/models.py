@@ -288,7 +288,30 @@ class TokenCounts(models.Model):
         abstract = True
 
 
-class DailyUsage(TokenCounts):
+class Reported(models.Model):
+    """A row an ingest batch wrote, and the batch it came from."""
+
+    batch = models.ForeignKey(
+        IngestBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # When the batch that last reported this row was received: only a batch received at or
+    # after it may replace the row, so a late replay of an older report never wins.
+    reported_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class ReportedFact(TokenCounts, Reported):
+    """A usage fact (daily, hourly, session): token counts and cost from one report."""
+
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class DailyUsage(ReportedFact):
     """One machine, source agent, day (team timezone), project and model."""
 
     machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="daily")
@@ -296,13 +319,6 @@ class DailyUsage(TokenCounts):
     day = models.DateField()
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="daily")
     model = models.CharField(max_length=200)
-    batch = models.ForeignKey(
-        IngestBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    # When the batch that last reported this row was received: only a batch received at or
-    # after it may replace the row, so a late replay of an older report never wins.
-    reported_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
@@ -321,7 +337,7 @@ class DailyUsage(TokenCounts):
         return f"{self.machine_id} {self.source} {self.day} {self.model}"
 
 
-class HourlyUsage(TokenCounts):
+class HourlyUsage(ReportedFact):
     """One UTC hour of one machine's Claude usage (`ccusage blocks --session-length 1`)."""
 
     machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="hourly")
@@ -331,13 +347,6 @@ class HourlyUsage(TokenCounts):
     models_used = models.JSONField(default=list)
     # ccusage's usageLimitResetTime: the account hit its limit during this hour.
     limit_reset_at = models.DateTimeField(null=True, blank=True)
-    batch = models.ForeignKey(
-        IngestBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    # When the batch that last reported this row was received: only a batch received at or
-    # after it may replace the row, so a late replay of an older report never wins.
-    reported_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
@@ -352,7 +361,7 @@ class HourlyUsage(TokenCounts):
         return f"{self.machine_id} {self.hour:%Y-%m-%d %H:00}"
 
 
-class SessionUsage(TokenCounts):
+class SessionUsage(ReportedFact):
     machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="sessions")
     session_id = models.CharField(max_length=200)
     source = models.CharField(max_length=40, default=Source.CLAUDE_CODE)
@@ -360,13 +369,6 @@ class SessionUsage(TokenCounts):
     first_activity = models.DateTimeField(null=True, blank=True)
     last_activity = models.DateTimeField()
     models_used = models.JSONField(default=list)
-    batch = models.ForeignKey(
-        IngestBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    # When the batch that last reported this row was received: only a batch received at or
-    # after it may replace the row, so a late replay of an older report never wins.
-    reported_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
@@ -384,7 +386,7 @@ class SessionUsage(TokenCounts):
         return f"{self.machine_id} {self.session_id}"
 
 
-class RateLimitSnapshot(models.Model):
+class RateLimitSnapshot(Reported):
     """One captured statusline reading of the official quota, as one machine saw it."""
 
     subscription = models.ForeignKey(
@@ -398,12 +400,6 @@ class RateLimitSnapshot(models.Model):
     seven_day_resets_at = models.DateTimeField(null=True)
     # Per-model weekly windows when Claude Code reports them: {"opus": {"used_percentage", …}}.
     extra_windows = models.JSONField(default=dict, blank=True)
-    batch = models.ForeignKey(
-        IngestBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    # When the batch that last reported this row was received: only a batch received at or
-    # after it may replace the row, so a late replay of an older report never wins.
-    reported_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -38,6 +38,15 @@ _EXPECTED_KEY = {
 DOCTOR_HINT = "Run `claude-telemetry doctor` for advice."
 
 
+def _is_report(kind: str, data: dict[str, Any]) -> bool:
+    """Is `data` a ccusage answer of this kind? With no usage yet (a fresh Claude Code
+    install), `claude daily --instances` answers the plain `{"daily": [], "totals": …}`:
+    an empty report, sent as it is (the server reads both shapes)."""
+    if _EXPECTED_KEY[kind] in data:
+        return True
+    return kind == "claude_daily_instances" and data.get("daily") == []
+
+
 class CcusageError(Exception):
     """ccusage could not produce a report; the message is one line for the user."""
 
@@ -185,7 +194,7 @@ class Runner:
                 f"ccusage {label} printed something that is not JSON "
                 f"({len(out)} bytes). {DOCTOR_HINT}"
             ) from None
-        if not isinstance(data, dict) or _EXPECTED_KEY[kind] not in data:
+        if not isinstance(data, dict) or not _is_report(kind, data):
             raise CcusageError(
                 f"ccusage {label} answered JSON without {_EXPECTED_KEY[kind]!r}; "
                 f"is it ccusage 20? {DOCTOR_HINT}"

@@ -15,9 +15,9 @@ import pytest
 from django.core import mail
 
 from accounts.models import Role
-from budgets.models import Budget
 from tests.conftest import make_member
-from tests.dashboards.factories import (
+from tests.factories import (
+    BudgetFactory,
     MachineFactory,
     ProjectFactory,
     daily,
@@ -194,12 +194,12 @@ def browser_team(transactional_db, team_a):
             )
         hour = now.replace(minute=0, second=0, microsecond=0)
         for back in (1, 0):
-            hourly(machine, hour - timedelta(hours=back), last_minute=min(now.minute, 50))
+            hourly(machine, hour - timedelta(hours=back), minutes=min(now.minute, 50))
     owner_sub = Subscription.default_for(owner)
     recompute_blocks(owner_sub.pk)
     recompute_blocks(Subscription.default_for(member).pk)
     rate_limit(
         owner_sub, machines["laptop"], now - timedelta(minutes=3), five_hour=64, seven_day=31
     )
-    Budget.objects.create(team=team_a, name="Team monthly", amount_usd=Decimal("400"))
+    BudgetFactory(team=team_a, name="Team monthly", amount_usd=Decimal("400"))
     return {"owner": owner, "member": member, "machines": machines, "projects": projects}

@@ -1,4 +1,7 @@
-"""Real receivers for alerts (an SMTP server and an HTTP server on loopback) and usage helpers."""
+"""Real receivers for alerts (an SMTP server and an HTTP server on loopback) and `spend`.
+
+Channels, budgets, machines and projects come from tests.factories.
+"""
 
 import base64
 import hashlib
@@ -7,20 +10,21 @@ import json
 import socket
 import threading
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import time_machine
 from aiosmtpd.controller import Controller
 
-from budgets.models import Budget, Channel
-from usage.models import DailyUsage, Machine, Project, Subscription
+from budgets import evaluate
+from tests.factories import project_for
+from usage.models import DailyUsage, Machine, Project
 
 
 def free_port() -> int:
@@ -168,25 +172,30 @@ def receiver(settings):
     server.server_close()
 
 
-# --- usage helpers ---------------------------------------------------------------------------
+# --- time and evaluation ------------------------------------------------------------------------
+
+NOV_10 = datetime(2026, 11, 10, 18, 0, tzinfo=UTC)
 
 
-def machine_for(user, name: str = "laptop", **extra) -> Machine:
-    team = user.team
-    return Machine.objects.create(
-        uuid=uuid.uuid4(),
-        owner=user,
-        team=team,
-        subscription=Subscription.default_for(user),
-        name=name,
-        **extra,
-    )
+@pytest.fixture
+def clock():
+    """Time runs on from 10 November 2026, 18:00 UTC."""
+    with time_machine.travel(NOV_10, tick=True) as traveller:
+        yield traveller
 
 
-def project_for(team, key: str = "-home-dev-src-api-server", **extra) -> Project:
-    extra.setdefault("display_name", key.rsplit("-", 1)[-1])
-    project, _ = Project.objects.get_or_create(team=team, key=key, defaults=extra)
-    return project
+@pytest.fixture
+def run(django_capture_on_commit_callbacks):
+    """Evaluate a team's alerts and deliver what they send (on-commit callbacks run)."""
+
+    def _run(team):
+        with django_capture_on_commit_callbacks(execute=True):
+            return evaluate.evaluate_team(team.pk)
+
+    return _run
+
+
+# --- usage ----------------------------------------------------------------------------------
 
 
 def spend(machine: Machine, day: date, usd, project: Project | None = None, model="opus"):
@@ -201,26 +210,3 @@ def spend(machine: Machine, day: date, usd, project: Project | None = None, mode
         defaults={"cost_usd": Decimal(str(usd)), "total_tokens": int(Decimal(str(usd)) * 1000)},
     )
     return row
-
-
-def email_channel(team, *, addresses=("alerts@a.example",), members=(), name="Team mail"):
-    channel = Channel.objects.create(
-        team=team, name=name, kind=Channel.Kind.EMAIL, addresses=list(addresses)
-    )
-    channel.members.set(members)
-    return channel
-
-
-def webhook_channel(team, receiver: Receiver, name="Chat hook") -> Channel:
-    channel = Channel.objects.create(
-        team=team, name=name, kind=Channel.Kind.WEBHOOK, url=receiver.url
-    )
-    receiver.secret = channel.secret
-    return channel
-
-
-def make_budget(team, amount="500", channels=(), **extra) -> Budget:
-    extra.setdefault("name", "API server")
-    budget = Budget.objects.create(team=team, amount_usd=Decimal(amount), **extra)
-    budget.channels.set(channels)
-    return budget

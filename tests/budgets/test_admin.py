@@ -6,7 +6,8 @@ import pytest
 from django.urls import reverse
 
 from budgets.models import Channel, Delivery
-from tests.budgets.conftest import machine_for, make_budget, spend, webhook_channel
+from tests.budgets.conftest import spend
+from tests.factories import machine_for, make_budget, webhook_channel
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,9 @@ from datetime import date
 
 import pytest
 
-from tests.budgets.conftest import machine_for, make_budget, project_for, spend
+from tests.budgets.conftest import spend
 from tests.conftest import api_client, token_for
+from tests.factories import machine_for, make_budget, project_for
 
 pytestmark = pytest.mark.django_db
 

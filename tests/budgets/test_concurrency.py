@@ -11,13 +11,8 @@ from django.db import connection
 
 from budgets import evaluate, notify
 from budgets.models import Alert, AlertKind, Delivery
-from tests.budgets.conftest import (
-    email_channel,
-    machine_for,
-    make_budget,
-    spend,
-    webhook_channel,
-)
+from tests.budgets.conftest import spend
+from tests.factories import email_channel, machine_for, make_budget, webhook_channel
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -9,14 +9,9 @@ import time_machine
 
 from budgets import evaluate, notify, webhooks
 from budgets.models import Channel, Delivery
-from tests.budgets.conftest import (
-    email_channel,
-    machine_for,
-    make_budget,
-    spend,
-    webhook_channel,
-)
+from tests.budgets.conftest import spend
 from tests.conftest import DEAD_BROKER_URL, celery_broker
+from tests.factories import email_channel, machine_for, make_budget, webhook_channel
 
 pytestmark = pytest.mark.django_db
 

@@ -8,14 +8,8 @@ import pytest
 from django.urls import reverse
 
 from budgets.models import Budget, Channel, QuotaAlertSetting, StaleAgentSetting
-from tests.budgets.conftest import (
-    email_channel,
-    machine_for,
-    make_budget,
-    project_for,
-    spend,
-    webhook_channel,
-)
+from tests.budgets.conftest import spend
+from tests.factories import email_channel, machine_for, make_budget, project_for, webhook_channel
 from usage.models import Subscription
 
 pytestmark = pytest.mark.django_db

@@ -8,14 +8,8 @@ from django.core.exceptions import ValidationError
 
 from budgets import evaluate, notify
 from budgets.models import Alert, AlertKind, Budget, Delivery
-from tests.budgets.conftest import (
-    email_channel,
-    machine_for,
-    make_budget,
-    project_for,
-    spend,
-    webhook_channel,
-)
+from tests.budgets.conftest import spend
+from tests.factories import email_channel, machine_for, make_budget, project_for, webhook_channel
 
 pytestmark = pytest.mark.django_db
 

@@ -4,10 +4,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.test import Client
 
-from accounts.models import User
-from tests.dashboards.factories import (
+from tests.factories import (
     MachineFactory,
     ProjectFactory,
     SubscriptionFactory,
@@ -27,13 +25,6 @@ class Populated:
     machines: dict[str, list[Machine]] = field(default_factory=dict)
     projects: list[Project] = field(default_factory=list)
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
-
-
-def login(user: User | None) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 @pytest.fixture

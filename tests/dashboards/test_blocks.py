@@ -7,8 +7,9 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from tests.dashboards.conftest import NOW, login
-from tests.dashboards.factories import MachineFactory, hourly
+from tests.conftest import login
+from tests.dashboards.conftest import NOW
+from tests.factories import MachineFactory, hourly
 from usage.analytics.blocks import recompute_blocks
 
 pytestmark = pytest.mark.django_db

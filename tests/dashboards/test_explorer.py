@@ -8,8 +8,9 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from tests.dashboards.conftest import NOW, login
-from tests.dashboards.factories import daily
+from tests.conftest import login
+from tests.dashboards.conftest import NOW
+from tests.factories import daily
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,8 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from tests.dashboards.conftest import NOW, login
+from tests.conftest import login
+from tests.dashboards.conftest import NOW
 
 pytestmark = pytest.mark.django_db
 

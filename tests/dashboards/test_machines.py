@@ -5,9 +5,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from tests.dashboards.conftest import NOW, login
-from tests.dashboards.factories import MachineFactory, session
+from tests.conftest import DEAD_BROKER_URL, celery_broker, login
+from tests.dashboards.conftest import NOW
+from tests.factories import MachineFactory, session
 from usage.models import Machine
+from usage.tasks import refresh_blocks
 
 pytestmark = pytest.mark.django_db
 
@@ -207,6 +209,24 @@ def test_a_machine_moves_to_another_subscription_of_its_owner(
     assert (
         not populated.subscriptions["owner"].blocks.filter(contributions__machine=laptop).exists()
     )
+
+
+def test_a_move_while_the_broker_is_down_is_saved_and_the_refresh_repairs_the_blocks(
+    populated, owner, django_capture_on_commit_callbacks, caplog
+):
+    laptop = populated.machines["owner"][0]
+    spare = populated.subscriptions["owner_spare"]
+    with celery_broker(DEAD_BROKER_URL), django_capture_on_commit_callbacks(execute=True):
+        response = login(owner).post(
+            reverse("machine_move", args=[laptop.uuid]), {"subscription": str(spare.public_id)}
+        )
+    assert response.status_code == 302
+    laptop.refresh_from_db()
+    assert laptop.subscription == spare
+    assert "could not queue usage.tasks.recompute_subscription_blocks" in caplog.text
+    # The beat's refresh finds the subscriptions out of step and recomputes them.
+    assert refresh_blocks()["repaired"] == 2
+    assert spare.blocks.filter(contributions__machine=laptop).exists()
 
 
 @pytest.mark.parametrize("value", ["not-a-uuid", "", "00000000-0000-0000-0000-000000000000"])

@@ -7,9 +7,9 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from budgets.models import Budget
-from tests.dashboards.conftest import NOW, login
-from tests.dashboards.factories import rate_limit
+from tests.conftest import login
+from tests.dashboards.conftest import NOW
+from tests.factories import BudgetFactory, rate_limit
 
 pytestmark = pytest.mark.django_db
 
@@ -117,7 +117,7 @@ def test_plan_value_pace_and_the_method_are_shown(populated, member):
 
 
 def test_budget_bars_show_spend_against_the_amount(populated, member, team_a):
-    Budget.objects.create(team=team_a, name="Team monthly", amount_usd=Decimal("100"))
+    BudgetFactory(team=team_a, name="Team monthly", amount_usd=Decimal("100"))
     response = login(member).get(URL)
     [status] = response.context["budgets"]
     assert status.spent == Decimal("67.50")
@@ -147,7 +147,7 @@ def test_without_machines_the_page_says_how_to_get_data_in(member):
 def test_the_page_runs_a_bounded_number_of_queries(
     populated, admin, team_a, django_assert_max_num_queries
 ):
-    Budget.objects.create(team=team_a, name="Team monthly", amount_usd=Decimal("100"))
+    BudgetFactory(team=team_a, name="Team monthly", amount_usd=Decimal("100"))
     for role in ("owner", "admin", "member"):
         rate_limit(
             populated.subscriptions[role], populated.machines[role][0], NOW - timedelta(minutes=5)

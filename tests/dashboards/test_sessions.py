@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
-from tests.dashboards.conftest import NOW, login
-from tests.dashboards.factories import session
+from tests.conftest import login
+from tests.dashboards.conftest import NOW
+from tests.factories import session
 
 pytestmark = pytest.mark.django_db
 

@@ -23,7 +23,7 @@ from usage.api.common import (
     TokenFiguresSerializer,
     WhoseSerializer,
     not_yours,
-    subscriptions_for,
+    subscriptions_asked,
 )
 from usage.models import Block, Machine
 
@@ -159,7 +159,7 @@ class BlockListView(ReadView, APIView):
         viewer, now = request.user, timezone.now()
         until_day = params.get("until") or Viewer.of(viewer).today()
         since_day = params.get("since") or until_day - timedelta(days=DEFAULT_BLOCK_DAYS - 1)
-        start, end = Viewer.of(viewer).day_bounds(since_day, until_day)
+        start, end = Viewer.of(viewer).reporting_team.day_bounds(since_day, until_day)
         paginator = self.pagination_class()
 
         if params.get("machine"):
@@ -177,12 +177,7 @@ class BlockListView(ReadView, APIView):
                 for s in span_page
             ]
         else:
-            subs = subscriptions_for(
-                viewer,
-                scope=params.get("scope", "me"),
-                member=params.get("member"),
-                subscription=params.get("subscription"),
-            )
+            subs = subscriptions_asked(viewer, params)
             qs = (
                 Block.objects.filter(subscription__in=subs, start_time__lt=end, end_time__gt=start)
                 .select_related("subscription")

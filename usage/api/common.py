@@ -130,3 +130,13 @@ def subscriptions_for(viewer, *, scope="me", member=None, subscription=None):
             raise exceptions.PermissionDenied("Only team admins see every member's subscriptions.")
         return qs.filter(owner__membership__team=team)
     return qs.filter(owner=viewer)
+
+
+def subscriptions_asked(viewer, params: dict):
+    """The subscriptions chosen by a WhoseSerializer's validated query (see subscriptions_for)."""
+    return subscriptions_for(
+        viewer,
+        scope=params.get("scope", "me"),
+        member=params.get("member"),
+        subscription=params.get("subscription"),
+    )

@@ -16,7 +16,7 @@ from usage.api.common import (
     RangeSerializer,
     SubscriptionRefSerializer,
     WhoseSerializer,
-    subscriptions_for,
+    subscriptions_asked,
 )
 
 
@@ -73,12 +73,7 @@ class PlanValueView(ReadView, APIView):
         today = Viewer.of(viewer).today()
         until = params.get("until") or today
         since = params.get("since") or until.replace(day=1)
-        subs = subscriptions_for(
-            viewer,
-            scope=params.get("scope", "me"),
-            member=params.get("member"),
-            subscription=params.get("subscription"),
-        )
+        subs = subscriptions_asked(viewer, params)
         results = []
         for sub in subs:
             value = plan_value.plan_value(sub, since, until)

@@ -17,7 +17,7 @@ from usage.api.common import (
     MemberRefSerializer,
     SubscriptionRefSerializer,
     WhoseSerializer,
-    subscriptions_for,
+    subscriptions_asked,
 )
 from usage.models import HourlyUsage
 
@@ -110,14 +110,7 @@ class RateLimitView(ReadView, APIView):
     def get(self, request):
         params = validated(RateLimitQuerySerializer, request)
         viewer, now = request.user, timezone.now()
-        subs = list(
-            subscriptions_for(
-                viewer,
-                scope=params.get("scope", "me"),
-                member=params.get("member"),
-                subscription=params.get("subscription"),
-            )
-        )
+        subs = list(subscriptions_asked(viewer, params))
         quotas = ratelimits.latest_quotas(subs, now)
         who = Viewer.of(viewer)
         zone = who.zone
@@ -126,13 +119,13 @@ class RateLimitView(ReadView, APIView):
         hits = ratelimits.limit_hits(
             HourlyUsage.objects.filter(machine__subscription__in=[s.pk for s in subs]),
             tz=str(zone),
-            since=who.day_bounds(week, None)[0],
+            since=who.reporting_team.day_start(week),
         )
         history_since = params.get("history_since")
         results = []
         for sub in subs:
             history = (
-                ratelimits.utilization_history(sub, who.day_bounds(history_since, None)[0])
+                ratelimits.utilization_history(sub, who.reporting_team.day_start(history_since))
                 if history_since
                 else None
             )

@@ -201,12 +201,7 @@ def upsert_hourly(machine, batch, rows) -> Counts:
         }
         for row in rows
     ]
-    existing: Iterable[HourlyUsage] = []
-    if rows:
-        hours = [row.hour for row in rows]
-        existing = HourlyUsage.objects.filter(
-            machine=machine, hour__gte=min(hours), hour__lte=max(hours)
-        )
+    existing = _in_key_range(HourlyUsage, machine, "hour", [row.hour for row in rows])
     return _upsert(
         HourlyUsage,
         machine,
@@ -267,12 +262,9 @@ def upsert_rate_limits(machine, batch, rows) -> Counts:
         }
         for row in rows
     ]
-    existing: Iterable[RateLimitSnapshot] = []
-    if rows:
-        times = [row.captured_at for row in rows]
-        existing = RateLimitSnapshot.objects.filter(
-            machine=machine, captured_at__gte=min(times), captured_at__lte=max(times)
-        )
+    existing = _in_key_range(
+        RateLimitSnapshot, machine, "captured_at", [row.captured_at for row in rows]
+    )
     return _upsert(
         RateLimitSnapshot,
         machine,
@@ -288,6 +280,16 @@ def upsert_rate_limits(machine, batch, rows) -> Counts:
         ),
         rows=values,
         existing=existing,
+    )
+
+
+def _in_key_range(model, machine, field_name: str, keys: list) -> Iterable:
+    """The machine's rows of `model` whose `field_name` lies between the smallest and the
+    largest of `keys` (one indexed range scan; the caller matches keys exactly)."""
+    if not keys:
+        return []
+    return model.objects.filter(
+        machine=machine, **{f"{field_name}__gte": min(keys), f"{field_name}__lte": max(keys)}
     )
 
 

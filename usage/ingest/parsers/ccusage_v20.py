@@ -83,8 +83,14 @@ def merge_daily(rows: Iterable[DailyRow]) -> list[DailyRow]:
 
 
 def parse_claude_daily_instances(data, path: str, r: Reader) -> list[DailyRow]:
-    """`ccusage claude daily --json --instances`: {"projects": {key: [day rows]}, "totals"}."""
+    """`ccusage claude daily --json --instances`: {"projects": {key: [day rows]}, "totals"}.
+
+    With no usage at all ccusage 20 answers the plain daily shape instead, `{"daily": [],
+    "totals"}` (a fresh Claude Code install): an empty report, nothing to store.
+    """
     r.obj(data, path)
+    if "projects" not in data and data.get("daily") == []:
+        return []
     if "projects" not in data:
         raise ParseError(
             f"{path}.projects", "required (run `ccusage claude daily --json --instances`)"

@@ -1,0 +1,101 @@
+"""Plan value: the plan's price against the API-equivalent cost, and the cheapest fitting plan."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from tests.factories import (
+    MachineFactory,
+    SubscriptionFactory,
+    daily,
+    hour,
+    snapshot,
+    utc,
+)
+from usage.analytics.plan_value import plan_value
+from usage.models import Plan, PlanPrice
+
+pytestmark = pytest.mark.django_db
+
+NOVEMBER = (date(2026, 11, 1), date(2026, 11, 30))
+
+
+def spend(machine, per_day: str, days: int = 10, source: str = "claude-code"):
+    for offset in range(days):
+        daily(machine, date(2026, 11, 1) + timedelta(days=offset), per_day, source=source)
+
+
+def test_the_seeded_price_table_has_every_plan():
+    prices = {p.plan: p.monthly_usd for p in PlanPrice.objects.all()}
+    assert set(prices) == set(Plan.values)
+    assert (prices["pro"], prices["max5x"], prices["max20x"]) == (20, 100, 200)
+
+
+def test_savings_are_the_api_cost_minus_the_plans_price(subscription, laptop):
+    spend(laptop, "30.00")  # $300 of API-equivalent usage on a $100 plan
+    value = plan_value(subscription, *NOVEMBER)
+    assert value.days == 30 and value.active_days == 10
+    assert value.api_cost == Decimal("300.00")
+    # 30 days of a $100/month plan, pro rata over the average month.
+    assert value.plan_cost == Decimal("98.56")
+    assert value.savings == Decimal("201.44")
+    assert value.savings_pct == Decimal("67.15")
+    assert value.cost_per_active_day == Decimal("9.86")
+    assert value.api_cost_per_active_day == Decimal("30.00")
+
+
+def test_only_claude_usage_counts_against_a_claude_plan(subscription, laptop):
+    spend(laptop, "5.00", source="codex")
+    value = plan_value(subscription, *NOVEMBER)
+    assert value.api_cost == 0 and value.savings_pct is None and value.cost_per_active_day is None
+
+
+def test_a_subscriptions_own_price_wins_over_the_table(member):
+    sub = SubscriptionFactory(owner=member, plan=Plan.CUSTOM, monthly_price_usd=Decimal("60.875"))
+    value = plan_value(sub, date(2026, 11, 1), date(2026, 11, 30))
+    assert value.monthly_price == Decimal("60.88")
+    unknown = SubscriptionFactory(owner=member, plan=Plan.CUSTOM)
+    assert plan_value(unknown, *NOVEMBER).plan_cost is None
+
+
+def test_an_edited_price_in_the_table_is_used(subscription, laptop):
+    PlanPrice.objects.filter(plan=Plan.MAX5X).update(monthly_usd=Decimal("90"))
+    assert plan_value(subscription, *NOVEMBER).monthly_price == Decimal("90.00")
+
+
+def test_light_usage_on_a_big_plan_suggests_a_smaller_one(subscription, laptop):
+    spend(laptop, "10.00")
+    # Peak weekly use of 15% of Max 5x is 0.75 Pro: Pro covers it.
+    snapshot(laptop, utc(2026, 11, 10, 12), five=12, seven=15)
+    value = plan_value(subscription, *NOVEMBER)
+    assert value.peak_utilization_pct == 15
+    assert value.suggestion.plan == Plan.PRO
+    assert "0.8x Pro" in value.suggestion.reason
+
+
+def test_hitting_limits_suggests_a_bigger_plan(subscription, laptop):
+    spend(laptop, "40.00", days=30)
+    snapshot(laptop, utc(2026, 11, 10, 12), five=100, seven=81)
+    hour(laptop, utc(2026, 11, 10, 11), limit_reset_at=utc(2026, 11, 10, 13))
+    value = plan_value(subscription, *NOVEMBER)
+    assert value.limit_hit_hours == 1
+    assert value.suggestion.plan == Plan.MAX20X
+
+
+def test_without_quota_readings_only_pay_as_you_go_is_compared(subscription, laptop):
+    spend(laptop, "1.00", days=3)
+    value = plan_value(subscription, *NOVEMBER)
+    assert value.suggestion.plan == Plan.API
+    assert value.suggestion.monthly_usd == Decimal("3.04")
+    heavy = SubscriptionFactory(owner=subscription.owner, plan=Plan.PRO)
+    spend(MachineFactory(owner=subscription.owner, subscription=heavy), "50.00")
+    assert plan_value(heavy, *NOVEMBER).suggestion is None
+
+
+def test_pay_as_you_go_costs_exactly_its_usage(member):
+    api = SubscriptionFactory(owner=member, plan=Plan.API)
+    spend(MachineFactory(owner=member, subscription=api), "2.00")
+    value = plan_value(api, *NOVEMBER)
+    assert value.plan_cost == value.api_cost == Decimal("20.00")
+    assert value.savings == 0
