@@ -2,6 +2,8 @@
 
 Every login-code email allauth sends also carries a fresh cross-device link (accounts.views
 `login_link`), so the person can finish in any browser, or type the code in the one that asked.
+That email is rendered here but sent by a task (accounts.views.LoginView queues what
+`outgoing_login_mail` collected), so a slow or broken SMTP server never changes the answer.
 """
 
 import logging
@@ -25,6 +27,14 @@ from accounts.models import LoginLink, User
 log = logging.getLogger(__name__)
 
 LOGIN_CODE_MAIL = "account/email/login_code"
+
+
+def outgoing_login_mail(request) -> list[dict]:
+    """Login emails rendered during this request and not sent yet: dicts of subject, body,
+    from_email and to (a list of addresses), as accounts.tasks.send_login_mail takes them."""
+    if not hasattr(request, "_outgoing_login_mail"):
+        request._outgoing_login_mail = []
+    return request._outgoing_login_mail
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -60,9 +70,20 @@ class AccountAdapter(DefaultAccountAdapter):
         log.info("user logged in", extra={"user_id": user.pk})
 
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
-        if template_prefix == LOGIN_CODE_MAIL:
-            context = {**context, "link_url": self._issue_login_link(email, context)}
-        super().send_mail(template_prefix, email, context)
+        if template_prefix != LOGIN_CODE_MAIL:
+            super().send_mail(template_prefix, email, context)
+            return
+        request = context["request"]
+        context = {**context, "email": email, "link_url": self._issue_login_link(email, context)}
+        message = self.render_mail(template_prefix, email, context)
+        outgoing_login_mail(request).append(
+            {
+                "subject": message.subject,
+                "body": message.body,
+                "from_email": message.from_email,
+                "to": list(message.to),
+            }
+        )
 
     def _issue_login_link(self, email: str, context: dict) -> str:
         request = context["request"]

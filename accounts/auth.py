@@ -12,6 +12,7 @@ from rest_framework import authentication, exceptions
 
 from accounts.login import client_ip, is_admitted
 from accounts.models import ApiToken, hash_token, is_well_formed_token
+from telemetry_site.api.throttles import FailedAuthThrottle
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,16 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
             return None
+        try:
+            return self._authenticate(request, header)
+        except exceptions.AuthenticationFailed:
+            # Guessing tokens costs a 429 per client address past the rate, not endless 401s.
+            wait = FailedAuthThrottle.record(request)
+            if wait is not None:
+                raise exceptions.Throttled(wait) from None
+            raise
+
+    def _authenticate(self, request, header: str):
         parts = header.split()
         if len(parts) != 2 or parts[0].lower() != self.keyword.lower():
             raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer cct_…'.")

@@ -4,12 +4,14 @@ import zoneinfo
 from datetime import datetime, time, timedelta
 from typing import cast
 
+from allauth.account.adapter import get_adapter
 from allauth.account.forms import RequestLoginCodeForm
+from allauth.core import context, ratelimit
 from django import forms
 from django.core.validators import validate_email
 from django.utils import timezone
 
-from accounts.login import user_for_login
+from accounts.login import client_ip, user_for_login
 from accounts.models import Role, Scope, Team, User
 
 TIMEZONE_CHOICES = [(tz, tz) for tz in sorted(zoneinfo.available_timezones())]
@@ -20,8 +22,16 @@ class RequestLinkForm(RequestLoginCodeForm):
     """The login form: one email field. Whether the address may log in is never shown."""
 
     def clean_email(self) -> str:
-        # allauth applies the per-address and per-IP rate limits first.
-        email = super().clean_email()
+        # allauth's own check counts per address alone, so ten strangers asking for someone's
+        # address would lock that person out for an hour. The `key` limits of
+        # ACCOUNT_RATE_LIMITS["request_login_code"] count per address and client together
+        # here (3 a minute, then 10 an hour); the per-IP limits apply as before.
+        email = self.cleaned_data["email"]
+        if email:
+            request = context.request
+            key = f"{email.strip().lower()}|{client_ip(request) or '-'}"
+            if not ratelimit.consume(request, action="request_login_code", key=key):
+                raise get_adapter().validation_error("too_many_login_attempts")
         self._user = user_for_login(email) if email else None
         return email
 
@@ -54,7 +64,7 @@ class TokenCreateForm(forms.Form):
         choices=Scope.choices,
         initial=[Scope.INGEST],
         widget=forms.CheckboxSelectMultiple,
-        help_text="The agent needs ingest; scripts and the MCP server need read.",
+        help_text="The agent needs ingest; scripts and MCP need read; Prometheus needs metrics.",
     )
     expires_on = forms.DateField(
         required=False,

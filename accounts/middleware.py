@@ -1,8 +1,32 @@
-"""Per-request bookkeeping for the viewer: their timezone for every page and their last activity."""
+"""Per-request bookkeeping for the viewer: still admitted, their timezone, their last activity."""
 
+import logging
 import zoneinfo
 
+from django.contrib.auth import logout
 from django.utils import timezone
+
+from accounts.login import is_admitted
+
+log = logging.getLogger(__name__)
+
+
+class AdmittedSessionMiddleware:
+    """Ends the browser session of a user who may no longer log in (accounts.login.is_admitted).
+
+    The same rule as every API token, checked on every request: removing an address from the
+    allow-list, or deactivating the user, stops their open sessions at the next click.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not is_admitted(user):
+            log.warning("session ended: user no longer admitted", extra={"user_id": user.pk})
+            logout(request)
+        return self.get_response(request)
 
 
 class ViewerTimezoneMiddleware:

@@ -253,6 +253,7 @@ class AllowedEmail(models.Model):
 class Scope(models.TextChoices):
     INGEST = "ingest", "Ingest (agent uploads)"
     READ = "read", "Read (API queries)"
+    METRICS = "metrics", "Metrics (Prometheus scrape of /metrics)"
 
 
 TOKEN_PREFIX = "cct_"

@@ -84,9 +84,21 @@ def invite(by: Membership, email: str, role: str) -> tuple[AllowedEmail, bool]:
 
 
 def add_domain(by: Membership, domain: str, role: str) -> AllowedEmail:
+    """Allow everyone at `domain` (`@example.com`) to log in to `by`'s team with `role`.
+
+    A domain needs proof (issue 12): only an owner whose own address is at that domain may
+    add it, so no team claims another's domain first. Raises TeamRuleError otherwise.
+    """
     _require_admin(by)
     if role == Role.OWNER:
         raise TeamRuleError("A whole domain cannot make people owners; invite owners one by one.")
+    if not by.is_owner:
+        raise TeamRuleError("Only a team owner may allow a whole domain; invite people one by one.")
+    if by.user.email.strip().lower().rsplit("@", 1)[-1] != domain.lstrip("@"):
+        raise TeamRuleError(
+            f"You can only allow {domain} if your own address is at it; "
+            "invite people at other domains one by one."
+        )
     with transaction.atomic():
         existing = AllowedEmail.objects.filter(pattern=domain).first()
         if existing is not None:

@@ -7,7 +7,7 @@ from allauth.account import views as allauth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from accounts import views
+from accounts import confirm, views
 
 urlpatterns = [
     path("login/", views.login_view, name="account_login"),
@@ -31,11 +31,21 @@ settings_urlpatterns = [
     path("profile/", views.profile, name="profile"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<uuid:public_id>/revoke/", views.token_revoke, name="token_revoke"),
+    path(
+        "tokens/<uuid:public_id>/revoke/confirm/",
+        confirm.token_revoke_confirm,
+        name="token_revoke_confirm",
+    ),
     path("team/", views.team_settings, name="team_settings"),
     path("team/members/", views.team_members, name="team_members"),
     path("team/members/invite/", views.member_invite, name="member_invite"),
     path("team/members/<uuid:public_id>/role/", views.member_role, name="member_role"),
     path("team/members/<uuid:public_id>/remove/", views.member_remove, name="member_remove"),
+    path(
+        "team/members/<uuid:public_id>/remove/confirm/",
+        confirm.member_remove_confirm,
+        name="member_remove_confirm",
+    ),
     path("team/allow-list/domains/", views.domain_add, name="domain_add"),
     path(
         "team/allow-list/<uuid:public_id>/remove/",

@@ -9,15 +9,27 @@ from budgets.models import (
     Budget,
     Channel,
     Delivery,
+    EnforcementEvent,
+    EnforcementExemption,
     QuotaAlertSetting,
+    QuotaEnforcement,
     StaleAgentSetting,
 )
 
 
 @admin.register(Budget)
 class BudgetAdmin(admin.ModelAdmin):
-    list_display = ["name", "team", "scope", "period", "amount_usd", "thresholds", "active"]
-    list_filter = ["scope", "period", "active", "team"]
+    list_display = [
+        "name",
+        "team",
+        "scope",
+        "period",
+        "amount_usd",
+        "thresholds",
+        "enforcement",
+        "active",
+    ]
+    list_filter = ["scope", "period", "enforcement", "active", "team"]
     search_fields = ["name", "team__name"]
     raw_id_fields = ["project", "member", "created_by"]
     filter_horizontal = ["channels"]
@@ -168,3 +180,32 @@ class QuotaAlertSettingAdmin(admin.ModelAdmin):
 class StaleAgentSettingAdmin(admin.ModelAdmin):
     list_display = ["user", "enabled", "hours", "updated_at"]
     raw_id_fields = ["user"]
+
+
+@admin.register(QuotaEnforcement)
+class QuotaEnforcementAdmin(admin.ModelAdmin):
+    list_display = [
+        "team",
+        "five_hour_warn_at",
+        "five_hour_stop_at",
+        "seven_day_warn_at",
+        "seven_day_stop_at",
+    ]
+
+
+@admin.register(EnforcementExemption)
+class EnforcementExemptionAdmin(admin.ModelAdmin):
+    list_display = ["team", "member", "budget", "until", "note", "created_by"]
+    raw_id_fields = ["member", "budget", "created_by"]
+
+
+@admin.register(EnforcementEvent)
+class EnforcementEventAdmin(admin.ModelAdmin):
+    """A record of what members were told; not edited."""
+
+    list_display = ["created_at", "team", "member", "kind", "label", "threshold", "exempt"]
+    list_filter = ["kind", "team"]
+    raw_id_fields = ["member"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -10,7 +10,15 @@ from django.core.validators import validate_email
 
 from accounts.models import User
 from budgets import webhooks
-from budgets.models import MAX_THRESHOLDS, Budget, Channel, ScopeKind
+from budgets.models import (
+    MAX_THRESHOLDS,
+    Budget,
+    Channel,
+    Enforcement,
+    EnforcementExemption,
+    QuotaEnforcement,
+    ScopeKind,
+)
 from usage.models import Project
 
 
@@ -21,7 +29,8 @@ def parse_thresholds(raw: str) -> list[int]:
         raise ValidationError("Give at least one threshold, e.g. 90, 100.")
     values = set()
     for part in parts:
-        if not part.isdigit() or not 1 <= int(part) <= 1000:
+        # isdigit() accepts '²', which int() refuses: only ASCII digits are a percentage.
+        if not re.fullmatch(r"[0-9]{1,4}", part) or not 1 <= int(part) <= 1000:
             raise ValidationError(
                 f"'{part}' is not a whole percentage from 1 to 1000 (e.g. 50, 90, 100)."
             )
@@ -71,14 +80,30 @@ class BudgetForm(forms.ModelForm):
             "thresholds",
             "forecast_alerts",
             "channels",
+            "enforcement",
             "active",
         ]
-        labels = {"amount_usd": "Amount (USD)", "forecast_alerts": "Forecast alerts"}
-        widgets = {"scope": forms.RadioSelect, "period": forms.RadioSelect}
+        labels = {
+            "amount_usd": "Amount (USD)",
+            "forecast_alerts": "Forecast alerts",
+            "enforcement": "In Claude Code",
+        }
+        widgets = {
+            "scope": forms.RadioSelect,
+            "period": forms.RadioSelect,
+            "enforcement": forms.RadioSelect,
+        }
 
     def __init__(self, *args, team, **kwargs):
         super().__init__(*args, **kwargs)
         self.team = team
+        enforcement = self.fields["enforcement"]
+        # Forms posted before the field existed keep the old behaviour: alerts only.
+        enforcement.required = False
+        enforcement.help_text = (
+            "Members whose agent has the hooks installed see a notice at the thresholds; "
+            "with stop, their prompts are refused once the amount is spent."
+        )
         # Aliases are covered by their main project, so budgets are set on main projects only.
         project = cast(forms.ModelChoiceField, self.fields["project"])
         project.queryset = Project.objects.filter(team=team, alias_of__isnull=True).exclude(key="")
@@ -100,6 +125,13 @@ class BudgetForm(forms.ModelForm):
             self.add_error("project", "Choose the project this budget is for.")
         if scope == ScopeKind.MEMBER and not data.get("member"):
             self.add_error("member", "Choose the member this budget is for.")
+        data["enforcement"] = data.get("enforcement") or Enforcement.NOTIFY
+        if scope == ScopeKind.PROJECT and data["enforcement"] == Enforcement.STOP:
+            self.add_error(
+                "enforcement",
+                "A project budget can warn but not stop: the server does not know which "
+                "project a prompt is for.",
+            )
         if scope != ScopeKind.PROJECT:
             data["project"] = None
         if scope != ScopeKind.MEMBER:
@@ -242,3 +274,72 @@ class AlertSettingsForm(forms.Form):
             (sub, self[f"quota_{sub.public_id}_enabled"], self[f"quota_{sub.public_id}_threshold"])
             for sub in self.subscriptions
         ]
+
+
+class QuotaEnforcementForm(forms.ModelForm):
+    """The team's warn and stop levels for the official 5-hour and weekly quota windows."""
+
+    class Meta:
+        model = QuotaEnforcement
+        fields = [
+            "five_hour_warn_at",
+            "five_hour_stop_at",
+            "seven_day_warn_at",
+            "seven_day_stop_at",
+        ]
+        labels = {
+            "five_hour_warn_at": "5-hour quota: warn at %",
+            "five_hour_stop_at": "5-hour quota: stop at %",
+            "seven_day_warn_at": "Weekly quota: warn at %",
+            "seven_day_stop_at": "Weekly quota: stop at %",
+        }
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        for window in ("five_hour", "seven_day"):
+            warn, stop = data.get(f"{window}_warn_at"), data.get(f"{window}_stop_at")
+            if warn is not None and stop is not None and warn > stop:
+                self.add_error(f"{window}_warn_at", "Warn at a lower share than the stop.")
+        return data
+
+
+class ExemptionForm(forms.ModelForm):
+    """Lift stops for one member (or everyone) and one budget (or all limits) until a time."""
+
+    member = MemberChoiceField(
+        queryset=User.objects.none(), required=False, empty_label="Everyone in the team"
+    )
+    budget = forms.ModelChoiceField(
+        queryset=Budget.objects.none(), required=False, empty_label="All budgets and quotas"
+    )
+    until = forms.DateTimeField(
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text="In UTC. Empty: until you remove it.",
+    )
+
+    class Meta:
+        model = EnforcementExemption
+        fields = ["member", "budget", "until", "note"]
+
+    def __init__(self, *args, team, now, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.team, self.now = team, now
+        member = cast(forms.ModelChoiceField, self.fields["member"])
+        member.queryset = User.objects.filter(membership__team=team)
+        budget = cast(forms.ModelChoiceField, self.fields["budget"])
+        budget.queryset = Budget.objects.filter(team=team)
+
+    def clean_until(self):
+        until = self.cleaned_data.get("until")
+        if until is not None and until <= self.now:
+            raise ValidationError("Give a time in the future.")
+        return until
+
+    def save(self, commit=True):
+        exemption = super().save(commit=False)
+        exemption.team = self.team
+        if commit:
+            exemption.save()
+        return exemption

@@ -61,6 +61,12 @@ class Period(models.TextChoices):
     WEEK = "week", "Week (Monday to Sunday)"
 
 
+class Enforcement(models.TextChoices):
+    NOTIFY = "notify", "Alerts only"
+    WARN = "warn", "Warn in Claude Code"
+    STOP = "stop", "Warn, then stop prompts past the amount"
+
+
 def period_bounds(period: str, day: date) -> tuple[date, date]:
     """First and last day (inclusive) of the period containing `day`."""
     if period == Period.WEEK:
@@ -204,6 +210,10 @@ class Budget(models.Model):
     )
     channels = models.ManyToManyField(Channel, blank=True, related_name="budgets")
     active = models.BooleanField(default=True)
+    # What Claude Code does at the thresholds (budgets.enforcement); issue 18.
+    enforcement = models.CharField(
+        max_length=10, choices=Enforcement.choices, default=Enforcement.NOTIFY
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     created_by = models.ForeignKey(
@@ -457,3 +467,109 @@ class StaleAgentSetting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.hours} h"
+
+
+# --- enforcement in Claude Code (issue 18) ----------------------------------------------------
+
+
+class QuotaWindow(models.TextChoices):
+    FIVE_HOUR = "five_hour", "5-hour quota"
+    SEVEN_DAY = "seven_day", "Weekly quota"
+
+
+class QuotaEnforcement(models.Model):
+    """The team's warn and stop levels (percent used) for every member's official quota windows.
+
+    Empty levels mean no notice; a stop level refuses prompts until the window resets.
+    """
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="quota_enforcement")
+    five_hour_warn_at = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    five_hour_stop_at = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    seven_day_warn_at = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    seven_day_stop_at = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"quota levels of {self.team}"
+
+    def levels(self, window: str) -> tuple[int | None, int | None]:
+        """(warn at, stop at) in percent for `window` (a QuotaWindow value)."""
+        return getattr(self, f"{window}_warn_at"), getattr(self, f"{window}_stop_at")
+
+
+class EnforcementExemption(models.Model):
+    """An admin's lift of stops: for one member or everyone, one budget or all, until a time.
+
+    Warnings are still shown; only the refusal of prompts is lifted.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="exemptions")
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    budget = models.ForeignKey(
+        Budget, null=True, blank=True, on_delete=models.CASCADE, related_name="exemptions"
+    )
+    until = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        who = self.member.email if self.member else "everyone"
+        return f"{who}: {self.budget or 'all limits'} until {self.until or 'removed'}"
+
+
+class EnforcementEvent(models.Model):
+    """One warning or stop the server told a member's agent about: once per subject, period,
+    level and threshold (the subject is `budget:<uuid>` or `quota:<window>`)."""
+
+    class Kind(models.TextChoices):
+        WARN = "warn", "Warning"
+        STOP = "stop", "Stop"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="enforcement_events")
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enforcement_events"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    subject = models.CharField(max_length=80)
+    label = models.CharField(max_length=200)
+    period_key = models.CharField(max_length=40)
+    threshold = models.PositiveIntegerField()
+    # The figures the member was shown: spent and cap (USD strings) or percent used.
+    data = models.JSONField(default=dict, blank=True)
+    exempt = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # The status endpoint records on every recompute; this keeps one row per crossing.
+            models.UniqueConstraint(
+                fields=["member", "subject", "period_key", "kind", "threshold"],
+                name="enforcementevent_once_per_period",
+            ),
+        ]
+        indexes = [
+            # The budgets page lists a team's recent events.
+            models.Index(fields=["team", "-created_at"], name="enforcementevent_team_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.label} for {self.member_id}"

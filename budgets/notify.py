@@ -245,6 +245,12 @@ def resend(delivery_ids) -> int:
 
 def send_test(channel: Channel, user=None) -> Outcome | None:
     """One immediate attempt through the real path, so the admin sees the true result."""
+    return deliver(create_test_delivery(channel, user).pk, single_attempt=True)
+
+
+def create_test_delivery(channel: Channel, user=None) -> Delivery:
+    """A pending test message through `channel` (sent by budgets.tasks.send_test_delivery;
+    its row is the result the channels page shows)."""
     with transaction.atomic():
         alert = Alert.objects.create(
             team=channel.team,
@@ -252,8 +258,19 @@ def send_test(channel: Channel, user=None) -> Outcome | None:
             channel=channel,
             data={"channel": channel.name, "requested_by": getattr(user, "email", "")},
         )
-        delivery = Delivery.objects.create(alert=alert, channel=channel)
-    return deliver(delivery.pk, single_attempt=True)
+        return Delivery.objects.create(alert=alert, channel=channel)
+
+
+def last_tests(channels) -> dict[int, Delivery]:
+    """The newest test delivery of each channel, by channel id (one query)."""
+    latest: dict[int, Delivery] = {}
+    tests = Delivery.objects.filter(channel__in=channels, alert__kind=AlertKind.TEST).order_by(
+        "channel_id", "-created_at", "-pk"
+    )
+    for delivery in tests:
+        if delivery.channel_id is not None:
+            latest.setdefault(delivery.channel_id, delivery)
+    return latest
 
 
 def sweep(now: datetime | None = None) -> dict[str, int]:

@@ -36,6 +36,13 @@ def send_delivery(delivery_id: int) -> str | None:
     return outcome.status
 
 
+@shared_task(acks_late=True)
+def send_test_delivery(delivery_id: int) -> str | None:
+    """The channels page's "Send test", off the request: one attempt, no retries."""
+    outcome = notify.deliver(delivery_id, single_attempt=True)
+    return outcome.status if outcome is not None else None
+
+
 @shared_task
 def sweep_deliveries() -> dict:
     """Resend what a lost message or a killed worker left behind."""

@@ -14,22 +14,32 @@ from django.db import transaction
 from django.db.models import Prefetch, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.access import is_team_admin, team_of
 from budgets import notify, tasks
-from budgets.forms import AlertSettingsForm, BudgetForm, ChannelForm
+from budgets.enforcement import recent_events
+from budgets.forms import (
+    AlertSettingsForm,
+    BudgetForm,
+    ChannelForm,
+    ExemptionForm,
+    QuotaEnforcementForm,
+)
 from budgets.models import (
     Alert,
     AlertKind,
     Budget,
     Channel,
     Delivery,
+    EnforcementExemption,
     QuotaAlertSetting,
+    QuotaEnforcement,
     StaleAgentSetting,
 )
 from budgets.status import budget_status_for
-from telemetry_site.queueing import enqueue_on_commit
+from telemetry_site.queueing import enqueue, enqueue_on_commit
 from usage.models import Subscription
 
 log = logging.getLogger(__name__)
@@ -85,6 +95,7 @@ def budgets_page(request):
     if team is not None:
         context["statuses"] = budget_status_for(request.user)
         context["alerts"] = _recent_alerts(request.user, team, admin)
+        context.update(_enforcement_context(request.user, team, admin))
         if admin:
             context["inactive"] = Budget.objects.filter(team=team, active=False)
     context["settings_form"] = AlertSettingsForm(
@@ -92,6 +103,79 @@ def budgets_page(request):
         stale_setting=_stale_setting(request.user),
     )
     return render(request, "budgets/budgets.html", context)
+
+
+def _enforcement_context(user, team, admin: bool, **forms) -> dict[str, Any]:
+    """Warnings and stops in Claude Code: the recent events (admins: the team's, members:
+    their own) and, for admins, the quota levels and the exemptions with their forms."""
+    context: dict[str, Any] = {
+        "enforcement_events": recent_events(user, team, whole_team=admin, limit=RECENT_ALERTS)
+    }
+    if admin:
+        now = timezone.now()
+        rules = QuotaEnforcement.objects.filter(team=team).first()
+        context["quota_form"] = forms.get("quota_form") or QuotaEnforcementForm(instance=rules)
+        context["exemption_form"] = forms.get("exemption_form") or ExemptionForm(team=team, now=now)
+        context["exemptions"] = (
+            EnforcementExemption.objects.filter(team=team)
+            .filter(Q(until__isnull=True) | Q(until__gt=now))
+            .select_related("member", "budget")
+        )
+    return context
+
+
+def _budgets_page_with(request, team, status: int, **forms):
+    context = {
+        "team": team,
+        "is_admin": True,
+        "statuses": budget_status_for(request.user),
+        "alerts": _recent_alerts(request.user, team, True),
+        "settings_form": AlertSettingsForm(
+            subscriptions=_subscriptions_with_settings(request.user),
+            stale_setting=_stale_setting(request.user),
+        ),
+        **_enforcement_context(request.user, team, True, **forms),
+    }
+    return render(request, "budgets/budgets.html", context, status=status)
+
+
+@login_required
+@require_POST
+def quota_enforcement(request):
+    """An admin sets the team's warn and stop levels for the official quota windows."""
+    team = _admin_team(request)
+    rules = QuotaEnforcement.objects.filter(team=team).first() or QuotaEnforcement(team=team)
+    form = QuotaEnforcementForm(request.POST, instance=rules)
+    if not form.is_valid():
+        return _budgets_page_with(request, team, 400, quota_form=form)
+    form.save()
+    messages.success(request, "The quota levels are saved.")
+    return redirect("budgets")
+
+
+@login_required
+@require_POST
+def exemption_create(request):
+    team = _admin_team(request)
+    form = ExemptionForm(request.POST, team=team, now=timezone.now())
+    if not form.is_valid():
+        return _budgets_page_with(request, team, 400, exemption_form=form)
+    exemption = form.save(commit=False)
+    exemption.created_by = request.user
+    exemption.save()
+    log.info("enforcement exemption", extra={"exemption": exemption.pk, "team": team.pk})
+    messages.success(request, f"Stops lifted: {exemption}.")
+    return redirect("budgets")
+
+
+@login_required
+@require_POST
+def exemption_delete(request, public_id):
+    team = _admin_team(request)
+    exemption = get_object_or_404(EnforcementExemption, public_id=public_id, team=team)
+    exemption.delete()
+    messages.success(request, "The exemption is removed.")
+    return redirect("budgets")
 
 
 @login_required
@@ -110,6 +194,7 @@ def alert_settings(request):
             "statuses": budget_status_for(request.user) if team else [],
             "alerts": _recent_alerts(request.user, team, False) if team else [],
             "settings_form": form,
+            **(_enforcement_context(request.user, team, False) if team else {}),
         }
         return render(request, "budgets/budgets.html", context, status=400)
     with transaction.atomic():
@@ -188,7 +273,11 @@ def _evaluate_soon(team) -> None:
 def channels_page(request):
     team = _admin_team(request)
     secret = request.session.pop(SECRET_SESSION_KEY, None)
-    channels = Channel.objects.filter(team=team).prefetch_related("members", "budgets")
+    channels = list(Channel.objects.filter(team=team).prefetch_related("members", "budgets"))
+    tests = notify.last_tests(channels)
+    for channel in channels:
+        # For the template only: the newest "Send test" delivery, or None.
+        channel.last_test = tests.get(channel.pk)  # type: ignore[attr-defined]
     return render(
         request,
         "budgets/channels.html",
@@ -256,13 +345,14 @@ def channel_delete(request, public_id):
 @login_required
 @require_POST
 def channel_test(request, public_id):
+    # Sent by a worker: a slow receiver holds the worker up to its deadline, never this request.
     channel = _team_channel(request, public_id)
-    outcome = notify.send_test(channel, request.user)
-    if outcome is not None and outcome.status == Delivery.Status.SENT:
-        messages.success(request, f"Test message sent through '{channel.name}'.")
-    else:
-        error = outcome.error if outcome else "another worker is sending it"
-        messages.error(request, f"The test message through '{channel.name}' failed: {error}")
+    delivery = notify.create_test_delivery(channel, request.user)
+    enqueue(tasks.send_test_delivery, delivery.pk)
+    messages.info(
+        request,
+        f"Test message queued for '{channel.name}'. Reload to see its result under Last test.",
+    )
     return redirect("channels")
 
 

@@ -1,18 +1,22 @@
 """Outgoing webhooks: Standard Webhooks signing and a careful HTTP POST.
 
-Careful means: a timeout always, no redirects, no proxies from the environment, and the host is
-resolved once, vetted (no private, loopback, link-local or reserved address unless the operator
-sets WEBHOOK_ALLOW_PRIVATE_IPS) and then connected to by that vetted IP, so a DNS answer that
-changes between the check and the connection (DNS rebinding) cannot reach an internal service.
+Careful means: one deadline for the whole delivery (connect, send, every byte of the answer:
+a receiver that drips bytes cannot hold a worker past it), no redirects, no proxies from the
+environment, and the host is resolved once, vetted (no private, loopback, link-local or
+reserved address, in any IPv6 spelling, unless the operator sets WEBHOOK_ALLOW_PRIVATE_IPS) and
+then connected to by that vetted IP, so a DNS answer that changes between the check and the
+connection (DNS rebinding) cannot reach an internal service.
 """
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import ipaddress
 import json
 import logging
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -63,9 +67,43 @@ def _allow_private() -> bool:
     return bool(getattr(settings, "WEBHOOK_ALLOW_PRIVATE_IPS", False))
 
 
+# IPv6 prefixes whose last 32 bits are an IPv4 address a packet may end up at: IPv4-compatible
+# (::a.b.c.d, deprecated by RFC 4291), NAT64's well-known prefix (RFC 6052) and SIIT's
+# IPv4-translated form (RFC 2765). IPv4-mapped, 6to4 and Teredo have accessors in ipaddress.
+IPV4_IN_LAST_32_BITS = (
+    ipaddress.IPv6Network("::/96"),
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),
+)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries (mapped, compatible, NAT64, SIIT, 6to4, Teredo
+    server and client); empty for a plain IPv6 address."""
+    found: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    if any(ip in network for network in IPV4_IN_LAST_32_BITS):
+        found.append(ipaddress.IPv4Address(ip.packed[-4:]))
+    return found
+
+
 def is_public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    """True for a global unicast address that carries no private IPv4 address in any form
+    (`::127.0.0.1`, `::ffff:10.0.0.1`, `64:ff9b::a00:1`, `2002:a00:1::` are all refused)."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in IPV4_IN_LAST_32_BITS[0]:
+            return False  # IPv4-compatible: deprecated, never routed, only ever a trick
+        carried = embedded_ipv4(ip)
+        if carried:
+            return all(is_public_address(v4) for v4 in carried)
+        # ::/8 holds the unspecified, loopback and IPv4-compatible forms: nothing public.
+        if ip in ipaddress.IPv6Network("::/8"):
+            return False
     return ip.is_global and not ip.is_multicast
 
 
@@ -129,6 +167,52 @@ def resolve(url: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return addresses[0]
 
 
+class Deadline:
+    """Ends a delivery after `seconds` in all: httpx's timeouts count per socket operation, so
+    this shuts the connection's socket down from a timer, which wakes any blocked read.
+
+    Pass `trace` as httpx's "trace" extension (it sees the socket once connected); use as a
+    context manager around the request.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def trace(self, event_name: str, info: dict) -> None:
+        if event_name != "connection.connect_tcp.complete":
+            return
+        sock = info["return_value"].get_extra_info("socket")
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def __enter__(self) -> "Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # closed already
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 @dataclass(frozen=True)
 class WebhookResult:
     status_code: int
@@ -138,7 +222,8 @@ class WebhookResult:
 def post(
     url: str, secret: str, msg_id: str, payload: dict, *, timeout: float | None = None
 ) -> WebhookResult:
-    """POST a signed JSON payload; raise WebhookError unless the receiver answers 2xx."""
+    """POST a signed JSON payload; raise WebhookError unless the receiver answers 2xx within
+    `timeout` seconds in all (default settings.WEBHOOK_TIMEOUT_SECONDS), answer included."""
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     timestamp = int(time.time())
     ip = resolve(url)
@@ -161,11 +246,14 @@ def post(
     }
     auth = (parts.username, parts.password or "") if parts.username else None
     # TLS checks the certificate against the real host name, not the IP connected to.
-    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    extensions: dict = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
     seconds = timeout if timeout is not None else settings.WEBHOOK_TIMEOUT_SECONDS
+    deadline = Deadline(seconds)
+    extensions["trace"] = deadline.trace
     started = time.monotonic()
     try:
         with (
+            deadline,
             httpx.Client(timeout=seconds, follow_redirects=False, trust_env=False) as client,
             client.stream(
                 "POST", pinned, content=body, headers=headers, auth=auth, extensions=extensions
@@ -175,6 +263,8 @@ def post(
     except httpx.TimeoutException as exc:
         raise WebhookError(f"Timed out after {seconds:g} s ({type(exc).__name__}).") from exc
     except httpx.HTTPError as exc:
+        if deadline.expired:
+            raise WebhookError(f"Timed out after {seconds:g} s (the whole delivery).") from exc
         raise WebhookError(
             f"Could not reach {parts.hostname}: {exc or type(exc).__name__}"
         ) from exc

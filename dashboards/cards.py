@@ -13,7 +13,14 @@ from accounts.models import User
 from telemetry_site.formatting import window_name
 from usage import queries
 from usage.analytics import pace, ratelimits
-from usage.analytics.blocks import BLOCK_LENGTH, BurnRate, Projection, burn_rate, projection
+from usage.analytics.blocks import (
+    BLOCK_LENGTH,
+    BurnRate,
+    Projection,
+    burn_rate,
+    measured_from,
+    projection,
+)
 from usage.models import Block, Machine, Subscription
 
 CHART_DAYS = 30
@@ -21,7 +28,11 @@ CHART_DAYS = 30
 
 @dataclass(frozen=True)
 class BlockCard:
-    """An active block as the pages show it: time gone and left, pace, where it ends up."""
+    """An active block as the pages show it: time gone and left, pace, where it ends up.
+
+    `elapsed` is the block's clock (from its start); the burn rate is over `measured`, from
+    the first request (`measured_from`, the start when unknown) to the last, as ccusage's.
+    """
 
     block: Block
     elapsed: timedelta
@@ -29,6 +40,8 @@ class BlockCard:
     burn: BurnRate | None
     projected: Projection | None
     machines: list[dict]
+    measured_from: datetime
+    measured: timedelta
 
     @property
     def elapsed_pct(self) -> float:
@@ -58,6 +71,8 @@ def block_card(block: Block, now: datetime | None = None) -> BlockCard:
         burn=burn_rate(block),
         projected=projection(block, now),
         machines=contributions_of(block),
+        measured_from=measured_from(block),
+        measured=max(block.last_activity - measured_from(block), timedelta(0)),
     )
 
 

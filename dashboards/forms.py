@@ -9,10 +9,12 @@ from django.db import transaction
 from django.http import QueryDict
 
 from accounts.access import Viewer
+from telemetry_site.api.fields import day_in_range
 from usage import queries
 from usage.models import Plan, Source, Subscription
 
 SOURCE_CHOICES = [("", "All sources"), *Source.choices]
+UNKNOWN_CHOICE = "“%(value)s” is not one of the options, so this filter is ignored."
 
 
 def _choice_field(form: forms.BaseForm, name: str) -> forms.ChoiceField:
@@ -20,15 +22,43 @@ def _choice_field(form: forms.BaseForm, name: str) -> forms.ChoiceField:
     return cast(forms.ChoiceField, form.fields[name])
 
 
+def day_field() -> forms.DateField:
+    """An optional date input of a filter form, within the days the site can store."""
+    return forms.DateField(
+        required=False,
+        validators=[day_in_range],
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+
 class FilterForm(forms.Form):
-    """A GET filter form: a bad value becomes an error shown on the page, and is then ignored."""
+    """A GET filter form: a bad value becomes an error shown on the page, and is then ignored.
+
+    An end date before the start date is read as the range between the two: the dates are
+    swapped in the fields too, so the page shows the data for the dates its fields say.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field, forms.ChoiceField):
+                field.error_messages["invalid_choice"] = UNKNOWN_CHOICE
 
     def clean(self) -> dict[str, Any]:
         super().clean()
         cleaned = self.cleaned_data
         since, until = cleaned.get("since"), cleaned.get("until")
         if since and until and since > until:
-            self.add_error("until", "The end date is before the start date.")
+            cleaned["since"], cleaned["until"] = until, since
+            data = QueryDict(mutable=True)
+            data.update(self.data)
+            data["since"], data["until"] = until.isoformat(), since.isoformat()
+            self.data = data
+            self.add_error(
+                None,
+                f"The end date is before the start date, so the two were swapped: showing "
+                f"{until:%b} {until.day}, {until.year} to {since:%b} {since.day}, {since.year}.",
+            )
         return cleaned
 
     def value(self, name: str):
@@ -48,8 +78,8 @@ class DashboardFilters(FilterForm):
     hand-edited URL never produces an error page.
     """
 
-    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    since = day_field()
+    until = day_field()
     machine = forms.ChoiceField(required=False)
     project = forms.ChoiceField(required=False)
     scope = forms.ChoiceField(required=False)
@@ -88,8 +118,8 @@ def with_defaults(query: QueryDict, **defaults: str) -> QueryDict:
 class BlockFilters(FilterForm):
     """Blocks page filters: a date range (block start, viewer's days) and one subscription."""
 
-    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    since = day_field()
+    until = day_field()
     scope = forms.ChoiceField(required=False)
     subscription = forms.ChoiceField(required=False)
 
@@ -123,6 +153,9 @@ SPLITS = [
 
 # Splits that show individual members' figures, which only some viewers may see for the team.
 INDIVIDUAL_SPLITS = ("machine", "member")
+MEMBER_SPLIT_REFUSED = (
+    "Only team admins see the team split by machine or member, so the table shows days instead."
+)
 
 
 EXPLORER_DAYS = 30
@@ -162,6 +195,10 @@ class ExplorerFilters(DashboardFilters):
             self.order_fields(self.field_order)
         if not viewer.sees_others:
             _choice_field(self, "split").choices = [c for c in SPLITS if c[0] != "member"]
+            # The option is hidden from this viewer; a link or an old URL may still ask for it.
+            self.fields["split"].error_messages["invalid_choice"] = (
+                MEMBER_SPLIT_REFUSED if self.data.get("split") == "member" else UNKNOWN_CHOICE
+            )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -172,13 +209,16 @@ class ExplorerFilters(DashboardFilters):
             and not self.viewer.sees_others
             and not cleaned.get("machine")
         ):
-            self.add_error("split", "Only team admins see the team split by machine or member.")
+            self.add_error("split", MEMBER_SPLIT_REFUSED)
         return cleaned
 
     def query(self, today: date) -> dict:
         """aggregate_usage's keyword arguments (besides group_by) for these filters."""
         until = self.value("until") or today
         since = self.value("since") or until - timedelta(days=EXPLORER_DAYS - 1)
+        if since > until:
+            # A start after the default end (today): the form shows the error; count back.
+            since = until - timedelta(days=EXPLORER_DAYS - 1)
         params = {"since": since, "until": until, "scope": self.value("scope") or "me"}
         for name in ("machine", "project", "model", "member", "source"):
             if (value := self.value(name)) is not None:
@@ -201,6 +241,10 @@ class RenameForm(forms.Form):
     name = forms.CharField(max_length=100, strip=True)
 
 
+class ProjectNameForm(forms.Form):
+    name = forms.CharField(max_length=200, strip=True)
+
+
 class SubscriptionForm(forms.ModelForm):
     class Meta:
         model = Subscription
@@ -220,6 +264,13 @@ class SubscriptionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.owner = owner
         self.fields["monthly_price_usd"].widget.attrs.update({"min": "0", "step": "0.01"})
+        plan = _choice_field(self, "plan")
+        # No plan is preselected: a guessed plan would be shown as fact in plan value.
+        plan.choices = [("", "Choose a plan…"), *Plan.choices]
+        plan.error_messages["required"] = "Choose the plan, or “Plan unknown” if you are not sure."
+        if not self.instance.pk:
+            self.initial.pop("plan", None)
+            plan.initial = None
 
     def clean_monthly_price_usd(self):
         price = self.cleaned_data["monthly_price_usd"]
@@ -243,6 +294,8 @@ class SubscriptionForm(forms.ModelForm):
         data = self.cleaned_data
         if data.get("plan") == Plan.CUSTOM and data.get("monthly_price_usd") is None:
             self.add_error("monthly_price_usd", "A custom plan needs its monthly price.")
+        if data.get("plan") == Plan.UNKNOWN and data.get("monthly_price_usd") is not None:
+            self.add_error("plan", "Choose the plan this price is for.")
         return data
 
     @transaction.atomic

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dashboards.views import blocks, explorer, machines, overview, sessions, team
+from dashboards.views import blocks, explorer, machines, overview, projects, sessions, team
 
 urlpatterns = [
     path("", overview.overview, name="overview"),
@@ -14,5 +14,13 @@ urlpatterns = [
     path("machines/<uuid:machine_uuid>/rename/", machines.machine_rename, name="machine_rename"),
     path("machines/<uuid:machine_uuid>/move/", machines.machine_move, name="machine_move"),
     path("machines/<uuid:machine_uuid>/retire/", machines.machine_retire, name="machine_retire"),
+    path(
+        "machines/<uuid:machine_uuid>/retire/confirm/",
+        machines.machine_retire_confirm,
+        name="machine_retire_confirm",
+    ),
+    path("projects/", projects.projects, name="projects"),
+    path("projects/<uuid:public_id>/group/", projects.project_group, name="project_group"),
+    path("projects/<uuid:public_id>/rename/", projects.project_rename, name="project_rename"),
     path("team/", team.team_dashboard, name="team_dashboard"),
 ]

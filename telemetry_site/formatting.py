@@ -5,6 +5,8 @@ prints as "-$0.00". Token counts are compact (`12.3M`). Percentages keep one dec
 so small readings are not shown as 0%.
 """
 
+import csv
+from collections.abc import Iterable
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -141,3 +143,25 @@ def window_adjective(window: str) -> str:
     if window.startswith("seven_day_"):
         return f"weekly {_model_part(window)}"
     return window.replace("_", " ")
+
+
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value):
+    """A CSV cell that no spreadsheet runs: text starting with `=`, `+`, `-`, `@`, tab or CR
+    gets a leading `'` (shown as text); numbers and other values pass unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class SafeCsvWriter:
+    """csv.writer whose text cells go through spreadsheet_cell: every CSV the product writes."""
+
+    def __init__(self, stream) -> None:
+        self._writer = csv.writer(stream)
+
+    def writerow(self, row: Iterable) -> None:
+        self._writer.writerow([spreadsheet_cell(value) for value in row])

@@ -1,4 +1,9 @@
-"""/healthz: 200 when the database and the Celery broker answer, 503 naming what does not."""
+"""/healthz: names each dependency that does not answer.
+
+503 when the database is down (nothing works without it); 200 with status "degraded" when only
+the broker or the cache is down, because pages, reads, ingest and login keep working then
+(queued work waits for the beat sweeps, rate limits count in process memory).
+"""
 
 import logging
 import os
@@ -7,6 +12,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
@@ -37,10 +43,24 @@ def _check_broker() -> None:
         raise OSError(f"broker folder {folder.name} is not writable")
 
 
+def _check_cache() -> None:
+    ping = getattr(cache, "ping", None)
+    if ping is not None:  # telemetry_site.cache.FallbackRedisCache: ask Redis, not the fallback
+        ping()
+        return
+    cache.set("healthz", "ok", 10)
+    if cache.get("healthz") != "ok":
+        raise OSError("cache did not keep a value")
+
+
+# Without these the site cannot answer at all; the others only degrade it.
+ESSENTIAL = {"database"}
+
+
 @never_cache
 @require_GET
 def healthz(request):
-    checks = {"database": _check_database, "broker": _check_broker}
+    checks = {"database": _check_database, "broker": _check_broker, "cache": _check_cache}
     status: dict[str, str] = {}
     failing: list[str] = []
     for name, check in checks.items():
@@ -51,7 +71,9 @@ def healthz(request):
             log.warning("health check failed", extra={"check": name, "error": str(exc)})
             status[name] = f"unavailable: {exc.__class__.__name__}"
             failing.append(name)
-    body: dict[str, Any] = {"status": "ok" if not failing else "unavailable", "checks": status}
+    down = ESSENTIAL.intersection(failing)
+    overall = "unavailable" if down else "degraded" if failing else "ok"
+    body: dict[str, Any] = {"status": overall, "checks": status}
     if failing:
         body["failing"] = failing
-    return JsonResponse(body, status=503 if failing else 200)
+    return JsonResponse(body, status=503 if down else 200)

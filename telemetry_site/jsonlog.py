@@ -1,8 +1,21 @@
-"""Log formats that keep `extra=` fields: one JSON object per line, or text with key=value."""
+"""Log formats that keep `extra=` fields: one JSON object per line, or text with key=value.
+Both take secrets out of every line (redact_secrets): login links carry theirs in the path."""
 
 import json
 import logging
+import re
 from datetime import UTC, datetime
+
+# URL paths whose last part is a secret; the route is accounts/urls.py `login_link`.
+SECRET_PATHS = re.compile(r"(/accounts/login/link/)[^/\s\"'<>?#]+")
+REDACTED = "[redacted]"
+
+
+def redact_secrets(text: str) -> str:
+    """`text` with the secret part of login-link paths replaced by `[redacted]` (request lines,
+    paths and referers in access logs and in the app's own log lines)."""
+    return SECRET_PATHS.sub(rf"\1{REDACTED}", text)
+
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -22,9 +35,9 @@ class TextFormatter(logging.Formatter):
         line = super().format(record)
         extras = " ".join(f"{key}={value}" for key, value in _extras(record).items())
         if not extras:
-            return line
+            return redact_secrets(line)
         head, sep, tail = line.partition("\n")
-        return f"{head} [{extras}]{sep}{tail}"
+        return redact_secrets(f"{head} [{extras}]{sep}{tail}")
 
 
 class JsonFormatter(logging.Formatter):
@@ -39,4 +52,4 @@ class JsonFormatter(logging.Formatter):
         payload.update(_extras(record))
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+        return redact_secrets(json.dumps(payload, default=str))

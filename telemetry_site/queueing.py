@@ -1,9 +1,10 @@
 """Handing work to Celery without ever failing the request that asked for it.
 
-A broker that is down (or an eager task that raises) is logged and swallowed: every queued job
-in this project has a beat sweep that finds the rows left waiting and does the work later
+A broker that is down (or an eager task that raises) is logged and swallowed. The queued jobs
+that keep data have a beat sweep that finds the rows left waiting and does the work later
 (derived work: usage.tasks.sweep_derived_work; deliveries: budgets.tasks.sweep_deliveries;
-blocks: usage.tasks.refresh_blocks; budget checks: budgets.tasks.evaluate_all_teams).
+blocks: usage.tasks.refresh_blocks; budget checks: budgets.tasks.evaluate_all_teams); a login
+email is not kept (the person asks for a new link), and its caller says so.
 """
 
 import logging
@@ -13,8 +14,18 @@ from django.db import transaction
 log = logging.getLogger(__name__)
 
 
-def enqueue(task, *args, countdown: int | None = None) -> bool:
-    """Send `task(*args)` to the broker now; False (and a warning) when it could not be sent."""
+def enqueue(
+    task,
+    *args,
+    countdown: int | None = None,
+    secret_args: bool = False,
+    then: str = "its periodic sweep will catch up",
+) -> bool:
+    """Send `task(*args)` to the broker now; False (and a warning) when it could not be sent.
+
+    `secret_args=True` keeps the arguments out of that warning (login emails carry a secret);
+    `then` says in the warning what happens to the work instead.
+    """
     try:
         if countdown is None:
             task.delay(*args)
@@ -22,11 +33,12 @@ def enqueue(task, *args, countdown: int | None = None) -> bool:
             task.apply_async(args, countdown=countdown)
     except Exception as exc:  # broker down, or an eager task failing: the sweep catches up
         log.warning(
-            "could not queue %s; its periodic sweep will catch up",
+            "could not queue %s; %s",
             task.name,
+            then,
             extra={
                 "task": task.name,
-                "task_args": list(args),
+                "task_args": "[secret]" if secret_args else list(args),
                 "error": f"{type(exc).__name__}: {exc}",
             },
         )

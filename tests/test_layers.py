@@ -24,6 +24,7 @@ PLUMBING = (
     "telemetry_site.api.errors",
     "telemetry_site.api.fields",
     "telemetry_site.api.pagination",
+    "telemetry_site.api.parsers",
     "telemetry_site.api.permissions",
     "telemetry_site.api.schema",
     "telemetry_site.api.throttles",

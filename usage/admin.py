@@ -16,12 +16,15 @@ from usage.models import (
     HourlyUsage,
     IngestBatch,
     Machine,
+    ModelPrice,
     PlanPrice,
     Project,
     RateLimitSnapshot,
     SessionUsage,
     Subscription,
 )
+from usage.pricing import reprice
+from usage.projects import normalise_git_remote, regroup, strip_credentials
 
 BODY_PREVIEW_CHARS = 4000
 
@@ -69,7 +72,10 @@ class MachineAdmin(admin.ModelAdmin):
 class ProjectForm(forms.ModelForm):
     class Meta:
         model = Project
-        fields = ["team", "key", "display_name", "alias_of", "cwd", "git_remote"]
+        fields = ["team", "key", "display_name", "alias_of", "keep_apart", "cwd", "git_remote"]
+
+    def clean_git_remote(self):
+        return strip_credentials(self.cleaned_data.get("git_remote") or "")
 
     def clean_alias_of(self):
         target = self.cleaned_data.get("alias_of")
@@ -91,12 +97,13 @@ class ProjectAdmin(admin.ModelAdmin):
     search_fields = ["display_name", "key", "cwd", "git_remote"]
     list_select_related = ["team", "alias_of"]
     autocomplete_fields = ["alias_of"]
-    readonly_fields = ["public_id", "created_at"]
+    readonly_fields = ["public_id", "remote_key", "created_at"]
     actions = ["group_under_oldest", "ungroup"]
 
     def save_model(self, request, obj, form, change):
         target = form.cleaned_data.get("alias_of")
         obj.alias_of = None if target is None else obj.alias_of
+        obj.remote_key = normalise_git_remote(obj.git_remote)[:1000]
         super().save_model(request, obj, form, change)
         # set_alias also moves projects grouped under this one, so no chain is ever built.
         obj.set_alias(target)
@@ -111,14 +118,15 @@ class ProjectAdmin(admin.ModelAdmin):
         target = projects[0].canonical
         for project in projects:
             if project.pk != target.pk:
-                project.set_alias(target)
+                regroup(project, target, by=request.user)
         self.message_user(
             request, f"{len(projects) - 1} project(s) now count as {target.display_name}."
         )
 
     @admin.action(description="Ungroup selected projects")
     def ungroup(self, request, queryset):
-        count = queryset.exclude(alias_of=None).update(alias_of=None)
+        # keep_apart: the automatic grouping by git remote does not put them back.
+        count = queryset.exclude(alias_of=None).update(alias_of=None, keep_apart=True)
         self.message_user(request, f"{count} project(s) ungrouped.")
 
 
@@ -208,8 +216,17 @@ class FactAdmin(admin.ModelAdmin):
 
 @admin.register(DailyUsage)
 class DailyUsageAdmin(FactAdmin):
-    list_display = ["day", "machine", "source", "project", "model", "total_tokens", "cost_usd"]
-    list_filter = ["source", "day"]
+    list_display = [
+        "day",
+        "machine",
+        "source",
+        "project",
+        "model",
+        "total_tokens",
+        "cost_usd",
+        "priced_by_server",
+    ]
+    list_filter = ["source", "priced_by_server", "day"]
     search_fields = ["model", "machine__name", "machine__uuid", "project__key"]
     list_select_related = ["machine", "project"]
     date_hierarchy = "day"
@@ -255,6 +272,41 @@ class RateLimitSnapshotAdmin(FactAdmin):
     search_fields = ["machine__name", "subscription__label"]
     list_select_related = ["machine", "subscription"]
     date_hierarchy = "captured_at"
+
+
+@admin.register(ModelPrice)
+class ModelPriceAdmin(admin.ModelAdmin):
+    """Prices for models ccusage cannot price. Saving or deleting one reprices, at once, the
+    daily facts of that model that ccusage reported at $0 (usage.pricing.reprice)."""
+
+    list_display = [
+        "model",
+        "input_usd_per_mtok",
+        "output_usd_per_mtok",
+        "cache_creation_usd_per_mtok",
+        "cache_read_usd_per_mtok",
+        "updated_at",
+    ]
+    search_fields = ["model"]
+    readonly_fields = ["updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        old_model = form.initial.get("model") if change else None
+        super().save_model(request, obj, form, change)
+        changed = reprice(obj.model)
+        if old_model and old_model != obj.model:
+            changed += reprice(old_model)
+        self.message_user(request, f"{changed} daily row(s) repriced.")
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        reprice(obj.model)
+
+    def delete_queryset(self, request, queryset):
+        models = list(queryset.values_list("model", flat=True))
+        super().delete_queryset(request, queryset)
+        for model in models:
+            reprice(model)
 
 
 @admin.register(PlanPrice)

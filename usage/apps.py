@@ -8,3 +8,4 @@ class UsageConfig(AppConfig):
     def ready(self) -> None:
         # Connects the receivers that queue derived work (Django's advice: import in ready()).
         from usage import receivers  # noqa: F401
+        from usage.ingest.otlp import receivers as otlp_receivers  # noqa: F401

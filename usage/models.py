@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone as dj_timezone
 
@@ -18,6 +19,9 @@ from accounts.models import Team
 
 
 class Plan(models.TextChoices):
+    # Nobody has said which plan pays for the account (a first sync creates the subscription):
+    # no price is assumed, so plan value shows the API value only.
+    UNKNOWN = "unknown", "Plan unknown"
     PRO = "pro", "Pro"
     MAX5X = "max5x", "Max 5x"
     MAX20X = "max20x", "Max 20x"
@@ -43,6 +47,32 @@ class PlanPrice(models.Model):
         return f"{self.get_plan_display()}: ${self.monthly_usd}/month"
 
 
+class ModelPrice(models.Model):
+    """The server's price of a model ccusage cannot price, in USD per million tokens of each
+    kind; the operator edits it in the Django admin (usage.pricing applies it)."""
+
+    model = models.CharField(max_length=200, unique=True, help_text="As ccusage names it.")
+    input_usd_per_mtok = models.DecimalField(
+        max_digits=12, decimal_places=6, validators=[MinValueValidator(0)]
+    )
+    output_usd_per_mtok = models.DecimalField(
+        max_digits=12, decimal_places=6, validators=[MinValueValidator(0)]
+    )
+    cache_creation_usd_per_mtok = models.DecimalField(
+        max_digits=12, decimal_places=6, validators=[MinValueValidator(0)]
+    )
+    cache_read_usd_per_mtok = models.DecimalField(
+        max_digits=12, decimal_places=6, validators=[MinValueValidator(0)]
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model"]
+
+    def __str__(self) -> str:
+        return self.model
+
+
 class SubscriptionQuerySet(models.QuerySet):
     def visible_to(self, viewer) -> "SubscriptionQuerySet":
         """Subscriptions whose figures `viewer` (an accounts.access.Viewer) may see."""
@@ -57,7 +87,7 @@ class Subscription(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="subscriptions"
     )
     label = models.CharField(max_length=100)
-    plan = models.CharField(max_length=20, choices=Plan.choices, default=Plan.MAX5X)
+    plan = models.CharField(max_length=20, choices=Plan.choices, default=Plan.UNKNOWN)
     # Only for plan=custom (or to override the price table for this one account).
     monthly_price_usd = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
     is_default = models.BooleanField(default=False)
@@ -89,6 +119,11 @@ class Subscription(models.Model):
         return sub
 
 
+class IngestPath(models.TextChoices):
+    AGENT = "agent", "Agent (ccusage)"
+    OTLP = "otlp", "Claude Code OTLP export"
+
+
 class MachineQuerySet(models.QuerySet):
     def visible_to(self, viewer) -> "MachineQuerySet":
         """Machines `viewer` (an accounts.access.Viewer) may see one by one: the whole team's
@@ -114,6 +149,8 @@ class Machine(models.Model):
         Subscription, on_delete=models.PROTECT, related_name="machines"
     )
     name = models.CharField(max_length=100)
+    # The name the agent last sent: a `name` that differs was set by a person and wins.
+    reported_name = models.CharField(max_length=100, blank=True)
     hostname = models.CharField(max_length=255, blank=True)
     os = models.CharField(max_length=100, blank=True)
     agent_version = models.CharField(max_length=40, blank=True)
@@ -128,6 +165,17 @@ class Machine(models.Model):
     # Data quality: the machine's report lost days it had sent before (logs cleaned up).
     lost_history_at = models.DateTimeField(null=True, blank=True)
     lost_history_days = models.JSONField(default=list, blank=True)
+    # Where the agent runs (a SHA-256 of the OS's machine id, the OS user and the home
+    # folder): the same agent UUID from another place is a copied folder, a machine of its own.
+    fingerprint = models.CharField(max_length=64, blank=True)
+    os_user = models.CharField(max_length=100, blank=True)
+    copied_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="copies"
+    )
+    # How its facts arrive: the agent's ccusage reports, or Claude Code's own OTLP export.
+    ingest_path = models.CharField(
+        max_length=10, choices=IngestPath.choices, default=IngestPath.AGENT
+    )
 
     objects = MachineQuerySet.as_manager()
 
@@ -156,17 +204,57 @@ class Machine(models.Model):
         return "offline"
 
 
-_PATH_SEGMENT = re.compile(r"[^-]+")
+# Where a working folder usually sits, in ccusage's encoded keys (home folders on Linux, macOS
+# and Windows, then the folders people keep their repositories in).
+_HOME_PREFIX = re.compile(r"^(?:[A-Za-z]--Users-[^-]+-|-Users-[^-]+-|-home-[^-]+-|-root-)")
+_CONTAINERS = (
+    "src-",
+    "code-",
+    "projects-",
+    "Projects-",
+    "repos-",
+    "git-",
+    "dev-",
+    "work-",
+    "workspace-",
+    "Documents-",
+    "Desktop-",
+    "source-repos-",
+)
 
 
 def readable_project_name(key: str) -> str:
-    """`-home-dev-src-webapp` → `webapp`; ccusage replaces every `/` (and `.`) by `-`."""
+    """The best name the ccusage key alone can give: `-home-dev-src-my-app` → `my-app`.
+
+    Claude Code writes every character of the folder but ASCII letters and digits as `-`, so
+    the key cannot tell `my-app` from `my/app` or `my.app`: the name is what follows the home
+    folder and one usual repositories folder (`src`, `code`, `projects`, …), dashes kept. A
+    folder named in another script is all dashes in the key; then the key itself is the name,
+    never a neighbouring folder's. The agent's real folder name (ingest's `projects`) beats
+    this. `(no project)` for the empty key.
+    """
     if not key:
         return "(no project)"
-    stripped = key.strip("-")
-    if not stripped:
+    rest = _HOME_PREFIX.sub("", key, count=1)
+    if rest == key and key.startswith("-") and not key.startswith("--"):
+        rest = key[1:]  # a folder outside any home: drop the root's `/`
+    for container in _CONTAINERS:
+        if rest.startswith(container) and len(rest) > len(container):
+            rest = rest[len(container) :]
+            break
+    if not rest.strip("-") or "--" in rest or rest.startswith("-") or rest.endswith("-"):
+        # Characters the key cannot carry (non-Latin letters, spaces): nothing readable is left.
         return key
-    return stripped.rsplit("-", 1)[-1] if "-" in stripped else stripped
+    return rest
+
+
+def legacy_project_name(key: str) -> str:
+    """The name earlier versions derived from a key (its last dash-separated part), so a name
+    nobody chose can still be recognised and improved."""
+    stripped = key.strip("-")
+    if not key or not stripped:
+        return readable_project_name(key)
+    return stripped.rsplit("-", 1)[-1]
 
 
 class Project(models.Model):
@@ -181,7 +269,17 @@ class Project(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="aliases"
     )
     cwd = models.CharField(max_length=1000, blank=True)
+    # Without credentials; `remote_key` is its normalised form (usage.projects) that groups
+    # one repository cloned under different folders.
     git_remote = models.CharField(max_length=1000, blank=True)
+    remote_key = models.CharField(max_length=1000, blank=True)
+    # An admin took this project out of its group: automatic grouping leaves it alone.
+    keep_apart = models.BooleanField(default=False)
+    # Whose agent reported the folder and remote first: only that member's agent changes them;
+    # teammates' agents fill what is still blank (usage.ingest.facts.resolve_projects).
+    reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -189,6 +287,10 @@ class Project(models.Model):
         constraints = [
             # Ingest finds or creates a project by (team, key).
             models.UniqueConstraint(fields=["team", "key"], name="project_team_key"),
+        ]
+        indexes = [
+            # Ingest groups the team's projects that share a normalised remote.
+            models.Index(fields=["team", "remote_key"], name="project_team_remote"),
         ]
 
     def __str__(self) -> str:
@@ -243,6 +345,8 @@ class IngestBatch(models.Model):
     sha256 = models.CharField(max_length=64)
     size_bytes = models.PositiveIntegerField()
     compressed_bytes = models.PositiveIntegerField()
+    # Which receiver took the body: the agent's JSON envelope or an OTLP/HTTP export.
+    ingest_path = models.CharField(max_length=20, default="agent")
     status = models.CharField(
         max_length=12, choices=BatchStatus.choices, default=BatchStatus.RECEIVED
     )
@@ -319,6 +423,13 @@ class DailyUsage(ReportedFact):
     day = models.DateField()
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="daily")
     model = models.CharField(max_length=200)
+    # ccusage reported no cost for these tokens and cost_usd is the server's ModelPrice.
+    priced_by_server = models.BooleanField(default=False)
+    # How the report that wrote this row cut days and named projects: only a report of the
+    # same machine and source that regroups (another timezone or key mode) replaces rows it
+    # no longer lists (usage.ingest.facts.replace_regrouped). Empty: not known.
+    report_timezone = models.CharField(max_length=64, blank=True)
+    project_key_mode = models.CharField(max_length=10, blank=True)
 
     class Meta:
         constraints = [
@@ -347,6 +458,9 @@ class HourlyUsage(ReportedFact):
     models_used = models.JSONField(default=list)
     # ccusage's usageLimitResetTime: the account hit its limit during this hour.
     limit_reset_at = models.DateTimeField(null=True, blank=True)
+    # The hour's first entry (the agent's `hour_first_activity`); null from agents that do not
+    # send it, and then the hour's start stands in for it.
+    first_activity = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -422,6 +536,9 @@ class Block(TokenCounts):
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="blocks")
     start_time = models.DateTimeField()
     end_time = models.DateTimeField()
+    # The block's first entry, where ccusage's burn rate starts; null when no machine of its
+    # first hour said when that hour's first entry was (then start_time stands in).
+    first_activity = models.DateTimeField(null=True, blank=True)
     last_activity = models.DateTimeField()
     entries = models.IntegerField(default=0)
     models_used = models.JSONField(default=list)
@@ -468,3 +585,83 @@ class BlockContribution(TokenCounts):
 
     def __str__(self) -> str:
         return f"{self.machine_id} in {self.block_id}"
+
+
+class RequestKey(models.Model):
+    """One Claude Code request (ccusage's dedupe key: message id + request id, hashed by the
+    agent) and the machine that reported it first. Another machine whose logs hold the same
+    request (a copied or synced ~/.claude, a resumed transcript) leaves it out of its reports,
+    so the team counts it once, as ccusage would on all the logs together."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    # The first 8 bytes of SHA-256("<message id>:<request id>"), as a signed 64-bit integer.
+    key = models.BigIntegerField()
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="request_keys")
+    hour = models.DateTimeField()
+    batch = models.ForeignKey(
+        IngestBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            # Ingest claims keys with INSERT … ON CONFLICT DO NOTHING: the first machine wins.
+            models.UniqueConstraint(fields=["team", "key"], name="requestkey_team_key"),
+        ]
+        indexes = [
+            # The machines page sums each machine's requests that others also reported.
+            models.Index(fields=["machine", "hour"], name="requestkey_machine_hour"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key:016x} of {self.machine_id}"
+
+
+class SharedRequest(models.Model):
+    """A request this machine's logs hold but another machine reported first (its RequestKey
+    owner): left out of this machine's reports, listed on the machines page."""
+
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="shared_requests")
+    owner = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="+")
+    key = models.BigIntegerField()
+    hour = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["machine", "key"], name="sharedrequest_machine_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key:016x} of {self.machine_id}, first from {self.owner_id}"
+
+
+class OtlpRequest(models.Model):
+    """One `claude_code.api_request` event of Claude Code's OTLP export: the source the OTLP
+    machine's facts are summed from, and what makes a resent event count once."""
+
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="otlp_requests")
+    # Claude Code's `request_id` attribute, or `event:<SHA-256 of the log record>` without one.
+    request_id = models.CharField(max_length=200)
+    occurred_at = models.DateTimeField()
+    model = models.CharField(max_length=200)
+    session_id = models.CharField(max_length=200, blank=True)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_creation_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=20, decimal_places=10, default=Decimal("0"))
+    batch = models.ForeignKey(
+        IngestBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["machine", "request_id"], name="otlprequest_machine_request"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["machine", "occurred_at"], name="otlprequest_machine_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} of {self.machine_id}"

@@ -7,8 +7,7 @@ malformed parameters QueryError naming the parameter.
 """
 
 import uuid
-import zoneinfo
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +18,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.access import can_view_member, sees_other_members, team_of
-from accounts.models import User
+from accounts.models import User, calendar_team
 from usage.analytics.blocks import BLOCK_LENGTH, is_active
 from usage.figures import COST_PLACES, TOKEN_FIELDS
 from usage.models import (
@@ -317,19 +316,6 @@ def machines_for(viewer, *, scope="me", member=None, order=None) -> QuerySet[Mac
     return machines.order_by(*MACHINE_ORDERS[order])
 
 
-def team_day_bounds(viewer, since: date | None, until: date | None):
-    """Reporting days to UTC instants [start, end): the team's midnight to midnight."""
-    team = team_of(viewer)
-    tz = zoneinfo.ZoneInfo(team.timezone if team else "UTC")
-    start = datetime.combine(since, time.min, tzinfo=tz).astimezone(UTC) if since else None
-    end = (
-        datetime.combine(until + timedelta(days=1), time.min, tzinfo=tz).astimezone(UTC)
-        if until
-        else None
-    )
-    return start, end
-
-
 def sessions_for(
     viewer,
     *,
@@ -348,7 +334,7 @@ def sessions_for(
     sessions = SessionUsage.objects.select_related(
         "machine", "machine__owner", "project", "project__alias_of"
     ).filter(machine_scope(viewer, scope=scope, machine=machine, member=member, individual=True))
-    start, end = team_day_bounds(viewer, since, until)
+    start, end = calendar_team(team_of(viewer)).day_bounds(since, until)
     if start:
         sessions = sessions.filter(last_activity__gte=start)
     if end:

@@ -1,9 +1,12 @@
 """Queue the work that follows usage events (usage.signals) on Celery."""
 
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from accounts.models import Membership
 from telemetry_site.queueing import enqueue
 from usage import signals, tasks
+from usage.models import Machine
 
 
 @receiver(signals.batch_stored, dispatch_uid="usage.derive_after_ingest")
@@ -15,3 +18,12 @@ def derive_after_ingest(sender, batch_id: int, **kwargs) -> None:
 def recompute_blocks(sender, subscription_ids, **kwargs) -> None:
     for subscription_id in subscription_ids:
         enqueue(tasks.recompute_subscription_blocks, subscription_id)
+
+
+@receiver(post_save, sender=Membership, dispatch_uid="usage.machines_follow_their_owner")
+def machines_follow_their_owner(sender, instance: Membership, **kwargs) -> None:
+    # Machine.team is denormalised from the owner's membership: a member moved to another
+    # team takes their machines along, so the old team neither counts nor manages them.
+    Machine.objects.filter(owner_id=instance.user_id).exclude(team_id=instance.team_id).update(
+        team_id=instance.team_id
+    )

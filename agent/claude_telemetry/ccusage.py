@@ -14,7 +14,7 @@ import signal
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,10 @@ _EXPECTED_KEY = {
     "daily_by_agent": "daily",
 }
 DOCTOR_HINT = "Run `claude-telemetry doctor` for advice."
+# Sent next to blocks_hourly: when each recent hour's first entry was (see hour_first_activity).
+FIRST_ACTIVITY_KIND = "hour_first_activity"
+# A 5-hour block and the hour before it: the span in which a burn rate can still be shown.
+FIRST_ACTIVITY_HOURS = 6
 
 
 def _is_report(kind: str, data: dict[str, Any]) -> bool:
@@ -201,11 +205,21 @@ class Runner:
             )
         return data
 
-    def run_all(self, since: date | None, dirs: ClaudeDirs | None = None) -> dict[str, Any]:
-        """Every report kind, or CcusageError: never a subset that looks complete."""
+    def run_all(
+        self,
+        since: date | None,
+        dirs: ClaudeDirs | None = None,
+        claude_config_dir: str | None = None,
+    ) -> dict[str, Any]:
+        """Every report kind, or CcusageError: never a subset that looks complete.
+
+        `claude_config_dir` points ccusage at other Claude folders (request_keys' copies
+        without other machines' requests)."""
         dirs = dirs or claude_dirs()
         kinds = list(REPORT_KINDS)
         overrides: dict[str, str] = {}
+        if claude_config_dir and dirs.valid:
+            overrides["CLAUDE_CONFIG_DIR"] = claude_config_dir
         if not dirs.valid:
             # No Claude data on this PC: the Claude reports are left out (not sent empty, which
             # would look like lost history), and the unified report still counts other agents.
@@ -218,7 +232,82 @@ class Runner:
             if self.progress:
                 self.progress(kind, index, len(kinds))
             reports[kind] = self.run_report(kind, since, overrides)
+        if "blocks_hourly" in reports and "claude_session" in reports:
+            firsts = self.hour_first_activity(reports["blocks_hourly"], reports["claude_session"])
+            if firsts:  # nothing recent: no report, as from agents before this one
+                reports[FIRST_ACTIVITY_KIND] = {"hours": firsts}
         return reports
+
+    def hour_first_activity(
+        self,
+        hourly: dict[str, Any],
+        sessions: dict[str, Any],
+        now: datetime | None = None,
+    ) -> dict[str, str] | None:
+        """{hourly bucket's startTime: its first entry's timestamp} for the recent hours.
+
+        `blocks --session-length 1` floors each bucket to its hour, but ccusage's burn rate
+        runs from a block's first entry. The entries' times come from ccusage itself
+        (`claude session --id … --json`, for the sessions active in the last
+        FIRST_ACTIVITY_HOURS hours); only the timestamps leave the machine. None when a
+        session cannot be read: the server then counts from the hour's start, as it does for
+        older agents, rather than from a first entry that may be too late.
+        """
+        now = now or datetime.now(UTC)
+        cutoff = (now - timedelta(hours=FIRST_ACTIVITY_HOURS)).replace(
+            minute=0, second=0, microsecond=0
+        )
+        buckets: list[tuple[datetime, datetime, str]] = []
+        for block in hourly.get("blocks") or []:
+            if not isinstance(block, dict) or block.get("isGap"):
+                continue
+            start, end = _instant(block.get("startTime")), _instant(block.get("actualEndTime"))
+            if start is not None and end is not None and start >= cutoff:
+                buckets.append((start, end, block["startTime"]))
+        buckets.sort()
+        if not buckets:
+            return {}
+        ids = [
+            str(s["sessionId"])
+            for s in sessions.get("sessions") or []
+            if isinstance(s, dict)
+            and s.get("sessionId")
+            and (_instant(s.get("lastActivity")) or cutoff) >= cutoff
+        ]
+        stamps: list[datetime] = []
+        for session_id in ids:
+            args = ["claude", "session", "--json", "--id", session_id]
+            if self.offline:
+                args.append("--offline")
+            try:
+                data = json.loads(self._run(args, "session --id"))
+            except (CcusageError, ValueError):
+                return None
+            entries = data.get("entries") if isinstance(data, dict) else None
+            if not isinstance(entries, list):
+                return None
+            for entry in entries:
+                moment = _instant(entry.get("timestamp")) if isinstance(entry, dict) else None
+                if moment is not None and moment >= cutoff:
+                    stamps.append(moment)
+        stamps.sort()
+        firsts: dict[str, str] = {}
+        previous_end: datetime | None = None
+        for start, end, key in buckets:
+            # A bucket keeps an entry stamped exactly at the next hour; that entry is not the
+            # next bucket's first.
+            first = next(
+                (
+                    t
+                    for t in stamps
+                    if start <= t <= end and (previous_end is None or t > previous_end)
+                ),
+                None,
+            )
+            if first is not None:
+                firsts[key] = _iso_ms(first)
+            previous_end = end
+        return firsts
 
     def _empty_claude_dir(self) -> Path:
         base = self.empty_claude_dir or (self.workdir or Path.cwd()) / "empty-claude"
@@ -261,6 +350,21 @@ class Runner:
                 f"{_last_line(err) or 'no error message'}. {DOCTOR_HINT}"
             )
         return out
+
+
+def _instant(value: Any) -> datetime | None:
+    """ccusage's `2026-11-29T11:35:00.000Z` as an aware UTC datetime; None if it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else None
+
+
+def _iso_ms(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _kill(proc: subprocess.Popen) -> None:

@@ -1,4 +1,4 @@
-"""Careful edits of Claude Code's settings.json: the statusLine wrapper and the SessionEnd hook.
+"""Careful edits of Claude Code's settings.json: the statusLine wrapper and the agent's hooks.
 
 Only the one top-level member concerned is rewritten; every other byte of the file stays as the
 user wrote it. Before the first change the file is backed up, and a record of what was installed
@@ -24,7 +24,13 @@ from claude_telemetry.fsutil import atomic_write, ensure_private_dir
 
 # Our commands, whatever the python path and --home in between.
 STATUSLINE_MARKER = re.compile(r"claude_telemetry\b.*\bstatusline-capture\b")
-HOOK_MARKER = re.compile(r"claude_telemetry\b.*\bhook-session-end\b")
+HOOK_MARKER = re.compile(r"claude_telemetry\b.*\bhook-(session-end|prompt-submit|session-start)\b")
+# Claude Code event -> (our subcommand, its timeout in seconds as settings.json gives it).
+HOOK_EVENTS = {
+    "SessionEnd": ("hook-session-end", 10),
+    "UserPromptSubmit": ("hook-prompt-submit", 5),
+    "SessionStart": ("hook-session-start", 5),
+}
 
 
 class SettingsError(Exception):
@@ -298,7 +304,7 @@ def uninstall_statusline(home: Home, settings: Path | None = None) -> str:
     return inst.restore(surgical)
 
 
-# --- SessionEnd hook ------------------------------------------------------------------------
+# --- hooks: SessionEnd (sync), UserPromptSubmit and SessionStart (limits) ------------------------
 
 
 def _is_our_group(group: Any) -> bool:
@@ -309,35 +315,47 @@ def _is_our_group(group: Any) -> bool:
 
 
 def install_hooks(home: Home, settings: Path | None = None) -> str:
+    """Add one hook group per event in HOOK_EVENTS after the user's own groups."""
     inst = Installer(home, "hooks", settings)
     original, text, data = _read_settings(inst.settings)
     hooks = data.get("hooks")
     if hooks is not None and not isinstance(hooks, dict):
         raise SettingsError(f"'hooks' in {inst.settings} is not an object; nothing changed.")
     hooks = dict(hooks or {})
-    session_end = hooks.get("SessionEnd") or []
-    if not isinstance(session_end, list):
-        raise SettingsError(
-            f"'hooks.SessionEnd' in {inst.settings} is not a list; nothing changed."
+    for event in HOOK_EVENTS:
+        if not isinstance(hooks.get(event) or [], list):
+            raise SettingsError(
+                f"'hooks.{event}' in {inst.settings} is not a list; nothing changed."
+            )
+    if any(_is_our_group(g) for event in HOOK_EVENTS for g in hooks.get(event) or []):
+        if inst.record() is not None and all(
+            any(_is_our_group(g) for g in hooks.get(event) or []) for event in HOOK_EVENTS
+        ):
+            return f"The hooks are already installed in {inst.settings}."
+        return (
+            f"An earlier claude-telemetry hook is in {inst.settings}; run "
+            "`claude-telemetry install-hooks --uninstall` first, then install again."
         )
-    if any(_is_our_group(g) for g in session_end):
-        return f"The SessionEnd hook is already installed in {inst.settings}."
-    group = {
-        "hooks": [
-            {"type": "command", "command": agent_command(home, "hook-session-end"), "timeout": 10}
-        ]
-    }
-    hooks["SessionEnd"] = [*session_end, group]
+    had_events = []
+    for event, (subcommand, timeout) in HOOK_EVENTS.items():
+        if event in hooks:
+            had_events.append(event)
+        command = {"type": "command", "command": agent_command(home, subcommand)}
+        hooks[event] = [*(hooks.get(event) or []), {"hooks": [{**command, "timeout": timeout}]}]
     new_text = set_member(text, "hooks", hooks)
     inst.save(
         original,
         new_text,
         {
             "had_hooks": "hooks" in data,
-            "had_session_end": "SessionEnd" in (data.get("hooks") or {}),
+            "had_session_end": "SessionEnd" in had_events,
+            "had_events": had_events,
         },
     )
-    return f"Installed a SessionEnd hook in {inst.settings}: each session end triggers a sync."
+    return (
+        f"Installed hooks in {inst.settings}: each session end triggers a sync, and each "
+        "session start and prompt checks the team's budgets and quotas."
+    )
 
 
 def uninstall_hooks(home: Home, settings: Path | None = None) -> str:
@@ -345,14 +363,20 @@ def uninstall_hooks(home: Home, settings: Path | None = None) -> str:
 
     def surgical(text: str, data: dict, record: dict) -> str:
         hooks = data.get("hooks")
-        if not isinstance(hooks, dict) or not isinstance(hooks.get("SessionEnd"), list):
+        if not isinstance(hooks, dict):
             return text
-        kept = [g for g in hooks["SessionEnd"] if not _is_our_group(g)]
+        had = record.get("had_events")
+        if not isinstance(had, list):  # a record from before the limit hooks
+            had = ["SessionEnd"] if record.get("had_session_end") else []
         hooks = dict(hooks)
-        if kept or record.get("had_session_end"):
-            hooks["SessionEnd"] = kept
-        else:
-            hooks.pop("SessionEnd")
+        for event in HOOK_EVENTS:
+            if not isinstance(hooks.get(event), list):
+                continue
+            kept = [g for g in hooks[event] if not _is_our_group(g)]
+            if kept or event in had:
+                hooks[event] = kept
+            else:
+                hooks.pop(event)
         if not hooks and not record.get("had_hooks"):
             return remove_member(text, "hooks")
         return set_member(text, "hooks", hooks)

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 from claude_telemetry import __version__
 from claude_telemetry.config import ConfigError, Home, resolve_home
+from claude_telemetry.hooks import LIMIT_HOOKS
 
 log = logging.getLogger("claude_telemetry")
 
 VISIBLE = (
     "setup, sync, status, doctor, install-service, uninstall-service, install-statusline, "
-    "install-hooks"
+    "install-hooks, limits, mcp"
 )
 
 
@@ -63,11 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("install-statusline", help="capture Claude Code's official rate limits")
     p.add_argument("--uninstall", action="store_true", help="put back the original statusLine")
-    p = sub.add_parser("install-hooks", help="sync when a Claude Code session ends")
-    p.add_argument("--uninstall", action="store_true", help="remove the hook")
+    p.add_argument(
+        "--limits", action="store_true", help="also show block, budget and weekly use in it"
+    )
+    p = sub.add_parser(
+        "install-hooks", help="sync when a session ends; warn or stop at the team's limits"
+    )
+    p.add_argument("--uninstall", action="store_true", help="remove the hooks")
+    p = sub.add_parser("limits", help="the budgets and quotas this machine's hooks act on")
+    p.add_argument("--refresh", action="store_true", help="ask the server now (5 s at most)")
+    p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
 
+    sub.add_parser(
+        "mcp", help="serve the server's MCP tools on stdin/stdout (for Claude Code or Desktop)"
+    )
     sub.add_parser("statusline-capture")  # run by Claude Code, not by people
     sub.add_parser("hook-session-end")
+    sub.add_parser("hook-prompt-submit")
+    sub.add_parser("hook-session-start")
     return parser
 
 
@@ -79,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         from claude_telemetry.statusline import run_wrapper
 
         return run_wrapper(home.root)
+    if args.command in LIMIT_HOOKS:
+        from claude_telemetry.hooks import limits_hook
+
+        return limits_hook(home.root, home.explicit, LIMIT_HOOKS[args.command])
     if args.command is None:
         parser.print_help()
         return 2
@@ -193,7 +212,7 @@ def cmd_setup(home: Home, args, ui: Ui) -> int:
         if Confirm.ask(
             "Capture Claude Code's official rate limits from the status line?", default=False
         ):
-            cmd_install_statusline(home, argparse.Namespace(uninstall=False), ui)
+            cmd_install_statusline(home, argparse.Namespace(uninstall=False, limits=False), ui)
     ui.say("Next: claude-telemetry sync (the first one sends the whole history).")
     return 0
 
@@ -215,6 +234,8 @@ def cmd_sync(home: Home, args, ui: Ui) -> int:
         )
     for line in outcome.lines:
         ui.say(line)
+    if not args.dry_run:
+        _refresh_limits(home, config)
     if outcome.code == 0:
         ui.ok(outcome.message)
     elif outcome.code == 75:
@@ -222,6 +243,42 @@ def cmd_sync(home: Home, args, ui: Ui) -> int:
     else:
         ui.error(outcome.message)
     return outcome.code
+
+
+def _refresh_limits(home: Home, config) -> str | None:
+    """Refresh the hooks' status file; the error in words when the server did not answer."""
+    from claude_telemetry.config import load_token
+    from claude_telemetry.limits import REFRESH_TIMEOUT_SECONDS, refresh
+
+    try:
+        refresh(home.root, config.server_url, load_token(home, config), REFRESH_TIMEOUT_SECONDS)
+    except Exception as exc:  # the hooks fail open on an old file; sync's result stands
+        log.warning("limits refresh failed: %s", exc)
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def cmd_limits(home: Home, args, ui: Ui) -> int:
+    from claude_telemetry.config import load_config
+    from claude_telemetry.limits import describe, live_checks, now_utc, read_cache, segment
+
+    if args.refresh:
+        problem = _refresh_limits(home, load_config(home))
+        if problem:
+            if not args.quiet:
+                ui.error(f"Could not refresh the limits from the server: {problem}")
+            return 1
+    if args.quiet:
+        return 0
+    status, age = read_cache(home.root)
+    if status is None:
+        ui.say("No limits status yet. Run: claude-telemetry limits --refresh")
+        return 0
+    ui.say(f"Status from {age / 60:.0f} min ago: {segment(status, age, now_utc())}")
+    contacts = status.get("contacts") or []
+    for check in live_checks(status, now_utc()):
+        ui.say(f"{check['level'].upper():<5} {describe(check, contacts)}")
+    return 0
 
 
 def cmd_status(home: Home, args, ui: Ui) -> int:
@@ -260,7 +317,8 @@ def cmd_status(home: Home, args, ui: Ui) -> int:
         (
             "Spool",
             f"{len(spool.entries())} waiting ({spool.total_bytes():,} bytes), "
-            f"{len(spool.rejected())} refused",
+            f"{len(spool.rejected())} refused"
+            + (f" (latest: {latest})" if (latest := spool.latest_rejection()) else ""),
         ),
         (
             "ccusage",
@@ -274,6 +332,7 @@ def cmd_status(home: Home, args, ui: Ui) -> int:
                 Installer(home, "statusline").record(), latest_capture_time(home.captures_dir)
             ),
         ),
+        ("Limits", _limits_row(home)),
         ("Home", str(home.root)),
     ]
     if state.get("next_attempt_at"):
@@ -302,6 +361,15 @@ def _counts(counts) -> str:
         for k, v in counts.items()
         if isinstance(v, dict)
     )
+
+
+def _limits_row(home: Home) -> str:
+    from claude_telemetry.limits import now_utc, read_cache, segment
+
+    status, age = read_cache(home.root)
+    if status is None:
+        return "no status yet (claude-telemetry limits --refresh)"
+    return f"{segment(status, age, now_utc())} (as of {age / 60:.0f} min ago)"
 
 
 def _statusline(record, latest) -> str:
@@ -352,9 +420,17 @@ def cmd_uninstall_service(home: Home, args, ui: Ui) -> int:
 
 def cmd_install_statusline(home: Home, args, ui: Ui) -> int:
     from claude_telemetry.claude_settings import install_statusline, uninstall_statusline
+    from claude_telemetry.statusline import set_segment
 
     home.ensure()
-    ui.say(uninstall_statusline(home) if args.uninstall else install_statusline(home))
+    if args.uninstall:
+        set_segment(home.root, False)
+        ui.say(uninstall_statusline(home))
+        return 0
+    ui.say(install_statusline(home))
+    if args.limits:
+        set_segment(home.root, True)
+        ui.say("The status line also shows the running block, budget and weekly use.")
     return 0
 
 
@@ -372,6 +448,21 @@ def cmd_hook_session_end(home: Home, args, ui: Ui) -> int:
     return session_end(home)
 
 
+def cmd_mcp(home: Home, args, ui: Ui) -> int:
+    """Serve MCP over stdio; stdout is the protocol, so every message goes to stderr."""
+    from claude_telemetry.config import load_config, load_token
+
+    config = load_config(home)
+    try:
+        from claude_telemetry import mcp_proxy
+    except ImportError as exc:
+        ui.error(f"The MCP SDK is missing ({exc}). Reinstall: pip install claude-telemetry")
+        return 1
+    token = os.environ.get(mcp_proxy.TOKEN_ENV) or load_token(home, config)
+    mcp_proxy.serve(config.server_url, token)
+    return 0
+
+
 COMMANDS = {
     "setup": cmd_setup,
     "sync": cmd_sync,
@@ -382,4 +473,6 @@ COMMANDS = {
     "install-statusline": cmd_install_statusline,
     "install-hooks": cmd_install_hooks,
     "hook-session-end": cmd_hook_session_end,
+    "limits": cmd_limits,
+    "mcp": cmd_mcp,
 }

@@ -26,9 +26,12 @@ class SendError(Exception):
         status: int | None = None,
         retry_after: float | None = None,
         errors: Any = None,
+        fatal: bool = False,
     ):
         super().__init__(message)
         self.keep = keep
+        # Retrying cannot help until a person acts (a revoked token): kept, but not "will retry".
+        self.fatal = fatal
         self.status = status
         self.retry_after = retry_after
         self.errors = errors
@@ -146,10 +149,12 @@ class Client:
         # The data is fine in these cases; the set-up is not. Keep it for after the fix.
         if status == 401:
             raise SendError(
-                f"The server rejected the API token (401){suffix}. Create a new "
-                "token and run: claude-telemetry setup",
+                f"The server rejected the API token (401){suffix}: it was revoked, removed or "
+                f"never valid. Make a new token on the tokens page ({self.server_url}/tokens/) "
+                "and run `claude-telemetry setup --token …` with it.",
                 keep=True,
                 status=status,
+                fatal=True,
             )
         if status == 403:
             raise SendError(

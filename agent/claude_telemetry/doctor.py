@@ -293,7 +293,8 @@ def check_spool(home: Home, config: Config | None) -> Check:
         return Check(
             "spool",
             WARN,
-            f"{len(waiting)} waiting, {len(rejected)} refused by the server",
+            f"{len(waiting)} waiting, {len(rejected)} refused by the server; "
+            f"latest: {spool.latest_rejection() or 'reason unreadable'}",
             f"Read {home.rejected_dir}/*.error.json; delete them when done.",
         )
     if waiting:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import getpass
 import gzip
+import hashlib
 import json
 import platform
 import socket
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from claude_telemetry import __version__
@@ -21,10 +26,64 @@ def machine_identity(config: Config, ccusage_version: str, timezone: str) -> dic
         "name": config.machine_name,
         "hostname": socket.gethostname()[:255],
         "os": f"{platform.system()} {platform.release()} {platform.machine()}".strip()[:100],
+        "os_user": os_user()[:100],
+        "fingerprint": fingerprint(),
         "agent_version": __version__,
         "ccusage_version": ccusage_version,
         "timezone": timezone,
     }
+
+
+def fingerprint() -> str:
+    """SHA-256 (hex) of where the agent runs: the OS's machine id, the OS user and the home
+    folder. The agent folder (with its machine UUID) copied to another PC or another user's
+    home gives another fingerprint, so the server registers it as a machine of its own.
+    Nothing readable leaves the PC."""
+    parts = [os_machine_id(), os_user(), str(Path.home())]
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return ""
+
+
+def os_machine_id() -> str:
+    """The OS's own id of this installation (stable across renames), else the hostname."""
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            value = Path(path).read_text("ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if value:
+            return value
+    if sys.platform == "win32":
+        try:
+            import winreg  # only on Windows
+
+            with winreg.OpenKey(
+                winreg.HKEY_LOCAL_MACHINE, r"SOFTWARE\Microsoft\Cryptography"
+            ) as key:
+                return str(winreg.QueryValueEx(key, "MachineGuid")[0])
+        except OSError:
+            pass
+    if sys.platform == "darwin":
+        try:
+            out = subprocess.run(
+                ["ioreg", "-rd1", "-c", "IOPlatformExpertDevice"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        for line in out.splitlines():
+            if "IOPlatformUUID" in line:
+                return line.split("=", 1)[-1].strip().strip('"')
+    return socket.gethostname()
 
 
 def build_envelope(
@@ -46,6 +105,7 @@ def build_envelope(
         "full": since is None,
         "since": since.isoformat() if since else None,
         "reports": body_reports,
+        "project_keys": "hashed" if config.hash_project_names else "folder",
         "projects": projects or {},
     }
 

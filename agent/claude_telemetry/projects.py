@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -75,6 +76,20 @@ def strip_credentials(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
+_WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:|\\\\)")
+
+
+def folder_name(cwd: str) -> str | None:
+    """The last part of a working folder, as the user named it: `/home/dev/src/my-app` →
+    `my-app`, `C:\\Users\\dev\\Проект` → `Проект`; None for a root or an empty path.
+
+    Windows paths are read as Windows paths on any OS (a transcript may come from another PC).
+    """
+    windows = "\\" in cwd or bool(_WINDOWS_PATH.match(cwd))
+    path = PureWindowsPath(cwd) if windows else PurePosixPath(cwd)
+    return path.name or None
+
+
 def git_remote(cwd: str) -> str | None:
     if not Path(cwd).is_dir():
         return None
@@ -92,7 +107,9 @@ def git_remote(cwd: str) -> str | None:
     return strip_credentials(remote)[:1000] or None
 
 
-def identify(keys: set[str], projects_dirs: list[Path]) -> dict[str, dict[str, Any]]:
+def identify(
+    keys: set[str], projects_dirs: list[Path], *, with_remotes: bool = True
+) -> dict[str, dict[str, Any]]:
     result: dict[str, dict[str, Any]] = {}
     for key in sorted(keys):
         cwd = None
@@ -104,7 +121,7 @@ def identify(keys: set[str], projects_dirs: list[Path]) -> dict[str, dict[str, A
                     break
         result[key] = {
             "cwd": cwd,
-            "git_remote": git_remote(cwd) if cwd else None,
+            "git_remote": git_remote(cwd) if cwd and with_remotes else None,
             "hashed": False,
         }
     return result
@@ -142,7 +159,12 @@ def project_identity(
     hash_names: bool,
     salt: str,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """(reports to send, the envelope's `projects` map) under the privacy settings."""
+    """(reports to send, the envelope's `projects` map) under the privacy settings.
+
+    The map is key → {"cwd", "git_remote", "hashed", and without paths "name"}: full identity
+    by default; only the folder's last part (`name`) with `send_paths=False`; nothing but the
+    hashed key with `hash_names=True`.
+    """
     keys = project_keys(reports)
     if hash_names:
         hashed = hash_reports(reports, salt)
@@ -150,6 +172,18 @@ def project_identity(
             hashed_name(k, salt): {"cwd": None, "git_remote": None, "hashed": True}
             for k in sorted(keys)
         }
+    found = identify(keys, projects_dirs, with_remotes=send_paths)
     if not send_paths:
-        return reports, {k: {"cwd": None, "git_remote": None, "hashed": False} for k in keys}
-    return reports, identify(keys, projects_dirs)
+        # Paths stay on this PC, but the folder's own name is what the user calls the project,
+        # and the encoded key cannot give it back (`my-app` and `site.github.io` lose their
+        # dashes and dots in it, non-Latin names are all dashes).
+        return reports, {
+            key: {
+                "cwd": None,
+                "git_remote": None,
+                "hashed": False,
+                "name": folder_name(info["cwd"]) if info["cwd"] else None,
+            }
+            for key, info in found.items()
+        }
+    return reports, found

@@ -23,6 +23,7 @@ from claude_telemetry.config import (
     save_token,
 )
 from claude_telemetry.envelope import check_in_envelope, encode
+from claude_telemetry.sync import adopt_copied_identity
 
 TOKEN_ENV = "CLAUDE_TELEMETRY_TOKEN"
 
@@ -115,6 +116,9 @@ def configure(
                 raise SetupError(f"{again} Nothing was saved.") from None
     timezone = ack.data.get("timezone") or "UTC"
     machine = ack.data.get("machine") if isinstance(ack.data.get("machine"), dict) else {}
+    adopted = adopt_copied_identity(home, config, state, ack)
+    if adopted:
+        say(adopted)
     save_config(home, config)
     save_token(home, config, token)
     if state.get("timezone") and state["timezone"] != timezone:

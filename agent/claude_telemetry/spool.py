@@ -104,6 +104,18 @@ class Spool:
             old.unlink(missing_ok=True)
             old.with_name(old.name.removesuffix(SUFFIX) + ".error.json").unlink(missing_ok=True)
 
+    def latest_rejection(self) -> str | None:
+        """The newest refused report's reason as one line (`<status>: <error>`), or None."""
+        for report in reversed(self.rejected()):
+            reason_path = report.with_name(report.name.removesuffix(SUFFIX) + ".error.json")
+            try:
+                reason = json.loads(reason_path.read_text("utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(reason, dict):
+                return f"{reason.get('status', '?')}: {reason.get('error', '')}"
+        return None
+
     def rejected(self) -> list[Path]:
         if not self.rejected_dir.is_dir():
             return []

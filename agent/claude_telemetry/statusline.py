@@ -201,12 +201,55 @@ def run_wrapper(home_root: Path) -> int:
     except Exception as exc:
         _note_error(home_root, exc)
     original = original_command(home_root)
-    if not original:
-        return 0
+    limits = _limits_segment(home_root) if segment_enabled(home_root) else None
+    if limits is None:
+        if not original:
+            return 0
+        sys.stdout.flush()
+        # Claude Code runs statusLine commands through a shell; so do we, with the same input.
+        completed = subprocess.run(original, shell=True, input=data, check=False)  # noqa: S602
+        return completed.returncode
+    # Claude Code shows the first line of the output: the segment leads it and the user's own
+    # output follows unchanged.
+    own, code = b"", 0
+    if original:
+        completed = subprocess.run(  # noqa: S602
+            original, shell=True, input=data, stdout=subprocess.PIPE, check=False
+        )
+        own, code = completed.stdout, completed.returncode
+    out = limits.encode("utf-8") + (b" | " + own if own.strip() else b"\n")
+    sys.stdout.buffer.write(out)
     sys.stdout.flush()
-    # Claude Code runs statusLine commands through a shell; so do we, with the same input.
-    completed = subprocess.run(original, shell=True, input=data, check=False)  # noqa: S602
-    return completed.returncode
+    return code
+
+
+SEGMENT_FILE = "statusline-limits"
+
+
+def segment_enabled(home_root: Path) -> bool:
+    return (home_root / "installed" / SEGMENT_FILE).exists()
+
+
+def set_segment(home_root: Path, enabled: bool) -> None:
+    """`install-statusline --limits` turns the segment on; uninstalling turns it off."""
+    marker = home_root / "installed" / SEGMENT_FILE
+    if enabled:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    else:
+        marker.unlink(missing_ok=True)
+
+
+def _limits_segment(home_root: Path) -> str | None:
+    try:
+        from claude_telemetry.limits import now_utc, read_cache, refresh_in_background, segment
+
+        status, age = read_cache(home_root)
+        refresh_in_background(home_root, True, age)
+        return segment(status, age, now_utc())
+    except Exception as exc:  # the segment is extra; the user's line must still show
+        _note_error(home_root, exc)
+        return None
 
 
 def original_command(home_root: Path) -> str | None:

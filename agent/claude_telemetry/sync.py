@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import random
+import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -17,10 +19,18 @@ from typing import Any
 
 from claude_telemetry.ccusage import CcusageError, Runner, claude_dirs
 from claude_telemetry.client import Ack, Client, SendError
-from claude_telemetry.config import Config, Home, load_state, load_token, save_state
+from claude_telemetry.config import (
+    Config,
+    Home,
+    load_state,
+    load_token,
+    save_config,
+    save_state,
+)
 from claude_telemetry.envelope import build_envelope, decode, encode, summary
 from claude_telemetry.fsutil import LockBusy, exclusive_lock
 from claude_telemetry.projects import project_identity
+from claude_telemetry.request_keys import scan, without_requests
 from claude_telemetry.spool import Spool
 from claude_telemetry.statusline import prune_sent_captures, read_new_captures
 
@@ -31,6 +41,9 @@ EXIT_FAILED = 1
 EXIT_KEPT = 75  # EX_TEMPFAIL: the data is safe in the spool and will be sent later
 BACKOFF_BASE_SECONDS = 60
 BACKOFF_MAX_SECONDS = 6 * 3600
+# Server errors (5xx) on one spooled report before newer reports go first: a report the server
+# always fails on must not hold everything newer back. It stays and is tried after them.
+SPOOL_ATTEMPTS_BEFORE_SKIP = 3
 
 
 @dataclass
@@ -88,6 +101,39 @@ def apply_ack(state: dict[str, Any], envelope: dict[str, Any], ack: Ack) -> None
         state["machine"] = {k: data["machine"].get(k) for k in ("uuid", "name", "subscription")}
 
 
+def adopt_copied_identity(
+    home: Home, config: Config, state: dict[str, Any], ack: Ack
+) -> str | None:
+    """Take the machine UUID the server gave this agent folder when it was copied.
+
+    The server tells a copied folder (same UUID, another PC or user) apart by its fingerprint
+    and registers it as a machine of its own. The copied state belongs to the first machine,
+    so it is reset: the next sync sends this PC's whole history. Returns what to tell the
+    user, or None when nothing changed.
+    """
+    machine = ack.data.get("machine")
+    if not isinstance(machine, dict) or not machine.get("copied_from"):
+        return None
+    new_uuid = machine.get("uuid")
+    try:
+        new_uuid = str(uuid.UUID(str(new_uuid)))
+    except ValueError:
+        return None
+    if new_uuid == config.machine_uuid:
+        return None
+    old_uuid = config.machine_uuid
+    config.machine_uuid = new_uuid
+    save_config(home, config)
+    kept = {k: state[k] for k in ("timezone",) if k in state}
+    state.clear()
+    state.update(kept)
+    log.warning("agent folder copied from machine %s; now machine %s", old_uuid, new_uuid)
+    return (
+        f"This agent folder was copied from another machine ({old_uuid}); this PC now reports "
+        f"as a machine of its own ({new_uuid}), and its next sync sends its whole history."
+    )
+
+
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -97,11 +143,18 @@ def _counts_text(ack: Ack) -> str:
     if not isinstance(counts, dict) or not counts:
         return "nothing new"
     parts = []
+    kept = replaced = 0
     for kind, c in counts.items():
         if isinstance(c, dict):
             parts.append(
                 f"{kind} +{c.get('created', 0)} ~{c.get('updated', 0)} ={c.get('unchanged', 0)}"
             )
+            kept += int(c.get("kept") or 0)
+            replaced += int(c.get("removed") or 0)
+    if kept:
+        parts.append(f"kept {kept} stored rows the logs no longer hold")
+    if replaced:
+        parts.append(f"replaced {replaced} rows regrouped by another timezone or project naming")
     return ", ".join(parts)
 
 
@@ -147,7 +200,7 @@ class Syncer:
                 )
         token = None if dry_run else load_token(self.home, self.config)
         try:
-            envelope, offsets = self._build(state, full=full)
+            envelope, offsets = self._build(state, full=full, token=token)
         except CcusageError as exc:
             # Nothing is sent: a report without one of its parts would look complete.
             log.error("ccusage failed: %s", exc)
@@ -173,7 +226,9 @@ class Syncer:
         log.info("sync finished: %s", outcome.message)
         return outcome
 
-    def _build(self, state: dict[str, Any], *, full: bool) -> tuple[dict[str, Any], dict]:
+    def _build(
+        self, state: dict[str, Any], *, full: bool, token: str | None = None
+    ) -> tuple[dict[str, Any], dict]:
         timezone = state.get("timezone") or "UTC"
         runner = Runner(
             self.config,
@@ -188,7 +243,16 @@ class Syncer:
         if dirs.missing and dirs.from_env:
             log.warning("CLAUDE_CONFIG_DIR entries without projects/: %s", dirs.missing)
         log.info("running ccusage %s (%s, tz %s)", version, since or "full history", timezone)
-        reports = runner.run_all(since, dirs)
+        foreign = self._foreign_requests(dirs, since, version, timezone, token)
+        if foreign:
+            # ccusage reads a copy of the logs without the requests another machine reported.
+            with tempfile.TemporaryDirectory(dir=self.home.root, prefix="logs-") as tmp:
+                self.progress(f"Leaving out {len(foreign):,} requests another machine reported")
+                reports = runner.run_all(
+                    since, dirs, claude_config_dir=without_requests(dirs, foreign, Path(tmp))
+                )
+        else:
+            reports = runner.run_all(since, dirs)
         self.progress("Reading project folders")
         reports, projects = project_identity(
             reports,
@@ -209,6 +273,40 @@ class Syncer:
         )
         return envelope, offsets
 
+    def _foreign_requests(
+        self, dirs, since: date | None, version: str, timezone: str, token: str | None
+    ) -> set[str]:
+        """The keys of this machine's requests that another machine reported first.
+
+        Sends the hashed request keys of the window (request_keys) in a report of their own
+        and reads the answer. Without a token (dry run), without Claude logs, or when the
+        server cannot be asked now, nothing is left out.
+        """
+        if token is None or not dirs.valid:
+            return set()
+        self.progress("Hashing request keys")
+        hours = scan(dirs.projects_dirs(), since)
+        if not hours:
+            return set()
+        envelope = build_envelope(
+            self.config,
+            ccusage_version=version,
+            timezone=timezone,
+            since=None,
+            reports={"request_keys": {"hours": hours}},
+        )
+        envelope["full"] = False  # keys only: it says nothing about which days are complete
+        try:
+            with Client(self.config.server_url, token) as client:
+                ack = client.ingest(encode(envelope))
+        except SendError as exc:
+            log.warning("request keys not sent (%s); nothing is left out this time", exc)
+            return set()
+        keys = ack.data.get("foreign_request_keys")
+        if not isinstance(keys, list):
+            return set()
+        return {k for k in keys if isinstance(k, str)}
+
     def _dry_run(self, envelope: dict, body: bytes, output: Path | None) -> Outcome:
         window = "the whole history" if envelope["full"] else f"days since {envelope['since']}"
         lines = [f"Would send {len(body):,} bytes (gzip) covering {window}:"]
@@ -221,27 +319,34 @@ class Syncer:
         return Outcome(EXIT_OK, "Dry run: nothing sent.", lines)
 
     def _send(self, client: Client, state: dict, envelope: dict, body: bytes) -> Outcome:
+        """Send the spool oldest first, then `body`; spooled reports that failed with a server
+        error SPOOL_ATTEMPTS_BEFORE_SKIP times go after `body`, and never stop the run."""
         lines: list[str] = []
-        for entry in self.spool.entries():
-            self.progress(f"Sending spooled report {entry.path.name}")
-            data = entry.read()
-            try:
-                ack = client.ingest(data)
-            except SendError as exc:
-                if exc.keep:
-                    return self._keep(state, body, exc, lines)
-                self.spool.reject(data, self._reason(exc), source=entry)
-                lines.append(f"A spooled report was refused and moved to rejected/: {exc}")
-                log.error("spooled %s rejected: %s", entry.path.name, exc)
+        entries = self.spool.entries()
+        attempts: dict[str, int] = {
+            name: count
+            for name, count in (state.get("spool_attempts") or {}).items()
+            if name in {e.path.name for e in entries}
+        }
+        state["spool_attempts"] = attempts
+        stuck = [e for e in entries if attempts.get(e.path.name, 0) >= SPOOL_ATTEMPTS_BEFORE_SKIP]
+        for entry in entries:
+            if entry in stuck:
                 continue
-            self.spool.remove(entry)
             try:
-                apply_ack(state, decode(data), ack)
-            except (OSError, ValueError, KeyError):
-                log.warning("spooled %s acknowledged but unreadable", entry.path.name)
-            save_state(self.home, state)
-            lines.append(f"Sent a report kept from an earlier run ({_counts_text(ack)}).")
-            log.info("spooled %s acknowledged", entry.path.name)
+                self._send_spooled(client, state, entry, lines)
+            except SendError as exc:
+                if exc.status is None or exc.status < 500:
+                    return self._keep(state, body, exc, lines)
+                attempts[entry.path.name] = attempts.get(entry.path.name, 0) + 1
+                if attempts[entry.path.name] < SPOOL_ATTEMPTS_BEFORE_SKIP:
+                    return self._keep(state, body, exc, lines)
+                stuck.append(entry)
+                lines.append(
+                    f"A spooled report failed {SPOOL_ATTEMPTS_BEFORE_SKIP} times on the server "
+                    f"({exc}); newer reports go first and it is kept for later."
+                )
+                log.error("spooled %s keeps failing; newer reports go first", entry.path.name)
         self.progress(f"Sending {len(body):,} bytes")
         try:
             ack = client.ingest(body)
@@ -253,6 +358,16 @@ class Syncer:
             return Outcome(EXIT_FAILED, f"{exc} The report is kept in {rejected}.", lines)
         apply_ack(state, envelope, ack)
         state["last_counts"] = ack.data.get("counts") or {}
+        adopted = adopt_copied_identity(self.home, self.config, state, ack)
+        if adopted:
+            lines.append(adopted)
+        for entry in stuck:
+            # Once per run, after the newest report: a fix on the server lets it through.
+            try:
+                self._send_spooled(client, state, entry, lines)
+            except SendError as exc:
+                attempts[entry.path.name] = attempts.get(entry.path.name, 0) + 1
+                lines.append(f"A spooled report that keeps failing is still kept: {exc}")
         duplicate = " (already had it)" if ack.data.get("duplicate") else ""
         window = "full history" if envelope["full"] else f"since {envelope['since']}"
         return Outcome(
@@ -260,6 +375,31 @@ class Syncer:
             f"Synced {window}: {_counts_text(ack)}{duplicate}.",
             lines,
         )
+
+    def _send_spooled(self, client: Client, state: dict, entry, lines: list[str]) -> None:
+        """Send one spooled report: acknowledged → removed; refused for its content (4xx) →
+        moved to rejected/ with the reason. Raises SendError when it must stay in the spool."""
+        self.progress(f"Sending spooled report {entry.path.name}")
+        data = entry.read()
+        try:
+            ack = client.ingest(data)
+        except SendError as exc:
+            if exc.keep:
+                raise
+            self.spool.reject(data, self._reason(exc), source=entry)
+            state["spool_attempts"].pop(entry.path.name, None)
+            lines.append(f"A spooled report was refused and moved to rejected/: {exc}")
+            log.error("spooled %s rejected: %s", entry.path.name, exc)
+            return
+        self.spool.remove(entry)
+        state["spool_attempts"].pop(entry.path.name, None)
+        try:
+            apply_ack(state, decode(data), ack)
+        except (OSError, ValueError, KeyError):
+            log.warning("spooled %s acknowledged but unreadable", entry.path.name)
+        save_state(self.home, state)
+        lines.append(f"Sent a report kept from an earlier run ({_counts_text(ack)}).")
+        log.info("spooled %s acknowledged", entry.path.name)
 
     def _keep(self, state: dict, body: bytes, exc: SendError, lines: list[str]) -> Outcome:
         entry, dropped = self.spool.add(body)
@@ -276,6 +416,13 @@ class Syncer:
         )
         log.warning("not sent (%s); kept %s; retry after %.0f s", exc, entry.path.name, delay)
         count = len(self.spool.entries())
+        if exc.fatal:
+            # Not "will retry": nothing gets through until a person fixes the set-up.
+            return Outcome(
+                EXIT_FAILED,
+                f"{exc} Until then nothing is sent; the reports wait in the spool ({count}).",
+                lines,
+            )
         return Outcome(
             EXIT_KEPT,
             f"{exc} The report is kept ({count} waiting) and will be sent by the next sync.",

@@ -1,23 +1,23 @@
 """The usage explorer (`/usage/`) and its CSV: GET /api/v1/usage/'s figures with filters, by
 period or split by project, model, machine, member or source."""
 
-import csv
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.access import Viewer
 from dashboards.forms import EXPLORER_DAYS, ExplorerFilters, filter_options, with_defaults
-from telemetry_site.formatting import CENT
+from telemetry_site.formatting import CENT, SafeCsvWriter
 from usage import queries
 from usage.figures import FIGURE_FIELDS
 from usage.models import DailyUsage, Machine
+from usage.pricing import models_without_ccusage_price
 
 MODEL_MENU_DAYS = 365
 CSV_COLUMNS = FIGURE_FIELDS
@@ -69,6 +69,11 @@ def usage_explorer(request):
     filters = _explorer_filters(request, viewer)
     data, params, group_by = _explorer_table(request, filters)
     api_params = {k: v.isoformat() if isinstance(v, date) else v for k, v in params.items()}
+    unpriced = _unpriced_models(request.user, params)
+    if group_by == "model":
+        by_server = {m["model"] for m in unpriced if m["priced_by_server"]}
+        for row in data["results"]:
+            row["priced_by_server"] = row["key"] in by_server
     periodic = group_by in ("day", "week", "month")
     split = "" if periodic else group_by
     period = group_by if periodic else (filters.value("period") or "day")
@@ -90,8 +95,24 @@ def usage_explorer(request):
             },
             "csv_query": request.GET.urlencode(),
             "has_machines": bool(data["results"]) or Machine.objects.visible_to(viewer).exists(),
+            "unpriced_models": unpriced,
         },
     )
+
+
+def _unpriced_models(user, params: dict) -> list[dict]:
+    """Usage ccusage could not price among the table's machines and days."""
+    try:
+        scope = queries.machine_scope(
+            user,
+            scope=params.get("scope", "me"),
+            machine=params.get("machine"),
+            member=params.get("member"),
+        )
+    except (queries.QueryError, PermissionDenied, Http404):
+        scope = queries.machine_scope(user)
+    facts = DailyUsage.objects.filter(scope, day__gte=params["since"], day__lte=params["until"])
+    return models_without_ccusage_price(facts)
 
 
 @login_required
@@ -103,7 +124,7 @@ def usage_csv(request):
     name = f"usage-{group_by}-{params['since']}-{params['until']}.csv"
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
-    writer = csv.writer(response)
+    writer = SafeCsvWriter(response)
     writer.writerow([group_by, "key", *CSV_COLUMNS])
     for row in data["results"]:
         writer.writerow([row["label"], row["key"], *(_csv_value(row[c]) for c in CSV_COLUMNS)])

@@ -5,13 +5,13 @@ Only a machine's owner, or an admin of the owner's team, may act on it; anyone e
 
 import logging
 import uuid
-from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -19,11 +19,14 @@ from accounts.access import Viewer
 from dashboards.forms import RenameForm
 from usage.analytics.blocks import move_machine
 from usage.analytics.quality import (
+    COPIED_FOLDER_ADVICE,
     DUPLICATE_SESSION_ADVICE,
     LOST_HISTORY_ADVICE,
-    duplicate_sessions,
+    SHARED_REQUESTS_ADVICE,
+    findings_by_machine,
 )
-from usage.models import Machine, Subscription
+from usage.models import DailyUsage, Machine, Subscription
+from usage.pricing import models_without_ccusage_price
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ def machines(request):
     now = timezone.now()
     machine_list = list(
         Machine.objects.visible_to(viewer)
-        .select_related("owner", "subscription")
+        .select_related("owner", "subscription", "copied_from")
         .order_by("name", "pk")
     )
     # Own machines first, then colleagues' by email; retired ones last in each group.
@@ -45,7 +48,7 @@ def machines(request):
     subscriptions_by_owner: dict[int, list[Subscription]] = {}
     for sub in Subscription.objects.filter(owner_id__in=owner_ids).order_by("owner_id", "label"):
         subscriptions_by_owner.setdefault(sub.owner_id, []).append(sub)
-    duplicates = _duplicates_by_machine(Machine.objects.visible_to(viewer))
+    findings = findings_by_machine(machine_list)
     rows = [
         {
             "machine": m,
@@ -53,7 +56,8 @@ def machines(request):
             "mine": m.owner_id == viewer.user.pk,
             "may_manage": viewer.may_manage(m),
             "subscriptions": subscriptions_by_owner.get(m.owner_id, []),
-            "duplicate": duplicates.get(m.pk),
+            # Other machines are named only when the viewer may see them.
+            "findings": findings[m.pk],
         }
         for m in machine_list
     ]
@@ -67,26 +71,14 @@ def machines(request):
             "active_count": sum(1 for r in rows if r["status"] != "retired"),
             "lost_history_advice": LOST_HISTORY_ADVICE,
             "duplicate_advice": DUPLICATE_SESSION_ADVICE,
+            "copied_folder_advice": COPIED_FOLDER_ADVICE,
+            "shared_requests_advice": SHARED_REQUESTS_ADVICE,
+            # Data quality: the visible machines' usage ccusage reported at $0 for lack of a price.
+            "unpriced_models": models_without_ccusage_price(
+                DailyUsage.objects.filter(machine__in=Machine.objects.visible_to(viewer))
+            ),
         },
     )
-
-
-def _duplicates_by_machine(machines) -> dict[int, dict]:
-    """Per machine: how many of its sessions another machine also reported, and which ones."""
-    found: dict[int, dict] = {}
-    for duplicate in duplicate_sessions(machines):
-        for copy in duplicate.copies:
-            entry = found.setdefault(
-                copy.machine_id, {"sessions": 0, "others": set(), "extra_cost": Decimal(0)}
-            )
-            entry["sessions"] += 1
-            entry["others"].update(c.machine_name for c in duplicate.copies if c is not copy)
-        # The double count is charged once, to the session, not to every copy.
-        first = duplicate.copies[0].machine_id
-        found[first]["extra_cost"] += duplicate.double_counted_cost
-    for entry in found.values():
-        entry["others"] = sorted(entry["others"])
-    return found
 
 
 def _managed_machine(request, machine_uuid) -> Machine:
@@ -135,6 +127,31 @@ def machine_move(request, machine_uuid):
     move_machine(machine, target)
     messages.success(request, f"“{machine.name}” now counts toward {target.label}.")
     return redirect("machines")
+
+
+@login_required
+def machine_retire_confirm(request, machine_uuid):
+    """Confirm retiring a machine the viewer manages (its owner or a team admin; others' are
+    404); one already retired goes back to the machines page."""
+    machine = _managed_machine(request, machine_uuid)
+    if machine.retired_at is not None:
+        return redirect("machines")
+    return render(
+        request,
+        "confirm.html",
+        {
+            "title": f"Retire the machine “{machine.name}”?",
+            "effects": [
+                "It is no longer shown as offline, and no alert is sent when its agent "
+                "stops syncing.",
+                "Its history stays in every figure, and a sync from it is still accepted.",
+                "You can mark it as active again at any time on the Machines page.",
+            ],
+            "action_url": reverse("machine_retire", args=[machine.uuid]),
+            "action_label": "Retire the machine",
+            "cancel_url": reverse("machines"),
+        },
+    )
 
 
 @require_POST

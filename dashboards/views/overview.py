@@ -19,7 +19,8 @@ from dashboards.cards import (
 )
 from usage import queries
 from usage.analytics import pace, plan_value, ratelimits
-from usage.models import Machine, Subscription
+from usage.models import DailyUsage, Machine, Subscription
+from usage.pricing import models_without_ccusage_price
 
 
 @login_required
@@ -90,6 +91,11 @@ def overview(request):
             },
         },
     }
+    context["unpriced_models"] = models_without_ccusage_price(
+        DailyUsage.objects.filter(
+            queries.machine_scope(user, scope=scope), day__gte=month_start, day__lte=today
+        )
+    )
     context["has_usage"] = summary.has_usage or bool(by_machine)
     context["has_machines"] = context["has_usage"] or Machine.objects.visible_to(viewer).exists()
     return render(request, "dashboards/overview.html", context)

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.access import Viewer
 from accounts.models import User
+from budgets.enforcement import recent_events
 from dashboards.cards import pace_card, quota_rows, shares, usage_summary
 from usage import queries
 from usage.analytics import pace, ratelimits
@@ -40,6 +41,9 @@ def team_dashboard(request):
         "pace": pace_card(pace.pace_for_team(team, today)),
         "members": [],
         "headroom": [],
+        # Every warning and stop in Claude Code is a row the team page shows (own ones only
+        # for those who may not see other members' figures).
+        "enforcement_events": recent_events(user, team, whole_team=viewer.sees_others),
     }
     if viewer.sees_others:
         month = queries.aggregate_usage(

@@ -66,8 +66,9 @@ def forms(cast):
         (
             reverse("team_members"),
             reverse("domain_add"),
-            {"domain": "other.example", "role": Role.MEMBER},
-            lambda: AllowedEmail.objects.filter(pattern="@other.example").exists(),
+            # The owner's own domain: only that one may they allow.
+            {"domain": "a.example", "role": Role.MEMBER},
+            lambda: AllowedEmail.objects.filter(pattern="@a.example").exists(),
         ),
         (
             reverse("team_members"),

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.models import AllowedEmail, ApiToken, Membership, Role, Team, User
 from tests.conftest import api_client, make_member, token_for
+from tests.factories import machine_for
 
 pytestmark = pytest.mark.django_db
 
@@ -67,7 +68,7 @@ def _target_url(cast, action: str) -> tuple[str, dict]:
     if action == "member_invite":
         return reverse("member_invite"), {"email": "new@a.example", "role": Role.MEMBER}
     if action == "domain_add":
-        return reverse("domain_add"), {"domain": "@added.example", "role": Role.MEMBER}
+        return reverse("domain_add"), {"domain": "@a.example", "role": Role.MEMBER}
     if action == "team_settings":
         return reverse("team_settings"), {"name": "Renamed", "timezone": "Asia/Tokyo"}
     raise AssertionError(action)
@@ -85,7 +86,7 @@ def _happened(cast, action: str, team_slug: str = "team-a") -> bool:
     if action == "member_invite":
         return AllowedEmail.objects.filter(pattern="new@a.example", team__slug=team_slug).exists()
     if action == "domain_add":
-        return AllowedEmail.objects.filter(pattern="@added.example", team__slug=team_slug).exists()
+        return AllowedEmail.objects.filter(pattern="@a.example", team__slug=team_slug).exists()
     if action == "team_settings":
         return Team.objects.filter(name="Renamed", slug=team_slug).exists()
     raise AssertionError(action)
@@ -98,7 +99,8 @@ ACTION_ACCESS = {
     "member_remove": {"owner": 302, "admin": 302, "member": 403, "outsider": 404},
     "allowed_remove": {"owner": 302, "admin": 302, "member": 403, "outsider": 404},
     "member_invite": {"owner": 302, "admin": 302, "member": 403, "outsider": "own team"},
-    "domain_add": {"owner": 302, "admin": 302, "member": 403, "outsider": "own team"},
+    # Only an owner whose own address is at the domain may allow it (team A's is @a.example).
+    "domain_add": {"owner": 302, "admin": 400, "member": 403, "outsider": 400},
     "team_settings": {"owner": 302, "admin": 302, "member": 403, "outsider": "own team"},
 }
 
@@ -454,13 +456,31 @@ def test_an_owner_may_leave_when_another_owner_stays(cast):
     assert is_login_redirect(client.get(reverse("profile")))
 
 
-def test_an_admin_adds_and_removes_a_domain(cast):
-    client = client_as(cast, "admin")
-    client.post(reverse("domain_add"), {"domain": "Example.ORG", "role": Role.MEMBER})
-    entry = AllowedEmail.objects.get(pattern="@example.org")
+def test_an_owner_adds_their_own_domain_and_an_admin_removes_it(cast):
+    client_as(cast, "owner").post(reverse("domain_add"), {"domain": "A.Example", "role": "member"})
+    entry = AllowedEmail.objects.get(pattern="@a.example")
     assert entry.team.slug == "team-a"
-    client.post(reverse("allowed_remove", args=[entry.public_id]))
-    assert not AllowedEmail.objects.filter(pattern="@example.org").exists()
+    client_as(cast, "admin").post(reverse("allowed_remove", args=[entry.public_id]))
+    assert not AllowedEmail.objects.filter(pattern="@a.example").exists()
+
+
+@pytest.mark.parametrize(
+    "role, domain, error",
+    [
+        ("owner", "example.org", "only allow @example.org if your own address is at it"),
+        ("admin", "a.example", "Only a team owner may allow a whole domain"),
+        ("member", "a.example", None),
+        ("outsider", "a.example", "only allow @a.example if your own address is at it"),
+    ],
+)
+def test_no_one_claims_a_domain_their_own_address_is_not_at(cast, role, domain, error):
+    response = client_as(cast, role).post(
+        reverse("domain_add"), {"domain": domain, "role": "member"}
+    )
+    assert response.status_code == (403 if error is None else 400)
+    if error is not None:
+        assert error in response.content.decode()
+    assert not AllowedEmail.objects.filter(pattern__startswith="@").exists()
 
 
 @pytest.mark.parametrize(
@@ -469,7 +489,7 @@ def test_an_admin_adds_and_removes_a_domain(cast):
         ("not a domain", Role.MEMBER, "is not a domain name"),
         ("localhost", Role.MEMBER, "full domain name"),
         ("example.org", Role.OWNER, "Select a valid choice"),
-        ("b.example", Role.MEMBER, "belongs to another team"),
+        ("b.example", Role.MEMBER, "your own address is at it"),
     ],
 )
 def test_bad_domains_are_refused(cast, domain, role, error):
@@ -506,6 +526,29 @@ def test_removing_a_members_entry_blocks_their_tokens_but_keeps_the_membership(c
     assert api_client(raw).get("/api/schema/").status_code == 401
     page = client_as(cast, "admin").get(reverse("team_members")).content.decode()
     assert "not on allow-list" in page
+
+
+def test_removing_a_members_entry_ends_their_open_browser_session_at_the_next_click(cast):
+    member = cast["member"]
+    machine = machine_for(member)
+    session = client_as(cast, "member")
+    assert session.get(reverse("profile")).status_code == 200
+    assert session.get("/api/v1/usage/").status_code == 200
+    AllowedEmail.objects.filter(pattern=member.email).delete()
+
+    assert is_login_redirect(session.get(reverse("profile")))
+    # Once out, each of these needs a new login that the allow-list no longer grants.
+    session = client_as(cast, "member")
+    assert session.get("/api/v1/usage/").status_code in (401, 403)
+    session = client_as(cast, "member")
+    assert is_login_redirect(session.post(reverse("tokens"), {"name": "x", "scopes": ["read"]}))
+    session = client_as(cast, "member")
+    rename = session.post(reverse("machine_rename", args=[machine.uuid]), {"name": "renamed"})
+    assert is_login_redirect(rename)
+    machine.refresh_from_db()
+    assert machine.name != "renamed"
+    assert not ApiToken.objects.filter(user=member, name="x").exists()
+    assert "_auth_user_id" not in session.session
 
 
 def test_the_members_page_shows_role_and_last_activity(cast):

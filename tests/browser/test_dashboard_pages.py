@@ -21,6 +21,7 @@ PAGES = [
     ("blocks", "/blocks/", ["blocks-chart"]),
     ("sessions", "/sessions/", []),
     ("machines", "/machines/", []),
+    ("projects", "/projects/", []),
     ("team", "/team/", ["members-chart"]),
 ]
 MODES = [

@@ -118,6 +118,8 @@ class Receiver:
     secret: str = ""
     answers: deque = field(default_factory=deque)
     delay: float = 0.0
+    # Seconds between bytes of an answer that never ends (a slow-drip receiver); 0: off.
+    drip: float = 0.0
     requests: list[ReceivedHook] = field(default_factory=list)
     port: int = 0
     path: str = "/hooks/alerts"
@@ -147,6 +149,10 @@ def receiver(settings):
             verified = bool(state.secret) and verify_standard_webhook(state.secret, headers, body)
             if state.delay:
                 time.sleep(state.delay)
+            if state.drip:
+                state.requests.append(ReceivedHook(headers, body, False))
+                self._drip()
+                return
             code = state.answers.popleft() if state.answers else 200
             state.requests.append(ReceivedHook(headers, body, verified and code < 300))
             if not verified:
@@ -158,6 +164,16 @@ def receiver(settings):
                 self.wfile.write(b"ok" if code < 300 else b"receiver says no")
             except OSError:
                 pass  # the sender gave up (timeout test)
+
+        def _drip(self):
+            answer = b"HTTP/1.1 200 OK\r\nX-Drip: " + b"." * 10_000
+            try:
+                for byte in answer:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(state.drip)
+            except OSError:
+                pass  # the sender hung up: what the deadline is for
 
         def log_message(self, *args):
             pass

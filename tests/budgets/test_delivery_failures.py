@@ -2,6 +2,7 @@
 
 import ipaddress
 import socket
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -143,6 +144,18 @@ def test_a_host_name_that_resolves_to_loopback_is_refused(receiver, settings):
         "http://169.254.169.254/latest/meta-data",
         "http://[::1]:8080/",
         "http://[::ffff:192.168.1.1]/",
+        # IPv4 carried inside IPv6: compatible, mapped, SIIT, NAT64 (RFC 6052 and 8215), 6to4,
+        # Teredo (its client part is obfuscated 192.0.2.45, a documentation address).
+        "http://[::127.0.0.1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://[::ffff:0:7f00:1]/",
+        "http://[64:ff9b::127.0.0.1]/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://[64:ff9b:1::a00:1]/",
+        "http://[2002:7f00:1::]/",
+        "http://[2002:a00:1::1]/",
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+        "http://[::8.8.8.8]/",
         "http://localhost:9000/",
         "http://printer.local/",
         "ftp://example.com/hook",
@@ -156,6 +169,23 @@ def test_private_and_odd_urls_are_refused_before_any_lookup(url, settings):
 def test_a_public_https_url_passes_the_shape_check(settings):
     settings.WEBHOOK_ALLOW_PRIVATE_IPS = False
     assert webhooks.check_url_shape("https://hooks.slack.com/services/T0/B0/x") is None
+
+
+@pytest.mark.parametrize(
+    "host", ["[64:ff9b::808:808]", "[2002:808:808::1]", "[2606:4700:4700::1111]"]
+)
+def test_ipv6_forms_of_public_addresses_pass_the_shape_check(host, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_IPS = False
+    assert webhooks.check_url_shape(f"https://{host}/hook") is None
+
+
+@pytest.mark.parametrize("host", ["[::ffff:127.0.0.1]", "[::127.0.0.1]", "2130706433", "0x7f.1"])
+def test_loopback_in_any_spelling_never_reaches_the_receiver(host, receiver, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_IPS = False
+    url = f"http://{host}:{receiver.port}/hooks"
+    with pytest.raises(webhooks.UnsafeURL):
+        webhooks.post(url, "whsec_" + "A" * 44, "msg_1", {"text": "hi"})
+    assert receiver.requests == []
 
 
 def test_a_slow_receiver_times_out_and_the_retry_carries_the_same_webhook_id(
@@ -289,3 +319,13 @@ def test_a_broker_outage_when_queueing_loses_nothing_the_sweep_sends_it(
     delivery.refresh_from_db()
     assert delivery.status == Status.SENT
     assert len(smtp_server.messages) == 1
+
+
+def test_a_receiver_that_drips_bytes_is_cut_off_at_one_deadline_per_delivery(receiver, settings):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1
+    receiver.drip = 0.2  # well inside the per-read timeout, forever
+    started = time.monotonic()
+    with pytest.raises(webhooks.WebhookError, match="Timed out after 1 s"):
+        webhooks.post(receiver.url, "whsec_" + "A" * 44, "msg_1", {"text": "hi"})
+    assert time.monotonic() - started < 2.5
+    assert len(receiver.requests) == 1

@@ -1,5 +1,6 @@
 """The Budgets and Channels pages: who may see and change what."""
 
+import time
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -7,7 +8,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from budgets.models import Budget, Channel, QuotaAlertSetting, StaleAgentSetting
+from budgets import tasks
+from budgets.models import Budget, Channel, Delivery, QuotaAlertSetting, StaleAgentSetting
 from tests.budgets.conftest import spend
 from tests.factories import email_channel, machine_for, make_budget, project_for, webhook_channel
 from usage.models import Subscription
@@ -195,6 +197,9 @@ def test_an_admin_creates_a_project_budget_with_thresholds_and_channels(
         ({"thresholds": "90, lots"}, "thresholds", "'lots' is not a whole percentage"),
         ({"thresholds": ""}, "thresholds", "Give at least one threshold"),
         ({"thresholds": "0"}, "thresholds", "'0' is not a whole percentage"),
+        # isdigit() says yes to these; int() then raised (a 500).
+        ({"thresholds": "²"}, "thresholds", "'²' is not a whole percentage"),
+        ({"thresholds": "90, ٣"}, "thresholds", "'٣' is not a whole percentage"),
         ({"amount_usd": "0"}, "amount_usd", "greater than or equal to 0.01"),
         ({"amount_usd": "-5"}, "amount_usd", "greater than or equal to 0.01"),
         ({"scope": "project"}, "project", "Choose the project"),
@@ -272,8 +277,9 @@ def test_the_budgets_page_needs_a_bounded_number_of_queries(
     for n in range(5):
         make_budget(member.team, "10", name=f"Extra {n}", forecast_alerts=False)
     client.force_login(admin)
-    # Three queries per budget (spend, first day, daily costs for the pace) plus the page.
-    with django_assert_max_num_queries(48):
+    # Three queries per budget (spend, first day, daily costs for the pace) plus the page, and
+    # five for the Claude Code section (events, quota levels, exemptions, the form's two lists).
+    with django_assert_max_num_queries(53):
         assert client.get(reverse("budgets")).status_code == 200
 
 
@@ -362,7 +368,10 @@ def test_send_test_delivers_a_signed_webhook_and_reports_success(client, admin, 
     channel = webhook_channel(team_a, receiver)
     client.force_login(admin)
     response = client.post(reverse("channel_test", args=[channel.public_id]), follow=True)
-    assert flashed(response) == ["Test message sent through 'Chat hook'."]
+    assert flashed(response) == [
+        "Test message queued for 'Chat hook'. Reload to see its result under Last test."
+    ]
+    assert "<dt>Last test</dt><dd>sent " in response.content.decode()
     (hook,) = receiver.accepted
     assert hook.json["type"] == "test"
     assert hook.json["text"].startswith("Test message from claude-telemetry channel 'Chat hook'")
@@ -375,10 +384,47 @@ def test_send_test_reports_the_receivers_error_without_disabling_the_channel(
     receiver.answer(410)
     client.force_login(admin)
     response = client.post(reverse("channel_test", args=[channel.public_id]), follow=True)
-    (message,) = flashed(response)
-    assert "failed: The receiver answered 410 Gone" in message
+    assert "failed: The receiver answered 410 Gone" in response.content.decode()
     channel.refresh_from_db()
     assert channel.is_enabled
+
+
+def test_send_test_answers_at_once_and_a_dripping_receiver_fails_at_the_deadline(
+    client, admin, team_a, receiver, settings
+):
+    from telemetry_site.celery import app
+
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1
+    receiver.drip = 0.2
+    channel = webhook_channel(team_a, receiver)
+    client.force_login(admin)
+    conf = app.conf
+    saved = (conf.task_always_eager, conf.broker_url, conf.broker_transport_options)
+    conf.task_always_eager, conf.broker_url, conf.broker_transport_options = (
+        False,
+        "memory://",
+        {},
+    )
+    app._pool = None
+    app.amqp._producer_pool = None
+    try:
+        started = time.monotonic()
+        response = client.post(reverse("channel_test", args=[channel.public_id]))
+        assert time.monotonic() - started < 0.9
+    finally:
+        conf.task_always_eager, conf.broker_url, conf.broker_transport_options = saved
+        app._pool = None
+        app.amqp._producer_pool = None
+    assert response.status_code == 302
+    assert receiver.requests == []
+    assert "waiting for a worker" in client.get(reverse("channels")).content.decode()
+
+    delivery = Delivery.objects.get(channel=channel)
+    started = time.monotonic()
+    tasks.send_test_delivery(delivery.pk)  # what the worker runs
+    assert time.monotonic() - started < 2.5
+    page = client.get(reverse("channels")).content.decode()
+    assert "failed: Timed out after 1 s (the whole delivery)." in page
 
 
 def test_send_test_by_email_reaches_the_smtp_server(client, admin, team_a, smtp_server):
@@ -495,3 +541,23 @@ def test_a_member_who_left_the_team_no_longer_gets_its_channel_emails(team_a, me
     member.membership.team = team_b
     member.membership.save()
     assert channel.recipients() == ["ops@a.example"]
+
+
+def test_recent_alerts_name_the_threshold_each_one_crossed(
+    client, team_a, admin, member, django_capture_on_commit_callbacks
+):
+    import time_machine
+
+    from budgets import evaluate
+
+    make_budget(team_a, "100", name="Team month", thresholds=[50, 90, 100], forecast_alerts=False)
+    laptop = machine_for(member)
+    with time_machine.travel("2026-11-20 12:00Z", tick=True):
+        spend(laptop, date(2026, 11, 19), "130")
+        with django_capture_on_commit_callbacks(execute=True):
+            evaluate.evaluate_team(team_a.pk)
+        client.force_login(admin)
+        html = client.get(reverse("budgets")).content.decode()
+    section = html.split('id="recent-alerts"')[1].split("</table>")[0]
+    for threshold in (50, 90, 100):
+        assert f'<span class="cell-sub">{threshold}% threshold</span>' in section

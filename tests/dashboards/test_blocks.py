@@ -11,6 +11,7 @@ from tests.conftest import login
 from tests.dashboards.conftest import NOW
 from tests.factories import MachineFactory, hourly
 from usage.analytics.blocks import recompute_blocks
+from usage.models import HourlyUsage
 
 pytestmark = pytest.mark.django_db
 
@@ -81,6 +82,32 @@ def test_the_running_block_is_shown_on_top_with_its_burn_rate_and_projection(pop
     assert "Running now" in html
     assert "Overlap: 2 machines" in html
     assert "2K tokens/min" in html
+
+
+def test_without_first_requests_the_burn_rate_says_it_runs_from_the_blocks_start(populated, member):
+    html = login(member).get(URL).content.decode()
+    assert "over 40 min of use, from the block's start" in html
+
+
+def test_the_burn_rate_runs_from_the_first_request_and_the_card_says_over_how_long(
+    populated, member
+):
+    # The agents said the 13:00 hour's first requests were at 13:10 and 13:25.
+    hours = HourlyUsage.objects.filter(machine__owner=member, hour=NOW.replace(hour=13, minute=0))
+    for row, minute in zip(hours.order_by("machine__name"), (25, 10), strict=True):
+        row.first_activity = NOW.replace(hour=13, minute=minute)
+        row.save()
+    recompute_blocks(populated.subscriptions["member"].pk, now=NOW)
+    response = login(member).get(URL)
+    [card] = response.context["active"]
+    assert card.elapsed == timedelta(hours=2, minutes=30)  # the block's clock: from 13:00
+    assert card.measured == timedelta(minutes=30)  # the rate's: 13:10 to 13:40
+    assert card.burn.tokens_per_minute == pytest.approx(80_000 / 30)
+    assert card.projected.total_tokens == round(80_000 + 80_000 / 30 * 150)
+    html = response.content.decode()
+    assert "2.7K tokens/min" in html
+    assert "over 30 min of use, from the first request at" in html
+    assert "2 h 30 min gone" in html
 
 
 def test_a_block_that_hit_a_limit_is_marked(populated, member):

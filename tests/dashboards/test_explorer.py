@@ -54,7 +54,7 @@ def test_a_member_may_see_the_team_totals_but_not_split_by_machine(populated, me
     team = client.get(URL, {"scope": "team"})
     assert team.context["data"]["totals"]["cost_usd"] == Decimal("67.5")
     refused = client.get(URL, {"scope": "team", "split": "machine"})
-    assert "Only team admins see the team split by machine or member." in refused.content.decode()
+    assert "Only team admins see the team split by machine or member" in refused.content.decode()
     assert refused.context["group_by"] == "day"
 
 
@@ -62,6 +62,33 @@ def test_a_member_cannot_split_by_member(populated, member):
     response = login(member).get(URL, {"split": "member"})
     assert response.context["filters"].errors
     assert response.context["group_by"] == "day"
+
+
+def test_a_member_asking_for_the_team_split_by_member_gets_a_plain_reason(populated, member):
+    response = login(member).get(URL, {"scope": "team", "split": "member"})
+    html = response.content.decode()
+    assert "Select a valid choice" not in html
+    assert "Only team admins see the team split by machine or member" in html
+    assert response.context["group_by"] == "day"
+    # The team's totals still show, by day.
+    assert response.context["data"]["totals"]["cost_usd"] == Decimal("67.5")
+
+
+def test_an_unknown_filter_value_is_named_and_ignored(populated, member):
+    html = login(member).get(URL, {"source": "galaxy"}).content.decode()
+    assert "“galaxy” is not one of the options, so this filter is ignored." in html
+
+
+def test_reversed_dates_show_the_data_of_the_dates_in_the_fields(populated, member):
+    response = login(member).get(URL, {"since": "2026-11-24", "until": "2026-11-22"})
+    params = response.context["params"]
+    assert (params["since"].isoformat(), params["until"].isoformat()) == (
+        "2026-11-22",
+        "2026-11-24",
+    )
+    html = response.content.decode()
+    assert 'name="since" value="2026-11-22"' in html and 'name="until" value="2026-11-24"' in html
+    assert "showing Nov 22, 2026 to Nov 24, 2026" in html
 
 
 @pytest.mark.parametrize("role", ["owner", "admin"])
@@ -179,7 +206,7 @@ def test_the_table_matches_the_read_api(populated, admin):
 
 def test_the_page_runs_a_bounded_number_of_queries(populated, admin, django_assert_max_num_queries):
     client = login(admin)
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(12):  # +1: allow-list check per request
         response = client.get(URL, {"scope": "team", "split": "machine"})
     assert len(response.context["data"]["results"]) == 9
 
@@ -198,3 +225,26 @@ def test_machines_of_two_people_are_told_apart_by_their_owner(populated, admin):
     assert "member-laptop (member@a.example)" in labels
     rows = read_csv(client.get(CSV_URL, params))
     assert "member-laptop (member@a.example)" in [row[0] for row in rows]
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def test_names_that_look_like_formulas_are_plain_text_in_the_csv(populated, admin):
+    laptop = populated.machines["member"][0]
+    laptop.name = '=HYPERLINK("http://evil.example","open")'
+    laptop.save()
+    project = populated.projects[0]
+    project.display_name = "+1+cmd|' /C calc'!A0"
+    project.save()
+    daily(laptop, NOW.date(), project=project, model="-2+3", cost="1.00")
+    daily(laptop, NOW.date(), project=project, model="\tindent", cost="1.00")
+    client = login(admin)
+    cells = []
+    for split in ("machine", "project", "model", "member"):
+        rows = read_csv(client.get(CSV_URL, {"scope": "team", "split": split}))
+        cells += [cell for row in rows for cell in row]
+    assert '\'=HYPERLINK("http://evil.example","open") (member@a.example)' in cells
+    assert "'+1+cmd|' /C calc'!A0" in cells
+    assert "'-2+3" in cells and "'\tindent" in cells
+    assert not [cell for cell in cells if cell.startswith(FORMULA_STARTS)]

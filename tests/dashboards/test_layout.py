@@ -18,6 +18,7 @@ EVERYONE = [
     "blocks",
     "sessions",
     "machines",
+    "projects",
     "team_dashboard",
     "budgets",
     "profile",
@@ -25,7 +26,7 @@ EVERYONE = [
     "subscriptions",
 ]
 ADMINS_ONLY = ["team_settings", "team_members", "channels"]
-PAGES = ["/", "/usage/", "/blocks/", "/sessions/", "/machines/", "/team/"]
+PAGES = ["/", "/usage/", "/blocks/", "/sessions/", "/machines/", "/projects/", "/team/"]
 
 
 def nav_links(html: str) -> set[str]:
@@ -80,7 +81,8 @@ def test_times_are_shown_in_the_viewers_own_timezone(populated, member):
 def test_a_user_outside_any_team_gets_working_empty_pages(db, url, text):
     from accounts.models import User
 
-    loner = User.objects.create_user("operator@example.com")
+    # An operator: staff without a team may log in (accounts.login.is_admitted).
+    loner = User.objects.create_user("operator@example.com", is_staff=True)
     response = login(loner).get(url)
     assert response.status_code == 200
     assert text in response.content.decode()

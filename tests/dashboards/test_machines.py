@@ -8,7 +8,7 @@ from django.urls import reverse
 from tests.conftest import DEAD_BROKER_URL, celery_broker, login
 from tests.dashboards.conftest import NOW
 from tests.factories import MachineFactory, session
-from usage.models import Machine
+from usage.models import Machine, SharedRequest
 from usage.tasks import refresh_blocks
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +61,8 @@ def test_the_page_runs_a_bounded_number_of_queries(populated, owner, django_asse
     for n in range(10):
         MachineFactory(owner=owner, name=f"extra-{n}")
     client = login(owner)
-    with django_assert_max_num_queries(9):
+    # +1: allow-list check per request; +1: requests other machines reported first.
+    with django_assert_max_num_queries(11):
         response = client.get(URL)
     assert len(response.context["rows"]) == 19
 
@@ -100,6 +101,61 @@ def test_lost_history_is_flagged_with_the_number_of_days(populated, member):
     assert "no longer had 2 days" in html
 
 
+def test_a_copied_agent_folder_is_flagged_with_where_both_run(populated, member):
+    laptop = populated.machines["member"][0]
+    laptop.hostname, laptop.os_user = "pc1.local", "dev"
+    laptop.save()
+    copy = MachineFactory(
+        owner=member,
+        name=laptop.name,
+        subscription=laptop.subscription,
+        hostname="pc2.local",
+        os_user="dev2",
+        copied_from=laptop,
+    )
+    response = login(member).get(URL)
+    html = response.content.decode()
+    assert "Copied folder" in html
+    assert "from a copy of the agent folder of member-laptop (pc1.local, dev)" in html
+    # Two machines of one name stay apart by hostname and OS user.
+    copy_card = html[html.index(f'id="machine-{copy.uuid}"') :]
+    assert "pc2.local" in copy_card and "dev2" in copy_card
+    laptop_card = html[html.index(f'id="machine-{laptop.uuid}"') :]
+    assert "Copied folder" not in laptop_card[: laptop_card.index("</li>")]
+
+
+def test_a_copy_of_a_machine_the_viewer_may_not_see_does_not_name_it(populated, member, owner):
+    original = populated.machines["owner"][0]
+    MachineFactory(owner=member, name="member-copy", copied_from=original)
+    html = login(member).get(URL).content.decode()
+    assert "from a copy of another machine's agent folder" in html
+    assert original.name not in html
+
+
+def test_requests_another_machine_reported_first_are_listed_per_machine(populated, member):
+    laptop, desktop, _server = populated.machines["member"]
+    for key in range(3):
+        SharedRequest.objects.create(machine=desktop, owner=laptop, key=key, hour=NOW)
+    rows = {r["machine"].name: r for r in login(member).get(URL).context["rows"]}
+    desktop_findings = rows["member-desktop"]["findings"]
+    assert (desktop_findings.shared_requests, desktop_findings.shared_with) == (
+        3,
+        ["member-laptop"],
+    )
+    assert rows["member-laptop"]["findings"].shared_requests == 0
+    html = login(member).get(URL).content.decode()
+    assert "3 requests in its logs were reported first by member-laptop; counted once" in html
+
+
+def test_a_shared_request_of_a_machine_the_viewer_may_not_see_does_not_name_it(populated, member):
+    laptop = populated.machines["member"][0]
+    theirs = populated.machines["owner"][0]
+    SharedRequest.objects.create(machine=laptop, owner=theirs, key=1, hour=NOW)
+    html = login(member).get(URL).content.decode()
+    assert "1 request in its logs was reported first by another machine" in html
+    assert theirs.name not in html
+
+
 def test_a_session_reported_by_two_machines_is_flagged_on_both(populated, member):
     laptop, desktop, _server = populated.machines["member"]
     for machine in (laptop, desktop):
@@ -112,9 +168,9 @@ def test_a_session_reported_by_two_machines_is_flagged_on_both(populated, member
         )
     response = login(member).get(URL)
     rows = {r["machine"].name: r for r in response.context["rows"]}
-    assert rows["member-laptop"]["duplicate"]["others"] == ["member-desktop"]
-    assert rows["member-desktop"]["duplicate"]["others"] == ["member-laptop"]
-    assert rows["member-server"]["duplicate"] is None
+    assert rows["member-laptop"]["findings"].duplicate_with == ["member-desktop"]
+    assert rows["member-desktop"]["findings"].duplicate_with == ["member-laptop"]
+    assert rows["member-server"]["findings"].duplicate_sessions == 0
     html = response.content.decode()
     assert "1 session also reported by member-desktop" in html
     assert "($2.00 counted twice)" in html
@@ -301,3 +357,32 @@ def test_anonymous_actions_are_sent_to_login(populated, action, data):
 def test_an_unknown_machine_is_404(populated, owner, action, data):
     url = reverse(action, args=["00000000-0000-0000-0000-000000000000"])
     assert login(owner).post(url, data).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("role", "status"), [("member", 200), ("admin", 200), ("owner", 200), ("outsider", 404)]
+)
+def test_retiring_a_machine_is_confirmed_by_those_who_manage_it(populated, cast, role, status):
+    laptop = populated.machines["member"][0]
+    response = login(cast[role]).get(reverse("machine_retire_confirm", args=[laptop.uuid]))
+    assert response.status_code == status
+    if status == 200:
+        html = response.content.decode()
+        assert f"Retire the machine “{laptop.name}”?" in html
+        assert "no alert is sent when its agent stops syncing" in html
+        assert f'action="{reverse("machine_retire", args=[laptop.uuid])}"' in html
+    laptop.refresh_from_db()
+    assert laptop.retired_at is None
+
+
+def test_a_member_cannot_confirm_retiring_a_colleagues_machine(populated, member):
+    theirs = populated.machines["owner"][0]
+    url = reverse("machine_retire_confirm", args=[theirs.uuid])
+    assert login(member).get(url).status_code == 404
+    assert login(None).get(url).status_code == 302
+
+
+def test_the_machines_page_links_to_the_retire_confirmation(populated, member):
+    laptop = populated.machines["member"][0]
+    html = login(member).get(URL).content.decode()
+    assert reverse("machine_retire_confirm", args=[laptop.uuid]) in html

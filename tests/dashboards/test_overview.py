@@ -82,6 +82,9 @@ def test_the_running_block_shows_its_machines(populated, member):
     [card] = response.context["active"]
     assert {p["machine"].name for p in card.machines} == {"member-laptop", "member-desktop"}
     assert "Running 5-hour block" in response.content.decode()
+    # The burn rate says the span it is measured over (here from the block's start).
+    assert "tokens/min" in response.content.decode()
+    assert "over 40 min of use, from the block's start" in response.content.decode()
 
 
 def test_quota_bars_have_colour_classes_words_and_countdowns(populated, member):
@@ -153,8 +156,25 @@ def test_the_page_runs_a_bounded_number_of_queries(
             populated.subscriptions[role], populated.machines[role][0], NOW - timedelta(minutes=5)
         )
     client = login(admin)
-    with django_assert_max_num_queries(27):
+    with django_assert_max_num_queries(28):  # +1: allow-list check per request
         client.get(URL)
-    with django_assert_max_num_queries(30):
+    with django_assert_max_num_queries(31):  # +1: allow-list check per request
         response = client.get(URL, {"scope": "team"})
     assert len(response.context["headroom"]) == 3
+
+
+def test_an_unknown_plan_shows_the_api_value_and_asks_for_the_plan(member):
+    from tests.factories import MachineFactory, daily
+    from usage.models import Subscription
+
+    sub = Subscription.default_for(member)  # as a member's first sync creates it
+    daily(MachineFactory(owner=member, subscription=sub), NOW.date(), "10.00")
+    response = login(member).get(URL)
+    [item] = response.context["plan_values"]
+    assert item["value"].plan_cost is None and item["value"].savings is None
+    html = response.content.decode()
+    assert "plan unknown" in html and "Plan unknown" in html
+    assert "$10.00" in html
+    assert "Paid extra" not in html and "Saved" not in html and "Cheapest fit" not in html
+    choose = reverse("subscription_edit", args=[sub.public_id])
+    assert f'<a href="{choose}">Choose the plan</a>' in html

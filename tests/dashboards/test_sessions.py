@@ -104,11 +104,13 @@ def test_bad_filter_values_show_an_error_and_are_ignored(populated, member, para
     assert response.context["totals"]["count"] == 15
 
 
-def test_an_end_date_before_the_start_date_is_refused(populated, member):
-    response = login(member).get(URL, {"since": "2026-11-24", "until": "2026-11-01"})
-    assert "The end date is before the start date." in response.content.decode()
-    # The valid start date still applies.
-    assert response.context["totals"]["count"] == 3
+def test_an_end_date_before_the_start_date_is_read_as_the_range_between_them(populated, member):
+    response = login(member).get(URL, {"since": "2026-11-24", "until": "2026-11-23"})
+    html = response.content.decode()
+    assert "The end date is before the start date, so the two were swapped" in html
+    # The fields say what the list shows: Nov 23 to Nov 24, 3 machines a day.
+    assert 'name="since" value="2026-11-23"' in html and 'name="until" value="2026-11-24"' in html
+    assert response.context["totals"]["count"] == 6
 
 
 def test_sessions_are_paged_newest_first(populated, member, django_assert_max_num_queries):

@@ -75,6 +75,8 @@ def test_a_member_adds_a_subscription_with_a_plan_and_price(client, member, acco
         ({"label": "Mine", "plan": "custom"}, "monthly_price_usd"),
         ({"label": "Mine", "plan": "pro", "monthly_price_usd": "-1"}, "monthly_price_usd"),
         ({"label": "Mine", "plan": "platinum"}, "plan"),
+        ({"label": "Mine"}, "plan"),
+        ({"label": "Mine", "plan": "unknown", "monthly_price_usd": "100"}, "plan"),
     ],
 )
 def test_bad_input_is_refused_with_a_reason_and_changes_nothing(
@@ -140,3 +142,21 @@ def test_the_page_has_no_inline_script_or_style(client, member, accounts):
     client.force_login(member)
     page = client.get(reverse("subscriptions")).content.decode()
     assert "<script>" not in page and "style=" not in page
+
+
+def test_the_add_form_preselects_no_plan(client, member, accounts):
+    client.force_login(member)
+    form = client.get(reverse("subscriptions")).context["form"]
+    html = str(form["plan"])
+    assert '<option value="" selected>Choose a plan…</option>' in html
+    assert html.count("selected") == 1
+
+
+def test_a_subscription_nobody_chose_a_plan_for_shows_no_price(client, member):
+    sub = Subscription.default_for(member)  # as a member's first sync creates it
+    client.force_login(member)
+    page = client.get(reverse("subscriptions")).content.decode()
+    assert "Plan unknown: choose it" in page
+    assert reverse("subscription_edit", args=[sub.public_id]) in page
+    assert "unknown until the plan is chosen" in page
+    assert "Max 5x</td>" not in page

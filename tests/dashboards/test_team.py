@@ -7,6 +7,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from budgets.models import EnforcementEvent
 from tests.conftest import login
 from tests.dashboards.conftest import NOW
 from tests.factories import MachineFactory, daily, rate_limit
@@ -131,8 +132,57 @@ def test_the_page_runs_a_bounded_number_of_queries(
         daily(machine, NOW.date(), project=populated.projects[0])
         rate_limit(machine.subscription, machine, NOW - timedelta(minutes=n))
     client = login(admin)
-    with django_assert_max_num_queries(15):
+    # +1: allow-list check per request; +1: the warnings and stops in Claude Code.
+    with django_assert_max_num_queries(17):
         response = client.get(URL)
     assert len(response.context["members"]) == 11
-    with django_assert_max_num_queries(18):
+    with django_assert_max_num_queries(19):  # +1: allow-list check per request
         client.get(URL, {"member": str(populated.machines["member"][0].owner.public_id)})
+
+
+@pytest.fixture
+def events(cast, team_a, team_b):
+    """A stop of the member and a warning of the admin in team A; one of team B's owner."""
+    for user, kind, label in (
+        (cast["member"], "stop", "Member budget"),
+        (cast["admin"], "warn", "Team budget"),
+    ):
+        EnforcementEvent.objects.create(
+            team=team_a,
+            member=user,
+            kind=kind,
+            subject=f"budget:{label}",
+            label=label,
+            period_key="2026-11",
+            threshold=100 if kind == "stop" else 80,
+            data={"spent_usd": "101.00", "cap_usd": "100.00"},
+        )
+    EnforcementEvent.objects.create(
+        team=team_b,
+        member=cast["outsider"],
+        kind="stop",
+        subject="budget:b",
+        label="Outsider budget",
+        period_key="2026-11",
+        threshold=100,
+    )
+
+
+@pytest.mark.parametrize("role", ["owner", "admin"])
+def test_admins_see_every_warning_and_stop_in_claude_code_on_the_team_page(events, cast, role):
+    html = login(cast[role]).get(URL).content.decode()
+    assert "Warnings and stops in Claude Code" in html
+    assert "Member budget" in html and "Team budget" in html
+    assert "Outsider budget" not in html
+
+
+def test_a_member_sees_only_their_own_warnings_and_stops(events, member):
+    html = login(member).get(URL).content.decode()
+    assert "Member budget" in html
+    assert "Team budget" not in html and "Outsider budget" not in html
+
+
+def test_an_outsider_sees_only_their_own_teams_warnings_and_stops(events, outsider):
+    html = login(outsider).get(URL).content.decode()
+    assert "Outsider budget" in html
+    assert "Member budget" not in html

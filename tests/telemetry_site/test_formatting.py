@@ -9,6 +9,7 @@ from django.template import Context, Template
 from django.test import RequestFactory
 from django.utils import timezone
 
+from telemetry_site import formatting
 from telemetry_site.templatetags import telemetry as fmt
 
 # The suite's autouse cache reset touches the (database) cache.
@@ -139,3 +140,13 @@ def test_paging_links_keep_the_other_filters():
         Context({"request": request})
     )
     assert html == "?machine=abc&amp;page=3"
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+1", "-1+2", "@SUM(A1)", "\tx", "\rx"])
+def test_text_a_spreadsheet_would_run_is_made_plain_text(text):
+    assert formatting.spreadsheet_cell(text) == "'" + text
+
+
+@pytest.mark.parametrize("value", ["laptop", "", Decimal("-1.50"), -3, None])
+def test_other_cells_and_numbers_pass_unchanged(value):
+    assert formatting.spreadsheet_cell(value) == value

@@ -1,13 +1,18 @@
 """5-hour billing blocks: ccusage's block rule applied across every machine of one subscription.
 
-The rule (DESIGN.md): merge the hourly buckets of all the subscription's machines in time order;
-a block starts at the first bucket's hour and lasts 5 hours; the next bucket at or after
-start + 5 h opens a new block. Because each bucket is one UTC hour of ccusage's own per-entry
-grouping (`blocks --session-length 1`), this gives the blocks ccusage would report if it could
-read every machine's logs at once.
+The rule (DESIGN.md, docs/dashboards.md): merge the hourly buckets of all the subscription's
+machines in time order; a block starts at the first bucket's hour and lasts 5 hours; a bucket
+with activity after start + 5 h opens a new block. ccusage 20.0.24 compares strictly: an entry
+stamped exactly at start + 5 h still belongs to the block (checked against the binary in
+tests/usage/analytics/test_block_boundaries.py). Because each bucket is one UTC hour of
+ccusage's own per-entry grouping (`blocks --session-length 1`), this gives the blocks ccusage
+would report if it could read every machine's logs at once; the one case hourly buckets cannot
+split is an hour starting exactly at a block's end that holds both an entry stamped exactly at
+that instant and later ones (the boundary entry then opens the new block with the others).
 """
 
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +39,8 @@ class Bucket:
     machine_id: int
     hour: datetime
     last_activity: datetime
+    # The hour's first entry; None when the agent did not say (then the hour stands in).
+    first_activity: datetime | None = None
     input_tokens: int = 0
     output_tokens: int = 0
     cache_creation_tokens: int = 0
@@ -49,6 +56,7 @@ class Bucket:
             machine_id=row.machine_id,
             hour=row.hour,
             last_activity=row.last_activity,
+            first_activity=row.first_activity,
             input_tokens=row.input_tokens,
             output_tokens=row.output_tokens,
             cache_creation_tokens=row.cache_creation_tokens,
@@ -92,6 +100,18 @@ class BlockSpan(Totals):
     models_used: list[str] = field(default_factory=list)
     limit_hit_at: datetime | None = None
     contributions: dict[int, Totals] = field(default_factory=dict)
+    # Earliest known first entry, and the earliest hour whose first entry is unknown.
+    _known_first: datetime | None = field(default=None, repr=False)
+    _unknown_hour: datetime | None = field(default=None, repr=False)
+
+    @property
+    def first_activity(self) -> datetime | None:
+        """The block's first entry (UTC), or None when a bucket that could hold an earlier one
+        did not say when its first entry was."""
+        known, unknown = self._known_first, self._unknown_hour
+        if known is not None and (unknown is None or known < unknown):
+            return known
+        return None
 
     @property
     def end_time(self) -> datetime:
@@ -110,6 +130,11 @@ class BlockSpan(Totals):
 
     def add(self, bucket: Bucket) -> None:
         super().add(bucket)
+        if bucket.first_activity is None:
+            if self._unknown_hour is None or bucket.hour < self._unknown_hour:
+                self._unknown_hour = bucket.hour
+        elif self._known_first is None or bucket.first_activity < self._known_first:
+            self._known_first = bucket.first_activity
         self.contributions.setdefault(bucket.machine_id, Totals()).add(bucket)
         for model in bucket.models:
             if model not in self.models_used:
@@ -124,12 +149,27 @@ def floor_hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+def opens_block(bucket: Bucket, current: BlockSpan) -> bool:
+    """Does this bucket (taken in hour order) start a new block after `current`?
+
+    ccusage 20.0.24 opens a block for an entry whose time minus the block's start is greater
+    than the session length (strictly), or whose time minus the previous entry's is; the second
+    test never fires on its own, because a block starts at or before its first entry. A bucket
+    holds entries from its hour up to and including the next hour's first instant, so it belongs
+    to the block when its last activity is not after the block's end (the module docstring
+    names the one hour this cannot split).
+    """
+    return bucket.last_activity > current.end_time
+
+
 def blocks_for_buckets(buckets: Iterable[Bucket]) -> list[BlockSpan]:
     """The pure rule: hourly buckets of any number of machines → 5-hour blocks, oldest first."""
     blocks: list[BlockSpan] = []
     current: BlockSpan | None = None
-    for bucket in sorted(buckets, key=lambda b: (b.hour, b.machine_id)):
-        if current is None or bucket.hour >= current.end_time:
+    # Within an hour, a bucket that ends sooner goes first: one whose only entries sit exactly
+    # on a block's end must join that block before another machine's bucket opens the next.
+    for bucket in sorted(buckets, key=lambda b: (b.hour, b.last_activity, b.machine_id)):
+        if current is None or opens_block(bucket, current):
             current = BlockSpan(start_time=floor_hour(bucket.hour))
             blocks.append(current)
         current.add(bucket)
@@ -140,7 +180,9 @@ def blocks_for_buckets(buckets: Iterable[Bucket]) -> list[BlockSpan]:
 
 
 def is_active(block, now: datetime | None = None) -> bool:
-    """Active while now is before the block's end and its last activity is under 5 hours old."""
+    """Active while now is before the block's end and its last activity is under 5 hours old
+    (both strict, as ccusage's `isActive`): at end_time, or 5 h after the last entry, it is over.
+    """
     now = now or timezone.now()
     return now < block.end_time and now - block.last_activity < BLOCK_LENGTH
 
@@ -158,14 +200,21 @@ class Projection:
     remaining_minutes: int
 
 
-def burn_rate(block) -> BurnRate | None:
-    """Tokens per minute and dollars per hour from the block's first bucket to its last activity.
+def measured_from(block) -> datetime:
+    """Where the burn rate starts: the block's first entry, or its start when unknown (data
+    from agents that do not send `hour_first_activity`)."""
+    return block.first_activity or block.start_time
 
-    ccusage measures from the block's first *entry*; hourly buckets only carry the hour the
-    first entry fell in, so this starts at the block's start (DESIGN.md). The rate is then up
-    to one hour's worth lower early in a block and converges as the block goes on.
+
+def burn_rate(block) -> BurnRate | None:
+    """Tokens per minute and USD per hour from the block's first entry to its last activity.
+
+    ccusage 20.0.24's `burnRate`: all four token counts over the minutes between the first and
+    the last entry, cost over the same span * 60; none when that span is zero (one entry).
+    Without a known first entry the span starts at the block's start (then the rate is lower
+    than ccusage's by up to the hour's share; see measured_from).
     """
-    minutes = (block.last_activity - block.start_time).total_seconds() / 60
+    minutes = (block.last_activity - measured_from(block)).total_seconds() / 60
     if minutes <= 0:
         return None
     return BurnRate(
@@ -174,17 +223,27 @@ def burn_rate(block) -> BurnRate | None:
     )
 
 
+def _round_half_up(value: float) -> int:
+    # JavaScript's Math.round, which ccusage's figures follow; Python's round() is half-even.
+    return math.floor(value + 0.5)
+
+
 def projection(block, now: datetime | None = None) -> Projection | None:
-    """Where an active block ends up if the burn rate holds until its end (as ccusage does)."""
+    """Where an active block ends up if the burn rate holds until its end (ccusage 20.0.24's
+    `projection`): minutes left = (end - now) rounded to whole minutes, then
+    tokens = total + tokens/min * minutes left (rounded), USD = cost + USD/h / 60 * minutes
+    left (to the cent). None for inactive blocks and blocks without a burn rate.
+    """
     now = now or timezone.now()
     rate = burn_rate(block)
     if rate is None or not is_active(block, now):
         return None
-    remaining = max(0.0, (block.end_time - now).total_seconds() / 60)
+    remaining = _round_half_up(max(0.0, (block.end_time - now).total_seconds() / 60))
+    cost = float(block.cost_usd) + rate.cost_per_hour / 60 * remaining
     return Projection(
-        total_tokens=round(block.total_tokens + rate.tokens_per_minute * remaining),
-        cost_usd=round(float(block.cost_usd) + rate.cost_per_hour / 60 * remaining, 2),
-        remaining_minutes=round(remaining),
+        total_tokens=_round_half_up(block.total_tokens + rate.tokens_per_minute * remaining),
+        cost_usd=_round_half_up(cost * 100) / 100,
+        remaining_minutes=remaining,
     )
 
 
@@ -194,8 +253,9 @@ def projection(block, now: datetime | None = None) -> Projection | None:
 def reset_point(hourly, since: datetime) -> datetime | None:
     """The latest time ≤ since from which blocks can be recomputed without older buckets.
 
-    A bucket hour with no other bucket in the 5 hours before it always opens a block, so
-    everything from there on depends only on buckets at or after it. Walks back from `since`
+    A bucket hour more than 5 hours after the previous bucket hour always opens a block (at
+    exactly 5 hours it may still end the earlier block: see opens_block), so everything from
+    there on depends only on buckets at or after it. Walks back from `since`
     through the hours of `hourly` (a HourlyUsage queryset); None means "from the beginning".
     """
     candidate = floor_hour(since)
@@ -205,7 +265,7 @@ def reset_point(hourly, since: datetime) -> datetime | None:
     while True:
         page = list(hours[offset : offset + chunk])
         for hour in page:
-            if candidate - hour >= BLOCK_LENGTH:
+            if candidate - hour > BLOCK_LENGTH:
                 return candidate
             candidate = hour
         if len(page) < chunk:
@@ -231,6 +291,7 @@ _BLOCK_FIELDS = (
     "cost_usd",
     "entries",
     "end_time",
+    "first_activity",
     "last_activity",
     "models_used",
     "machine_count",

@@ -16,6 +16,9 @@ Cheapest plan that would have covered the usage pattern (the heuristic, `suggest
   so they are never suggested.
 - Without quota readings or limit hits the allowance a pattern needs is unknown: only the
   API option is compared with the current price.
+
+A subscription whose plan nobody has chosen (Plan.UNKNOWN, the default of one a first sync
+creates) has no price, no plan cost, no savings and no suggestion: only its API value.
 """
 
 from dataclasses import dataclass
@@ -38,7 +41,10 @@ def _money(value: Decimal) -> Decimal:
 
 
 def monthly_price(subscription, prices: dict[str, PlanPrice] | None = None) -> Decimal | None:
-    """The subscription's own price wins over the table; None when neither knows it."""
+    """The subscription's monthly price in USD: its own price wins over the table; None when
+    neither knows it or its plan is unknown (a price of an unnamed plan is not trusted)."""
+    if subscription.plan == Plan.UNKNOWN:
+        return None
     if subscription.monthly_price_usd is not None:
         return Decimal(subscription.monthly_price_usd)
     if subscription.plan == Plan.CUSTOM:
@@ -173,7 +179,11 @@ def suggest_plan(
     limit_hits: int,
     api_monthly: Decimal,
 ) -> Suggestion | None:
-    """The cheapest plan that would have covered the pattern (see the module docstring)."""
+    """The cheapest plan that would have covered the pattern (see the module docstring);
+    None when the current plan is unknown or already the cheapest fit."""
+    if subscription.plan == Plan.UNKNOWN:
+        # Comparing against a plan nobody named would present a guess as advice.
+        return None
     current = prices.get(subscription.plan)
     capacity = Decimal(current.capacity_vs_pro) if current else Decimal(0)
     need = None

@@ -1,11 +1,12 @@
-"""Data quality: history a machine lost (Claude Code cleaned up its logs) and copied sessions.
+"""Data quality: history a machine lost (Claude Code cleaned up its logs), copied sessions,
+and the advice the machines page gives for them and for copied folders and shared requests.
 
-Neither changes any fact. Lost days stay stored (the server is the long-term memory); a
+None of it changes a fact. Lost days stay stored (the server is the long-term memory); a
 session id seen on two machines is reported, so double counting is visible, not hidden.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from usage.ingest.parsers.base import ParseError
 from usage.ingest.parsers.envelope import decode_json, parse_envelope
-from usage.models import DailyUsage, IngestBatch, Machine, SessionUsage, Source
+from usage.models import DailyUsage, IngestBatch, Machine, SessionUsage, SharedRequest, Source
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,19 @@ LOST_HISTORY_ADVICE = (
     "deletes transcripts older than its cleanupPeriodDays setting (30 days by default). The "
     "server keeps the days it already has. To keep more history on the machine, set "
     '"cleanupPeriodDays" to a larger number (e.g. 365) in ~/.claude/settings.json.'
+)
+COPIED_FOLDER_ADVICE = (
+    "This machine's agent folder (with its machine id) was copied from another machine, to "
+    "another PC or another user's home. The server told the two apart by where each runs and "
+    "registered this one as a machine of its own, so neither's usage is merged into the "
+    "other's; the agent adopted its new id by itself. Nothing to do, unless the copy also "
+    "brought Claude Code's logs along (see duplicate sessions)."
+)
+SHARED_REQUESTS_ADVICE = (
+    "This machine's Claude Code logs hold requests another machine reported first, usually "
+    "because ~/.claude was copied or synced between them, or a transcript was resumed there. "
+    "The agent leaves them out of this machine's reports, so each request counts once, on the "
+    "machine that reported it first, as ccusage counts the logs of both together."
 )
 DUPLICATE_SESSION_ADVICE = (
     "The same Claude Code session was reported by more than one machine, usually because a "
@@ -48,11 +62,12 @@ def full_batch_envelope(batch: IngestBatch):
 
 
 def check_lost_history(batch: IngestBatch, envelope=None) -> list[date]:
-    """Flag the batch's machine when a full report dropped days stored from earlier reports.
+    """Flag the batch's machine when a full report no longer lists days stored before.
 
-    Only days before the report's first day count: Claude Code deletes the oldest logs, and a
-    day missing in the middle is more likely a timezone change than lost history. Returns
-    the newly lost days; running it twice adds nothing the second time.
+    Any stored Claude Code day the report lacks counts, before its first day or in a gap
+    (Claude Code deletes transcripts file by file, so a long session can outlive the days
+    around it). Days a timezone change regrouped were replaced at ingest, so they are not
+    among the stored ones. Returns the newly lost days; running it twice adds nothing.
     """
     machine = batch.machine
     if machine is None:
@@ -66,9 +81,7 @@ def check_lost_history(batch: IngestBatch, envelope=None) -> list[date]:
         return []
     reported = {row.day for row in rows}
     stored = DailyUsage.objects.filter(machine=machine, source=Source.CLAUDE_CODE)
-    if reported:
-        stored = stored.filter(day__lt=min(reported))
-    lost = set(stored.values_list("day", flat=True).distinct())
+    lost = set(stored.values_list("day", flat=True).distinct()) - reported
     known = {date.fromisoformat(d) for d in machine.lost_history_days or []}
     new = sorted(lost - known)
     if not new:
@@ -155,4 +168,64 @@ def check_duplicate_sessions(batch: IngestBatch) -> list[DuplicateSession]:
                 "example": found[0].session_id,
             },
         )
+    return found
+
+
+@dataclass
+class MachineFindings:
+    """What may be off in one machine's figures (see the *_ADVICE texts for each kind)."""
+
+    machine: Machine
+    lost_history_days: list[str] = field(default_factory=list)
+    copied_from: Machine | None = None
+    duplicate_sessions: int = 0
+    duplicate_with: list[str] = field(default_factory=list)
+    # What the copies add beyond the largest one, in USD, charged to one machine per session.
+    double_counted_usd: Decimal = Decimal(0)
+    shared_requests: int = 0
+    shared_with: list[str] = field(default_factory=list)
+
+    @property
+    def any(self) -> bool:
+        return bool(
+            self.lost_history_days
+            or self.copied_from
+            or self.duplicate_sessions
+            or self.shared_requests
+        )
+
+
+def findings_by_machine(machines: list[Machine]) -> dict[int, MachineFindings]:
+    """Per machine id, the data-quality findings of `machines` (the ones a viewer may see).
+
+    Other machines are named only when they are among `machines`, so a viewer never learns
+    the name of a machine they may not see. Costs a constant number of queries.
+    """
+    by_id = {m.pk: m for m in machines}
+    found = {
+        m.pk: MachineFindings(
+            machine=m,
+            lost_history_days=[str(d) for d in (m.lost_history_days or [])],
+            copied_from=by_id.get(m.copied_from_id) if m.copied_from_id else None,
+        )
+        for m in machines
+    }
+    for duplicate in duplicate_sessions(Machine.objects.filter(pk__in=list(by_id))):
+        for copy in duplicate.copies:
+            entry = found[copy.machine_id]
+            entry.duplicate_sessions += 1
+            others = {c.machine_name for c in duplicate.copies if c is not copy}
+            entry.duplicate_with = sorted(set(entry.duplicate_with) | others)
+        found[duplicate.copies[0].machine_id].double_counted_usd += duplicate.double_counted_cost
+    shared = (
+        SharedRequest.objects.filter(machine__in=list(by_id))
+        .values("machine_id", "owner_id")
+        .annotate(requests=Count("id"))
+        .order_by("machine_id", "owner_id")
+    )
+    for row in shared:
+        entry = found[row["machine_id"]]
+        entry.shared_requests += row["requests"]
+        owner = by_id.get(row["owner_id"])
+        entry.shared_with.append(owner.name if owner else "another machine")
     return found

@@ -59,6 +59,11 @@ class BlockSerializer(TokenFiguresSerializer):
     subscription = SubscriptionRefSerializer(allow_null=True)
     start_time = serializers.DateTimeField()
     end_time = serializers.DateTimeField()
+    first_activity = serializers.DateTimeField(
+        allow_null=True,
+        help_text="The block's first request; null when the agents did not send it "
+        "(older agents), and the burn rate then runs from start_time.",
+    )
     last_activity = serializers.DateTimeField()
     is_active = serializers.BooleanField(
         help_text="Now is before end_time and the last activity is under 5 hours old."
@@ -72,7 +77,9 @@ class BlockSerializer(TokenFiguresSerializer):
         allow_null=True, help_text="The hour a usage limit was hit in this block, if any."
     )
     burn_rate = BurnRateSerializer(
-        allow_null=True, help_text="From the block's first hour to its last activity."
+        allow_null=True,
+        help_text="As ccusage's: from the block's first request (first_activity, else "
+        "start_time) to its last activity.",
     )
     projection = ProjectionSerializer(
         allow_null=True, help_text="Active blocks only: totals at the end if the rate holds."
@@ -105,6 +112,7 @@ def block_data(
         "subscription": subscription,
         "start_time": block.start_time,
         "end_time": block.end_time,
+        "first_activity": block.first_activity,
         "last_activity": block.last_activity,
         "is_active": blocks.is_active(block, now),
         "entries": block.entries,

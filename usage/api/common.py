@@ -6,7 +6,7 @@ from django.http import Http404
 from rest_framework import exceptions, serializers
 
 from accounts.access import can_view_member, sees_other_members, team_of
-from telemetry_site.api.fields import MoneyField
+from telemetry_site.api.fields import DayField, MoneyField
 from usage import queries
 from usage.models import Subscription
 
@@ -65,18 +65,19 @@ class CountsSerializer(serializers.Serializer):
     updated = serializers.IntegerField()
     unchanged = serializers.IntegerField()
     removed = serializers.IntegerField(
-        help_text="Daily facts inside the report's window that the report no longer has "
-        "(e.g. after a timezone change): deleted so nothing counts twice."
+        help_text="Daily facts replaced because the report lists the same usage under other "
+        "keys (another reporting timezone or project-key mode): deleted so nothing counts twice."
+    )
+    kept = serializers.IntegerField(
+        required=False,
+        help_text="Daily facts inside the report's window that it no longer lists (their logs "
+        "were cleaned up): kept, since absence never deletes.",
     )
 
 
 class RangeSerializer(serializers.Serializer):
-    since = serializers.DateField(
-        required=False, help_text="First reporting day (team timezone), inclusive."
-    )
-    until = serializers.DateField(
-        required=False, help_text="Last reporting day (team timezone), inclusive."
-    )
+    since = DayField(required=False, help_text="First reporting day (team timezone), inclusive.")
+    until = DayField(required=False, help_text="Last reporting day (team timezone), inclusive.")
 
     def validate(self, attrs):
         if attrs.get("since") and attrs.get("until") and attrs["since"] > attrs["until"]:

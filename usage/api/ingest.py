@@ -49,6 +49,14 @@ class MachineIdentitySerializer(serializers.Serializer):
         allow_blank=True,
         help_text="The IANA timezone passed to ccusage --timezone.",
     )
+    fingerprint = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="SHA-256 (hex) of where the agent runs; the same uuid from another place "
+        "registers a machine of its own (a copied agent folder).",
+    )
+    os_user = serializers.CharField(max_length=100, required=False, allow_blank=True)
 
 
 class RateLimitWindowSerializer(serializers.Serializer):
@@ -84,6 +92,12 @@ class ReportsSerializer(serializers.Serializer):
         "skipped (they come from claude_daily_instances).",
     )
     statusline = StatuslineCaptureSerializer(many=True, required=False)
+    request_keys = serializers.JSONField(
+        required=False,
+        help_text='`{"hours": {"<UTC hour>": ["<16 hex digits>", …]}}`: per hour, the first '
+        "8 bytes of SHA-256 of each request's `<message id>:<request id>` (ccusage's "
+        "dedupe key).",
+    )
 
 
 class ProjectInfoSerializer(serializers.Serializer):
@@ -102,6 +116,11 @@ class EnvelopeSerializer(serializers.Serializer):
         required=False, allow_null=True, help_text="First day of an incremental window."
     )
     reports = ReportsSerializer()
+    project_keys = serializers.ChoiceField(
+        choices=["folder", "hashed"],
+        required=False,
+        help_text="How project keys are written: ccusage's folders or the agent's hashes.",
+    )
     projects = serializers.DictField(
         child=ProjectInfoSerializer(),
         required=False,
@@ -113,6 +132,11 @@ class IngestMachineSerializer(serializers.Serializer):
     uuid = serializers.UUIDField()
     name = serializers.CharField()
     subscription = serializers.UUIDField(help_text="The Claude account this machine uses.")
+    copied_from = serializers.UUIDField(
+        allow_null=True,
+        help_text="Set when this agent folder was copied from that machine: the agent now "
+        "reports under `uuid`.",
+    )
 
 
 class IngestResponseSerializer(serializers.Serializer):
@@ -126,6 +150,11 @@ class IngestResponseSerializer(serializers.Serializer):
         help_text="The team's reporting timezone: pass it to ccusage --timezone next time."
     )
     counts = serializers.DictField(child=CountsSerializer(), help_text="Per report kind.")
+    foreign_request_keys = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Keys of `request_keys` that another machine of the team reported first: "
+        "the agent leaves those requests out of its reports, so each counts once.",
+    )
     last_day = serializers.DateField(
         allow_null=True, help_text="The latest day the server holds for this machine."
     )
@@ -140,11 +169,18 @@ def ingest_response(result: ingest.IngestResult) -> dict:
             "uuid": str(result.machine.uuid),
             "name": result.machine.name,
             "subscription": str(result.machine.subscription.public_id),
+            "copied_from": _copied_from(result.machine),
         },
         "timezone": result.timezone,
         "counts": result.counts,
+        "foreign_request_keys": result.foreign_request_keys,
         "last_day": result.last_day.isoformat() if result.last_day else None,
     }
+
+
+def _copied_from(machine) -> str | None:
+    original = machine.copied_from
+    return str(original.uuid) if original is not None else None
 
 
 def _ingest_error(exc: ingest.IngestError) -> Response:

@@ -1,8 +1,6 @@
 """GET /api/v1/projects/ (the team's projects) and /api/v1/projects/<id>/ (read; PATCH to
 rename or group under another project: team admins, from a logged-in session)."""
 
-import logging
-
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, generics, serializers
@@ -14,10 +12,8 @@ from telemetry_site.api.errors import RETRY_AFTER, error_responses
 from telemetry_site.api.pagination import Pagination
 from telemetry_site.api.permissions import SessionOnly
 from telemetry_site.api.views import ReadView, path_uuid
-from usage import queries
+from usage import projects, queries
 from usage.models import Project
-
-log = logging.getLogger(__name__)
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -31,7 +27,16 @@ class ProjectSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["public_id", "key", "name", "alias_of", "cwd", "git_remote", "created_at"]
+        fields = [
+            "public_id",
+            "key",
+            "name",
+            "alias_of",
+            "keep_apart",
+            "cwd",
+            "git_remote",
+            "created_at",
+        ]
 
 
 class ProjectUpdateSerializer(serializers.Serializer):
@@ -110,16 +115,8 @@ class ProjectDetailView(ReadView, APIView):
                 if target is None:
                     raise exceptions.ValidationError({"alias_of": ["no such project in your team"]})
             try:
-                project.set_alias(target)
+                projects.regroup(project, target, by=request.user)
             except ValueError as exc:
                 raise exceptions.ValidationError({"alias_of": [str(exc)]}) from None
-            log.info(
-                "project alias changed",
-                extra={
-                    "project": str(project.public_id),
-                    "alias_of": str(target.public_id) if target else None,
-                    "by": request.user.pk,
-                },
-            )
         project.refresh_from_db()
         return Response(ProjectSerializer(project).data)

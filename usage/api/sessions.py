@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 
 from telemetry_site.api.errors import RETRY_AFTER, error_responses
-from telemetry_site.api.fields import MoneyField
+from telemetry_site.api.fields import DayField, MoneyField
 from telemetry_site.api.pagination import Pagination
 from telemetry_site.api.views import ReadView, validated
 from usage import queries
@@ -62,8 +62,8 @@ class SessionQuerySerializer(serializers.Serializer):
     source = serializers.CharField(  # type: ignore[assignment]  # field, not Field.source: drf-stubs#158
         required=False, max_length=40
     )
-    since = serializers.DateField(required=False, help_text="Last activity on or after this day.")
-    until = serializers.DateField(required=False, help_text="Last activity on or before this day.")
+    since = DayField(required=False, help_text="Last activity on or after this day.")
+    until = DayField(required=False, help_text="Last activity on or before this day.")
     order = serializers.ChoiceField(choices=tuple(queries.SESSION_ORDERS), default="-last_activity")
 
 

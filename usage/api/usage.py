@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from telemetry_site.api.errors import RETRY_AFTER, error_responses
+from telemetry_site.api.fields import DayField
 from telemetry_site.api.views import ReadView, validated
 from usage import queries
 from usage.api.common import SCOPE_HELP, TokenFiguresSerializer, query_call
@@ -14,8 +15,8 @@ from usage.api.common import SCOPE_HELP, TokenFiguresSerializer, query_call
 
 class UsageQuerySerializer(serializers.Serializer):
     group_by = serializers.ChoiceField(choices=queries.GROUP_BY, default="day")
-    since = serializers.DateField(required=False, help_text="First reporting day, inclusive.")
-    until = serializers.DateField(required=False, help_text="Last reporting day, inclusive.")
+    since = DayField(required=False, help_text="First reporting day, inclusive.")
+    until = DayField(required=False, help_text="Last reporting day, inclusive.")
     scope = serializers.ChoiceField(choices=queries.SCOPES, default="me", help_text=SCOPE_HELP)
     machine = serializers.UUIDField(required=False)
     project = serializers.CharField(

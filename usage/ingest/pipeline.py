@@ -17,7 +17,8 @@ Which report wins: a fact remembers when the batch that last reported it was rec
 (`reported_at`). A batch replaces a fact only if it was received at or after that moment, and
 when it reports the same values it still takes the fact over. So the most recently received
 report wins, whatever order transactions commit in, and `reprocess_batches` replays archived
-batches in received order. Days and sessions absent from a report are kept.
+batches in received order. Days and sessions absent from a report are kept: a report
+replaces only what it lists again, possibly under other keys (facts.replace_regrouped).
 
 Identical bodies: a body whose SHA-256 matches a processed batch of the same sender is a
 retry of that batch. It is answered from that batch (`duplicate: true`, everything unchanged)
@@ -28,9 +29,10 @@ import gzip
 import hashlib
 import logging
 import time
+import uuid
 import zlib
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 from django.conf import settings
 from django.db import transaction
@@ -102,6 +104,8 @@ class IngestResult:
     last_day: date | None
     duplicate: bool = False
     ignored_kinds: list[str] = field(default_factory=list)
+    # Keys of requests in this report that another machine reported first (16 hex digits).
+    foreign_request_keys: list[str] = field(default_factory=list)
 
 
 # --- 1. body ---------------------------------------------------------------------------------
@@ -227,7 +231,18 @@ def answer_duplicate(batch: IngestBatch) -> IngestResult:
         timezone=machine.team.timezone,
         last_day=_last_day(machine),
         duplicate=True,
+        foreign_request_keys=_foreign_keys_again(batch, machine),
     )
+
+
+def _foreign_keys_again(batch: IngestBatch, machine: Machine) -> list[str]:
+    """The other machines' request keys among a retried batch's keys: the agent needs them
+    again to leave those requests out of its reports."""
+    if "request_keys" not in (batch.counts or {}):
+        return []
+    envelope = parse_envelope(decode_json(batch.body()), now=batch.received_at)
+    keys = [row.key for row in envelope.reports.get("request_keys", ())]
+    return facts.shared_request_keys(machine, keys)
 
 
 # --- 3. process ------------------------------------------------------------------------------
@@ -319,20 +334,40 @@ def _store(batch: IngestBatch, envelope: Envelope, *, live: bool) -> IngestResul
             "ask a team admin to add you."
         )
     machine = _lock_machine(batch.user, team, envelope.machine)
-    projects = facts.resolve_projects(team, envelope)
+    if live and machine.retired_at is not None:
+        # Refused rather than stored: a retired machine's usage must not count unseen, and
+        # nothing is lost, since the body is archived and the agent's logs still hold it.
+        raise Refused(
+            f"Machine “{machine.name}” was retired on {machine.retired_at:%Y-%m-%d}, so its "
+            "usage is not stored. Its owner can restore it on the machines page; the next "
+            "sync then sends everything again.",
+            {"machine.uuid": ["retired"]},
+            status=409,
+        )
+    projects = facts.resolve_projects(team, envelope, batch.user)
     counts: dict[str, facts.Counts] = {}
     reports = envelope.reports
     window_start = _daily_window_start(envelope)
-    if window_start is not None and _timezone_changed(machine, envelope.machine):
-        # The report's first day begins inside the day before it in the old zone (or ends
-        # inside it): that old day's usage is now part of the report's days.
-        window_start -= timedelta(days=1)
     for kind in DAILY_KINDS:
         if kind in reports:
-            counts[kind] = facts.upsert_daily(machine, batch, reports[kind], projects)
-            counts[kind].removed = facts.remove_daily_absent_from_window(
-                machine, batch, kind, reports[kind], window_start
+            counts[kind] = facts.upsert_daily(
+                machine,
+                batch,
+                reports[kind],
+                projects,
+                timezone=envelope.machine.timezone,
+                key_mode=envelope.project_key_mode,
             )
+            counts[kind].removed = facts.replace_regrouped(
+                machine,
+                batch,
+                kind,
+                reports[kind],
+                timezone=envelope.machine.timezone,
+                key_mode=envelope.project_key_mode,
+                hours=reports.get("blocks_hourly"),
+            )
+            counts[kind].kept = facts.count_kept(machine, batch, kind, window_start)
     if "blocks_hourly" in reports:
         counts["blocks_hourly"] = facts.upsert_hourly(machine, batch, reports["blocks_hourly"])
     if "claude_session" in reports:
@@ -341,6 +376,11 @@ def _store(batch: IngestBatch, envelope: Envelope, *, live: bool) -> IngestResul
         )
     if "statusline" in reports:
         counts["statusline"] = facts.upsert_rate_limits(machine, batch, reports["statusline"])
+    foreign: list[str] = []
+    if "request_keys" in reports:
+        counts["request_keys"], foreign = facts.claim_request_keys(
+            machine, batch, reports["request_keys"]
+        )
 
     as_dicts = {kind: c.as_dict() for kind, c in counts.items()}
     now = timezone.now()
@@ -358,20 +398,15 @@ def _store(batch: IngestBatch, envelope: Envelope, *, live: bool) -> IngestResul
         counts=as_dicts,
         timezone=team.timezone,
         last_day=_last_day(machine),
+        foreign_request_keys=foreign,
     )
-
-
-def _timezone_changed(machine: Machine, info: MachineInfo) -> bool:
-    """Did this machine's days, stored in its previous reporting timezone, move to another?"""
-    return bool(machine.timezone and info.timezone and machine.timezone != info.timezone)
 
 
 def _daily_window_start(envelope: Envelope) -> date | None:
     """First day the daily reports are complete from: --since, or a full report's first day.
 
     A full report covers what the logs still hold, so its window opens at the earliest day of
-    any agent (one agent's quiet first days are not missing days). A full report with no rows
-    says nothing about which days it covers, so nothing is removed.
+    any agent. Facts inside the window that the report no longer lists are counted as kept.
     """
     if envelope.since is not None:
         return envelope.since
@@ -384,31 +419,27 @@ def _daily_window_start(envelope: Envelope) -> date | None:
 def _lock_machine(user, team, info: MachineInfo) -> Machine:
     """The sender's machine, locked for this transaction; registered on its first report.
 
+    Machine identity is the agent's UUID plus the fingerprint of where it runs (DESIGN.md,
+    "Machine identity"). The same UUID from another place (an agent folder copied to another
+    PC or user) becomes a machine of its own, `copied_from` the first, with a new UUID the
+    agent adopts from the answer; it is never merged into the first. A machine that had no
+    fingerprint yet takes the first one it is sent.
+
+    The machine follows its owner's current team: usage counts where the owner is now.
+
     The row lock serialises two requests for one machine, so each one's read-compare-write
     of the facts sees the other's committed rows.
     """
-    machine = Machine.objects.select_for_update().filter(uuid=info.uuid).first()
-    if machine is None:
-        machine, created = Machine.objects.get_or_create(
-            uuid=info.uuid,
-            defaults={
-                "owner": user,
-                "team": team,
-                "subscription": Subscription.default_for(user),
-                "name": info.name,
-                "hostname": info.hostname,
-                "os": info.os,
-                "agent_version": info.agent_version,
-                "ccusage_version": info.ccusage_version,
-                "timezone": info.timezone,
-            },
+    machine = _get_or_register(user, team, info, info.uuid)
+    if info.fingerprint and machine.fingerprint and machine.fingerprint != info.fingerprint:
+        copy = (
+            Machine.objects.select_for_update()
+            .filter(copied_from=machine, fingerprint=info.fingerprint, owner=user)
+            .first()
         )
-        if created:
-            log.info(
-                "machine registered",
-                extra={"machine": str(info.uuid), "user": user.pk, "team": team.pk},
-            )
-        machine = Machine.objects.select_for_update().get(pk=machine.pk)
+        if copy is None:
+            copy = _get_or_register(user, team, info, uuid.uuid4(), copied_from=machine)
+        return _in_team(copy, team)
     if machine.owner_id != user.pk:
         raise Refused(
             f"Machine {info.uuid} is registered to another user. Each PC needs its own machine "
@@ -416,12 +447,65 @@ def _lock_machine(user, team, info: MachineInfo) -> Machine:
             {"machine.uuid": ["registered to another user"]},
             status=409,
         )
+    if info.fingerprint and not machine.fingerprint:
+        machine.fingerprint = info.fingerprint
+        machine.save(update_fields=["fingerprint"])
+    return _in_team(machine, team)
+
+
+def _in_team(machine: Machine, team) -> Machine:
+    # The owner's membership decides the team, not the stored copy: a move that bypassed
+    # usage.receivers (a bulk update) must not leave new usage in the old team.
+    if machine.team_id != team.pk:
+        machine.team = team
+        machine.save(update_fields=["team"])
     return machine
 
 
+def _get_or_register(
+    user, team, info: MachineInfo, machine_uuid, *, copied_from: Machine | None = None
+) -> Machine:
+    machine = Machine.objects.select_for_update().filter(uuid=machine_uuid).first()
+    if machine is not None:
+        return machine
+    machine, created = Machine.objects.get_or_create(
+        uuid=machine_uuid,
+        defaults={
+            "owner": user,
+            "team": team,
+            "subscription": Subscription.default_for(user),
+            "name": info.name,
+            "reported_name": info.name,
+            "hostname": info.hostname,
+            "os": info.os,
+            "os_user": info.os_user,
+            "fingerprint": info.fingerprint,
+            "copied_from": copied_from,
+            "agent_version": info.agent_version,
+            "ccusage_version": info.ccusage_version,
+            "timezone": info.timezone,
+        },
+    )
+    if created:
+        log.info(
+            "machine registered",
+            extra={
+                "machine": str(machine_uuid),
+                "user": user.pk,
+                "team": team.pk,
+                "copied_from": str(copied_from.uuid) if copied_from else None,
+            },
+        )
+    return Machine.objects.select_for_update().get(pk=machine.pk)
+
+
 def _update_machine(machine: Machine, info: MachineInfo, counts: dict, now) -> None:
-    machine.name = info.name
-    for name in ("hostname", "os", "agent_version", "ccusage_version", "timezone"):
+    # A name that differs from what the agent last sent was set by a person, and it wins.
+    set_by_person = bool(machine.reported_name) and machine.name != machine.reported_name
+    if info.name and not set_by_person:
+        machine.name = info.name
+    machine.reported_name = info.name or machine.reported_name
+    for name in ("hostname", "os", "os_user", "agent_version", "ccusage_version", "timezone"):
         value = getattr(info, name)
         if value:
             setattr(machine, name, value)
@@ -432,8 +516,10 @@ def _update_machine(machine: Machine, info: MachineInfo, counts: dict, now) -> N
     machine.save(
         update_fields=[
             "name",
+            "reported_name",
             "hostname",
             "os",
+            "os_user",
             "agent_version",
             "ccusage_version",
             "timezone",

@@ -1,4 +1,4 @@
-"""`create_api_token EMAIL --name NAME [--scopes ingest,read]`: prints only the new token."""
+"""`create_api_token EMAIL --name NAME [--scopes ingest,read,metrics]`: prints only the token."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -12,7 +12,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("email")
         parser.add_argument("--name", required=True)
-        parser.add_argument("--scopes", default="ingest,read", help="Comma-separated: ingest,read")
+        parser.add_argument(
+            "--scopes", default="ingest,read", help="Comma-separated: ingest,read,metrics"
+        )
 
     def handle(self, *args, **opts):
         user = User.objects.filter(email__iexact=opts["email"].strip()).first()

@@ -26,9 +26,9 @@ def spend(machine, per_day: str, days: int = 10, source: str = "claude-code"):
         daily(machine, date(2026, 11, 1) + timedelta(days=offset), per_day, source=source)
 
 
-def test_the_seeded_price_table_has_every_plan():
+def test_the_seeded_price_table_has_every_plan_but_the_unknown_one():
     prices = {p.plan: p.monthly_usd for p in PlanPrice.objects.all()}
-    assert set(prices) == set(Plan.values)
+    assert set(prices) == set(Plan.values) - {Plan.UNKNOWN}
     assert (prices["pro"], prices["max5x"], prices["max20x"]) == (20, 100, 200)
 
 
@@ -99,3 +99,21 @@ def test_pay_as_you_go_costs_exactly_its_usage(member):
     value = plan_value(api, *NOVEMBER)
     assert value.plan_cost == value.api_cost == Decimal("20.00")
     assert value.savings == 0
+
+
+def test_an_unknown_plan_shows_the_api_value_only(member):
+    sub = SubscriptionFactory(owner=member, plan=Plan.UNKNOWN, monthly_price_usd=Decimal("100"))
+    machine = MachineFactory(owner=member, subscription=sub)
+    spend(machine, "30.00")
+    snapshot(machine, utc(2026, 11, 10, 12), five=100, seven=81)
+    value = plan_value(sub, *NOVEMBER)
+    assert value.api_cost == Decimal("300.00")
+    assert (value.plan, value.plan_label) == ("unknown", "Plan unknown")
+    assert (value.monthly_price, value.plan_cost, value.savings, value.savings_pct) == (None,) * 4
+    assert value.cost_per_active_day is None and value.suggestion is None
+
+
+def test_a_subscription_created_by_a_first_sync_has_no_plan_yet(member):
+    from usage.models import Subscription
+
+    assert Subscription.default_for(member).plan == Plan.UNKNOWN

@@ -86,6 +86,7 @@ def test_the_blocks_api_shows_account_blocks_with_machines_burn_rate_and_project
     active = results[0]
     assert active["end_time"] == "2026-11-24T14:00:00Z"
     assert active["last_activity"] == "2026-11-24T10:40:00Z"
+    assert active["first_activity"] is None  # hours from agents that did not send it
     assert (active["is_active"], active["overlap"], active["machine_count"]) == (True, True, 2)
     assert (active["total_tokens"], active["cost_usd"]) == (10_000, "1.00")
     assert [(m["name"], m["total_tokens"]) for m in active["machines"]] == [
@@ -314,6 +315,17 @@ def test_plan_value_compares_my_plan_with_the_api_cost(cast, usage):
     assert (row["plan"], row["monthly_price"], row["api_cost"]) == ("max5x", "100.00", "84.00")
     assert row["savings"] == "-14.56"
     assert row["member"]["email"] == "member@a.example"
+
+
+def test_plan_value_of_an_unknown_plan_has_the_api_cost_and_no_price(cast, usage, subscription):
+    subscription.plan = "unknown"
+    subscription.save()
+    response = client_for(cast["member"]).get(
+        "/api/v1/plan-value/?since=2026-11-01&until=2026-11-30"
+    )
+    [row] = response.json()["results"]
+    assert (row["plan"], row["plan_label"], row["api_cost"]) == ("unknown", "Plan unknown", "84.00")
+    assert row["monthly_price"] is row["plan_cost"] is row["savings"] is row["suggestion"] is None
 
 
 @pytest.mark.parametrize(

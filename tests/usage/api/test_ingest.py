@@ -97,7 +97,13 @@ def test_each_fixture_is_stored_with_ccusages_totals(
     data = load(path)
     if kind == "claude_session":
         tokens, cost = sums(SessionUsage.objects.filter(machine=machine))
-        assert response.json()["counts"][kind]["created"] == len(data["sessions"])
+        # ccusage 20's nested subagent transcripts count toward their parent session.
+        sessions = {
+            s["sessionId"]
+            for s in data["sessions"]
+            if not (version.startswith("20") and "/" in s["projectPath"])
+        }
+        assert response.json()["counts"][kind]["created"] == len(sessions)
     else:
         tokens, cost = sums(DailyUsage.objects.filter(machine=machine))
     if kind == "daily_by_agent":
@@ -147,6 +153,7 @@ def test_a_whole_machine_report_reads_back_equal_to_ccusage(
         "uuid": str(machine.uuid),
         "name": "laptop",
         "subscription": str(Subscription.default_for(owner).public_id),
+        "copied_from": None,
     }
     assert answer["status"] == "processed" and answer["duplicate"] is False
     assert answer["timezone"] == "UTC"
@@ -236,17 +243,17 @@ def test_project_names_come_from_the_folder_when_known(fixtures_dir, owner_clien
     post(owner_client, envelope(reports))
     names = dict(Project.objects.values_list("key", "display_name"))
     assert names[WEBAPP] == "webapp"
-    # ccusage turns "/" and "-" alike into "-": only the real folder says "api-server".
-    assert names[API_SERVER] == "server"
+    # ccusage turns "/", "." and "-" alike into "-": only the real folder says "api.server".
+    assert names[API_SERVER] == "api-server"
     projects = {
         API_SERVER: {
-            "cwd": "/home/dev/src/api-server",
+            "cwd": "/home/dev/src/api.server",
             "git_remote": "git@example.com:acme/api-server.git",
         }
     }
     post(owner_client, envelope(reports, projects=projects))
     project = Project.objects.get(key=API_SERVER)
-    assert project.display_name == "api-server"
+    assert project.display_name == "api.server"
     assert project.git_remote == "git@example.com:acme/api-server.git"
 
 
@@ -462,7 +469,9 @@ def test_ten_thousand_projects_are_stored_in_bulk(owner_client, django_assert_ma
     assert cents(cost) == Decimal("10.00")
     # The same machine again: every row compared in bulk, none rewritten.
     body["machine"]["os"] = "again"
-    with django_assert_max_num_queries(200):
+    # SQLite caps a statement's parameters, so its upserts come in batches of ~60 rows: about
+    # 170 statements here (PostgreSQL: 20).
+    with django_assert_max_num_queries(230):
         again = post(owner_client, body)
     assert again.json()["counts"]["claude_daily_instances"]["unchanged"] == 10_000
 
@@ -539,6 +548,7 @@ def test_a_statusline_capture_becomes_a_rate_limit_snapshot(owner, owner_client)
         "updated": 0,
         "unchanged": 0,
         "removed": 0,
+        "kept": 0,
     }
     snapshot = RateLimitSnapshot.objects.get()
     assert snapshot.subscription == Subscription.default_for(owner)

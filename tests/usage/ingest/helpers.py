@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import uuid
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -236,3 +237,42 @@ def ingest_reports(user, reports: dict, *, full: bool = True, capture=None) -> I
     process_batch(batch, body=body)
     batch.refresh_from_db()
     return batch
+
+
+SONNET = "claude-sonnet-4-5-20250929"
+
+
+def daily_report(project: str, day: str, input_tokens: int, output_tokens: int, *more) -> dict:
+    """A `claude daily --instances` report with one row per (project, day, input, output)."""
+    projects: dict[str, list] = {}
+    for key, date, inp, out in ((project, day, input_tokens, output_tokens), *more):
+        counts = {
+            "inputTokens": inp,
+            "outputTokens": out,
+            "cacheCreationTokens": 0,
+            "cacheReadTokens": 0,
+        }
+        breakdown = {"modelName": SONNET, **counts, "cost": 0.01}
+        row = {"date": date, **counts, "totalCost": 0.01, "modelBreakdowns": [breakdown]}
+        projects.setdefault(key, []).append(row)
+    return {"claude_daily_instances": {"projects": projects, "totals": {}}}
+
+
+def hourly_report(*hours: str) -> dict:
+    """A `blocks --session-length 1` report with one 1,000-token entry in each UTC hour."""
+    blocks = []
+    for hour in hours:
+        start = datetime.fromisoformat(hour.replace("Z", "+00:00"))
+        blocks.append(
+            {
+                "startTime": start.isoformat(),
+                "endTime": (start + timedelta(hours=1)).isoformat(),
+                "actualEndTime": (start + timedelta(minutes=5)).isoformat(),
+                "isGap": False,
+                "entries": 1,
+                "tokenCounts": {"inputTokens": 100, "outputTokens": 900},
+                "costUSD": 0.01,
+                "models": [SONNET],
+            }
+        )
+    return {"blocks_hourly": {"blocks": blocks}}

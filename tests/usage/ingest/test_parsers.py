@@ -91,7 +91,47 @@ def test_sessions_parse_to_ccusage_totals(fixtures_dir, name):
     tokens, cost = sums(rows)
     assert tokens == data["totals"]["totalTokens"]
     assert cents(cost) == cents(data["totals"]["totalCost"])
-    assert len(rows) == len(data["sessions"])
+    # A nested subagent transcript is part of its parent session, not a session of its own.
+    nested = [s for s in data["sessions"] if "/" in s["projectPath"]]
+    assert len(rows) == len(data["sessions"]) - len(nested)
+
+
+def test_a_nested_workflow_transcript_belongs_to_its_parent_session_and_project(fixtures_dir):
+    data = load(OUTPUT / "claude-session.json")
+    parent = ROLES["session_with_subagents"]
+    listed = {s["sessionId"]: s for s in data["sessions"]}
+    nested = [s for s in data["sessions"] if s["projectPath"].startswith(f"{WEBAPP}/{parent}/")]
+    # ccusage 20.0.24 lists the workflow transcript as a session `wf_…` of a path "project".
+    assert [s["sessionId"][:3] for s in nested] == ["wf_"]
+    rows = {row.session_id: row for row in ccusage_v20.parse_claude_session(data, "r", reader())}
+    assert nested[0]["sessionId"] not in rows
+    row = rows[parent]
+    assert row.project_key == WEBAPP
+    assert row.tokens.total_tokens == listed[parent]["totalTokens"] + nested[0]["totalTokens"]
+    assert cents(row.tokens.cost_usd) == cents(
+        Decimal(str(listed[parent]["totalCost"])) + Decimal(str(nested[0]["totalCost"]))
+    )
+    assert row.first_activity == min(
+        datetime.fromisoformat(s["firstActivity"]) for s in (listed[parent], nested[0])
+    )
+    assert set(row.models) == set(listed[parent]["modelsUsed"]) | set(nested[0]["modelsUsed"])
+
+
+@pytest.mark.parametrize(
+    ("project_path", "owner"),
+    [
+        ("-home-dev-src-webapp", ("-home-dev-src-webapp", None)),
+        ("-home-dev-src-webapp/s1/subagents", ("-home-dev-src-webapp", "s1")),
+        ("-home-dev-src-webapp/s1/subagents/workflows", ("-home-dev-src-webapp", "s1")),
+        ("-home-dev-src-webapp/s1/subagents/workflows/wf_1", ("-home-dev-src-webapp", "s1")),
+        ("C--Users-dev-webapp\\s1\\subagents\\workflows", ("C--Users-dev-webapp", "s1")),
+        ("", ("", None)),
+    ],
+)
+def test_every_transcript_layout_under_a_project_folder_maps_to_its_project_and_session(
+    project_path, owner
+):
+    assert ccusage_v20.session_owner(project_path) == owner
 
 
 @pytest.mark.parametrize("name", files_of(V20_FILES, "daily_by_agent"))
@@ -263,7 +303,8 @@ def test_mistyped_fields_are_refused_with_their_path(fixtures_dir, field, value,
 def test_unknown_fields_are_ignored(fixtures_dir):
     data = sessions_with(brandNewField={"nested": [1, 2]}, speed="fast")
     data["someNewTopLevelKey"] = True
-    assert len(parse_sessions(data)) == len(data["sessions"])
+    plain = {s["sessionId"] for s in data["sessions"] if "/" not in s["projectPath"]}
+    assert {row.session_id for row in parse_sessions(data)} == plain
 
 
 def test_dates_more_than_two_days_ahead_are_refused(fixtures_dir):

@@ -19,10 +19,12 @@ from tests.usage.ingest.helpers import (
     OUTPUT,
     WEBAPP,
     cents,
+    daily_report,
     encode,
     envelope,
     expected_totals,
     fixture_reports,
+    hourly_report,
     load,
     need_ccusage,
     post,
@@ -34,7 +36,13 @@ from usage.models import BatchStatus, DailyUsage, IngestBatch, Machine, SessionU
 pytestmark = pytest.mark.django_db
 
 # The sessions ccusage reports for the fixture machine.
-SESSIONS = len(load(OUTPUT / "claude-session.json")["sessions"])
+SESSIONS = len(
+    {
+        s["sessionId"]
+        for s in load(OUTPUT / "claude-session.json")["sessions"]
+        if "/" not in s["projectPath"]
+    }
+)
 
 
 def window(reports: dict, first: str, last: str) -> dict:
@@ -325,3 +333,106 @@ def test_a_report_from_a_later_batch_is_never_removed_by_an_older_one(owner, own
     process_batch(older, live=False)
 
     assert DailyUsage.objects.count() == count
+
+
+# --- absence never deletes; a report replaces only what it regroups -------------------------------
+def claude_days(machine_uuid) -> dict[str, int]:
+    rows = DailyUsage.objects.filter(machine__uuid=machine_uuid, source="claude-code")
+    return {d.isoformat(): t for d, t in rows.values_list("day", "total_tokens").order_by("day")}
+
+
+def test_a_full_report_that_lost_days_in_the_middle_keeps_them_and_says_so(owner_client):
+    machine = uuid.uuid4()
+    oct_20 = (WEBAPP, "2026-10-20", 100, 1000)
+    three_days = daily_report(WEBAPP, "2026-10-19", 50, 250, oct_20, (WEBAPP, "2026-11-20", 1, 1))
+    post(owner_client, envelope(three_days, machine_uuid=machine))
+
+    later = daily_report(WEBAPP, "2026-10-19", 50, 250, (WEBAPP, "2026-11-20", 1, 1))
+    response = post(owner_client, envelope(later, machine_uuid=machine))
+
+    counts = response.json()["counts"]["claude_daily_instances"]
+    assert (counts["removed"], counts["kept"]) == (0, 1)
+    assert claude_days(machine) == {"2026-10-19": 300, "2026-10-20": 1100, "2026-11-20": 2}
+
+
+def test_a_new_timezone_replaces_a_day_only_where_the_hours_show_its_logs_still_exist(
+    owner_client,
+):
+    machine = uuid.uuid4()
+    utc = daily_report(WEBAPP, "2026-11-20", 100, 1000, (WEBAPP, "2026-11-21", 100, 900))
+    post(
+        owner_client,
+        envelope({**utc, **hourly_report("2026-11-21T03:00:00Z")}, machine_uuid=machine),
+    )
+    # The logs of UTC 11-20 are gone; 11-21 03:00 UTC is noon of 11-21 in Tokyo, a day that
+    # overlaps UTC 11-20 too, but no hour of UTC 11-20 is left to regroup.
+    tokyo = {
+        **daily_report(WEBAPP, "2026-11-21", 100, 900),
+        **hourly_report("2026-11-21T03:00:00Z"),
+    }
+    body = envelope(tokyo, machine_uuid=machine)
+    body["machine"]["timezone"] = "Asia/Tokyo"
+
+    response = post(owner_client, body)
+
+    counts = response.json()["counts"]["claude_daily_instances"]
+    # Tokyo's 11-21 has the key of the UTC 11-21 row, so it replaces it in place.
+    assert (counts["updated"], counts["removed"]) == (1, 0)
+    stored = DailyUsage.objects.filter(machine__uuid=machine).order_by("day")
+    assert [(d.day.isoformat(), d.report_timezone, d.total_tokens) for d in stored] == [
+        ("2026-11-20", "UTC", 1100),
+        ("2026-11-21", "Asia/Tokyo", 1000),
+    ]
+
+
+def test_a_new_timezone_replaces_an_old_day_its_hours_still_show(owner_client):
+    machine = uuid.uuid4()
+    utc = daily_report(WEBAPP, "2026-11-20", 100, 1000)
+    post(
+        owner_client,
+        envelope({**utc, **hourly_report("2026-11-20T20:00:00Z")}, machine_uuid=machine),
+    )
+    # 20:00 UTC on 11-20 is 05:00 on 11-21 in Tokyo.
+    tokyo = {
+        **daily_report(WEBAPP, "2026-11-21", 100, 1000),
+        **hourly_report("2026-11-20T20:00:00Z"),
+    }
+    body = envelope(tokyo, machine_uuid=machine)
+    body["machine"]["timezone"] = "Asia/Tokyo"
+
+    response = post(owner_client, body)
+
+    assert response.json()["counts"]["claude_daily_instances"]["removed"] == 1
+    assert claude_days(machine) == {"2026-11-21": 1100}
+
+
+def test_a_report_in_the_same_timezone_and_key_mode_never_deletes(owner_client):
+    machine = uuid.uuid4()
+    post(owner_client, envelope(daily_report(WEBAPP, "2026-11-20", 1, 1), machine_uuid=machine))
+    other_project = daily_report(API_SERVER, "2026-11-20", 2, 2)
+    response = post(owner_client, envelope(other_project, machine_uuid=machine))
+    assert response.json()["counts"]["claude_daily_instances"]["removed"] == 0
+    assert DailyUsage.objects.filter(machine__uuid=machine).count() == 2
+
+
+def test_hashed_project_keys_replace_the_folder_keys_of_the_days_they_cover(owner_client):
+    machine = uuid.uuid4()
+    folders = daily_report(WEBAPP, "2026-10-20", 1, 1, (WEBAPP, "2026-11-20", 5, 5))
+    post(owner_client, envelope(folders, machine_uuid=machine, project_keys="folder"))
+    hashed = daily_report("0123456789abcdef", "2026-11-20", 5, 5)
+    response = post(owner_client, envelope(hashed, machine_uuid=machine, project_keys="hashed"))
+
+    assert response.json()["counts"]["claude_daily_instances"]["removed"] == 1
+    stored = DailyUsage.objects.filter(machine__uuid=machine).order_by("day")
+    assert [(d.day.isoformat(), d.project.key) for d in stored] == [
+        ("2026-10-20", WEBAPP),
+        ("2026-11-20", "0123456789abcdef"),
+    ]
+
+
+def test_an_unknown_project_key_mode_is_refused_with_its_path(owner_client):
+    body = envelope(daily_report(WEBAPP, "2026-11-20", 1, 1), project_keys="plain")
+    response = post(owner_client, body)
+    assert response.status_code == 400
+    assert "project_keys" in response.json()["errors"]
+    assert not DailyUsage.objects.exists()

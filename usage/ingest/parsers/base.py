@@ -81,6 +81,8 @@ class HourlyRow:
     models: list[str]
     limit_reset_at: datetime | None
     tokens: Tokens
+    # The hour's first entry, from the agent's `hour_first_activity` report when it sent one.
+    first_activity: datetime | None = None
 
 
 @dataclass

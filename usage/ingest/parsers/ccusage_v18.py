@@ -33,7 +33,8 @@ def parse_claude_session(data, path: str, r: Reader) -> list[SessionRow]:
             day = r.day(last_value, f"{row_path}.lastActivity")
             row = {**row, "lastActivity": datetime(day.year, day.month, day.day, tzinfo=UTC)}
             row["lastActivity"] = row["lastActivity"].isoformat()
-        parsed = ccusage_v20.session_row(r, row, row_path)
+        # 18.x sessions are project folders; its own branch below places subagent rows.
+        parsed = ccusage_v20.session_row(r, row, row_path, nested=False)
         if parsed.project_key in ("", UNKNOWN_PROJECT):
             # 18.x names the session after the project directory when it knows it.
             parsed.project_key = parsed.session_id if parsed.session_id.startswith("-") else ""

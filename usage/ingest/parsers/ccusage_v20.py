@@ -4,6 +4,7 @@ Each function takes the decoded report, the JSON path it sits at, and a Reader; 
 records and ignores every field it does not need, so additive ccusage changes never break it.
 """
 
+import re
 from collections.abc import Iterable
 from datetime import timedelta
 
@@ -160,28 +161,54 @@ def parse_claude_session(data, path: str, r: Reader) -> list[SessionRow]:
             earlier = rows[parsed.session_id]
             earlier.tokens = earlier.tokens + parsed.tokens
             earlier.last_activity = max(earlier.last_activity, parsed.last_activity)
+            if parsed.first_activity is not None and (
+                earlier.first_activity is None or parsed.first_activity < earlier.first_activity
+            ):
+                earlier.first_activity = parsed.first_activity
             earlier.models = sorted(set(earlier.models) | set(parsed.models))
         else:
             rows[parsed.session_id] = parsed
     return list(rows.values())
 
 
-def session_row(r: Reader, row: dict, path: str) -> SessionRow:
+def session_row(r: Reader, row: dict, path: str, *, nested: bool = True) -> SessionRow:
+    """One session row; `nested` gives subagent transcripts to their parent (session_owner)."""
     session_id = r.string(
         r.get(row, "sessionId", path), f"{path}.sessionId", max_length=MAX_SESSION_ID
     )
     last = r.instant(r.get(row, "lastActivity", path), f"{path}.lastActivity")
     first = row.get("firstActivity")
     first_at = r.instant(first, f"{path}.firstActivity") if first is not None else None
+    key = project_key(r, row.get("projectPath", ""), f"{path}.projectPath")
+    parent = None
+    if nested:
+        key, parent = session_owner(key)
     return SessionRow(
-        session_id=session_id,
+        session_id=parent or session_id,
         source=CLAUDE_SOURCE,
-        project_key=project_key(r, row.get("projectPath", ""), f"{path}.projectPath"),
+        project_key=key,
         first_activity=first_at,
         last_activity=last,
         models=_models(r, row.get("modelsUsed", []), f"{path}.modelsUsed"),
         tokens=tokens(r, row, path),
     )
+
+
+def session_owner(project_path: str) -> tuple[str, str | None]:
+    """(project key, parent session id or None) of a transcript's `projectPath`.
+
+    Claude Code writes a session's own transcripts inside a folder named after it:
+    `<project>/<session>/subagents/agent-x.jsonl` and, in newer versions,
+    `<project>/<session>/subagents/workflows/wf_…/agent-x.jsonl`. ccusage 20.0.24 names the
+    nested ones after their innermost folder (session `wf_…`, project
+    `<project>/<session>/subagents/workflows`). An encoded project folder never holds a path
+    separator, so the first part is the project and the second the session that owns the
+    usage.
+    """
+    parts = [part for part in re.split(r"[/\\]", project_path) if part]
+    if len(parts) < 2:
+        return project_path, None
+    return parts[0], parts[1][:MAX_SESSION_ID]
 
 
 def parse_blocks_hourly(data, path: str, r: Reader, *, hours: int | None = 1) -> list[HourlyRow]:

@@ -14,8 +14,11 @@ from decimal import Decimal
 from functools import cache
 from types import ModuleType
 
+from telemetry_site.api.parsers import find_surrogate
 from usage.ingest.parsers import ccusage_v18, ccusage_v20
 from usage.ingest.parsers.base import ParseError, Reader
+from usage.ingest.parsers.first_activity import attach, parse_hour_first_activity
+from usage.ingest.parsers.request_keys import parse_request_keys
 from usage.ingest.parsers.statusline import parse_statusline
 
 SCHEMA_VERSION = 1
@@ -26,8 +29,13 @@ KINDS = (
     "blocks_hourly",
     "daily_by_agent",
     "statusline",
+    "request_keys",
 )
+# The agent's own addition to blocks_hourly (usage.ingest.parsers.first_activity).
+FIRST_ACTIVITY_KIND = "hour_first_activity"
 _VERSION = re.compile(r"\s*v?(\d+)\.")
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+PROJECT_KEY_MODES = ("folder", "hashed")
 
 
 @dataclass
@@ -39,6 +47,9 @@ class MachineInfo:
     agent_version: str = ""
     ccusage_version: str = ""
     timezone: str = ""
+    # A SHA-256 (hex) of where the agent runs; empty from agents that do not send one.
+    fingerprint: str = ""
+    os_user: str = ""
 
 
 @dataclass
@@ -46,6 +57,8 @@ class ProjectInfo:
     cwd: str = ""
     git_remote: str = ""
     hashed: bool = False
+    # The folder's last part, sent instead of cwd when the agent withholds paths.
+    name: str = ""
 
 
 @dataclass
@@ -54,25 +67,33 @@ class Envelope:
     full: bool = False
     since: date | None = None
     projects: dict[str, ProjectInfo] = field(default_factory=dict)
+    # "folder" (ccusage's encoded folders) or "hashed"; empty when the report does not say.
+    project_key_mode: str = ""
     # kind -> records (DailyRow, SessionRow, HourlyRow or RateLimitRow)
     reports: dict[str, list] = field(default_factory=dict)
     ignored_kinds: list[str] = field(default_factory=list)
 
 
 def decode_json(body: bytes):
-    """Bytes to JSON values, floats as exact Decimals; NaN and Infinity are not JSON."""
+    """Bytes to JSON values, floats as exact Decimals; NaN, Infinity and lone surrogates are
+    refused (ParseError naming the body or the JSON path)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ParseError("body", f"not UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+        data = json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise ParseError(
             "body", f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
     except (ValueError, RecursionError) as exc:
         raise ParseError("body", f"not valid JSON: {exc}") from None
+    # JSON may escape a lone UTF-16 surrogate; no UTF-8 database can store the string it gives.
+    where = find_surrogate(data, "body")
+    if where is not None:
+        raise ParseError(where.removeprefix("body."), "not valid Unicode text (a lone surrogate)")
+    return data
 
 
 def _refuse_constant(name: str):
@@ -109,6 +130,7 @@ def parse_envelope(data, *, now: datetime | None = None) -> Envelope:
     since = data.get("since")
     envelope.since = r.day(since, "since") if since is not None else None
     envelope.projects = _projects(r, data.get("projects") or {}, "projects")
+    envelope.project_key_mode = _project_key_mode(r, data.get("project_keys"), envelope.projects)
 
     reports = r.obj(r.get(data, "reports", ""), "reports")
     module = parser_for(machine.ccusage_version)
@@ -118,14 +140,23 @@ def parse_envelope(data, *, now: datetime | None = None) -> Envelope:
         "blocks_hourly": module.parse_blocks_hourly,
         "daily_by_agent": module.parse_daily_by_agent,
         "statusline": parse_statusline,
+        "request_keys": parse_request_keys,
     }
+    firsts = None
     for kind, report in reports.items():
+        if kind == FIRST_ACTIVITY_KIND:
+            # Not facts of its own: it completes blocks_hourly's rows below.
+            if report is not None:
+                firsts = parse_hour_first_activity(report, f"reports.{kind}", r)
+            continue
         if kind not in parsers:
             envelope.ignored_kinds.append(str(kind)[:60])
             continue
         if report is None:
             continue
         envelope.reports[kind] = parsers[kind](report, f"reports.{kind}", r)
+    if firsts:
+        attach(envelope.reports.get("blocks_hourly", []), firsts, f"reports.{FIRST_ACTIVITY_KIND}")
     return envelope
 
 
@@ -148,8 +179,13 @@ def _machine(r: Reader, value, path: str) -> MachineInfo:
     tz = text("timezone", 64)
     if tz and tz not in _timezones():
         raise ParseError(f"{path}.timezone", f"{tz!r} is not an IANA timezone")
+    fingerprint = text("fingerprint", 64).lower()
+    if fingerprint and not _FINGERPRINT.fullmatch(fingerprint):
+        raise ParseError(f"{path}.fingerprint", "expected 64 hexadecimal characters (SHA-256)")
     return MachineInfo(
         uuid=machine_uuid,
+        fingerprint=fingerprint,
+        os_user=text("os_user", 100),
         name=name,
         hostname=hostname,
         os=text("os", 100),
@@ -157,6 +193,18 @@ def _machine(r: Reader, value, path: str) -> MachineInfo:
         ccusage_version=text("ccusage_version", 40),
         timezone=tz,
     )
+
+
+def _project_key_mode(r: Reader, value, projects: dict[str, ProjectInfo]) -> str:
+    """How the report names projects: the agent's `project_keys`, else what `projects` shows."""
+    if value is not None:
+        mode = r.string(value, "project_keys", max_length=10)
+        if mode not in PROJECT_KEY_MODES:
+            raise ParseError("project_keys", f"expected one of {', '.join(PROJECT_KEY_MODES)}")
+        return mode
+    if not projects:
+        return ""
+    return "hashed" if all(info.hashed for info in projects.values()) else "folder"
 
 
 def _projects(r: Reader, value, path: str) -> dict[str, ProjectInfo]:
@@ -172,6 +220,7 @@ def _projects(r: Reader, value, path: str) -> dict[str, ProjectInfo]:
         projects[key] = ProjectInfo(
             cwd=_optional_text(r, info, "cwd", item_path, 1000),
             git_remote=_optional_text(r, info, "git_remote", item_path, 1000),
+            name=_optional_text(r, info, "name", item_path, 200).strip(),
             hashed=r.boolean(hashed, f"{item_path}.hashed") if hashed is not None else False,
         )
     return projects

@@ -37,7 +37,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
-        batches = IngestBatch.objects.order_by("received_at", "id")
+        # OTLP batches are not agent envelopes; their events are stored once, on arrival.
+        batches = IngestBatch.objects.filter(ingest_path="agent").order_by("received_at", "id")
         if opts["failed"]:
             stuck = Q(status=BatchStatus.RECEIVED, received_at__lt=timezone.now() - STUCK_AFTER)
             batches = batches.filter(Q(status=BatchStatus.FAILED) | stuck)

@@ -1,0 +1,112 @@
+"""ccusage's per-request key, hashed, per UTC hour; and logs without other machines' requests.
+
+ccusage counts a request once per set of logs it reads, keyed by `<message id>:<request id>`.
+When two machines' logs hold the same requests (a copied or synced ~/.claude, a resumed
+transcript that replays another machine's lines), the server says which of this machine's
+requests another machine reported first; ccusage then runs on a copy of the logs without
+those lines, so the team's totals equal ccusage's on all the logs together. Only the first
+8 bytes of a SHA-256 of each key leave the PC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from claude_telemetry.ccusage import ClaudeDirs
+
+# Lines before --since minus this still count toward the window's first day in any timezone.
+ZONE_SLACK = timedelta(days=2)
+
+
+def request_key(message_id: str, request_id: str) -> str:
+    """16 hex digits: the first 8 bytes of SHA-256("<message id>:<request id>")."""
+    return hashlib.sha256(f"{message_id}:{request_id}".encode()).hexdigest()[:16]
+
+
+def _line_key(line: str) -> tuple[str, datetime] | None:
+    """(key, UTC time) of a transcript line ccusage would count and deduplicate, else None."""
+    if '"requestId"' not in line or '"usage"' not in line:
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    message = record.get("message")
+    request_id = record.get("requestId")
+    if not isinstance(message, dict) or not isinstance(request_id, str):
+        return None
+    message_id = message.get("id")
+    stamp = record.get("timestamp")
+    if not isinstance(message_id, str) or not isinstance(stamp, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return request_key(message_id, request_id), moment.astimezone(UTC)
+
+
+def _transcripts(projects_dirs: list[Path]) -> Iterator[Path]:
+    for root in projects_dirs:
+        if root.is_dir():
+            yield from sorted(root.rglob("*.jsonl"))
+
+
+def scan(projects_dirs: list[Path], since: date | None = None) -> dict[str, list[str]]:
+    """{UTC hour "YYYY-MM-DDTHH:00:00Z": sorted keys} of every request in the logs (from
+    `since`, with two days of slack for timezones, when given)."""
+    start = datetime(since.year, since.month, since.day, tzinfo=UTC) - ZONE_SLACK if since else None
+    first_hour: dict[str, datetime] = {}
+    for path in _transcripts(projects_dirs):
+        try:
+            with path.open(encoding="utf-8", errors="replace") as lines:
+                for line in lines:
+                    found = _line_key(line)
+                    if found is None:
+                        continue
+                    key, moment = found
+                    if start is not None and moment < start:
+                        continue
+                    hour = moment.replace(minute=0, second=0, microsecond=0)
+                    if key not in first_hour or hour < first_hour[key]:
+                        first_hour[key] = hour
+        except OSError:
+            continue
+    hours: dict[str, list[str]] = {}
+    for key, hour in first_hour.items():
+        hours.setdefault(hour.strftime("%Y-%m-%dT%H:00:00Z"), []).append(key)
+    return {hour: sorted(keys) for hour, keys in sorted(hours.items())}
+
+
+def without_requests(dirs: ClaudeDirs, foreign: set[str], target: Path) -> str:
+    """Copy each Claude folder's projects/ under `target`, leaving out the lines of the
+    `foreign` requests; returns the CLAUDE_CONFIG_DIR value that points ccusage at the copies.
+    Files keep their times (ccusage reads nothing else of them)."""
+    folders = []
+    for index, base in enumerate(dirs.valid):
+        source = base / "projects"
+        dest = target / str(index)
+        for path in _transcripts([source]):
+            out = dest / "projects" / path.relative_to(source)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with (
+                path.open(encoding="utf-8", errors="replace") as lines,
+                out.open("w", encoding="utf-8") as kept,
+            ):
+                for line in lines:
+                    found = _line_key(line)
+                    if found is None or found[0] not in foreign:
+                        kept.write(line)
+            shutil.copystat(path, out)
+        (dest / "projects").mkdir(parents=True, exist_ok=True)
+        folders.append(str(dest))
+    return ",".join(folders)

@@ -1,0 +1,359 @@
+"""Warn and stop in Claude Code: each limit's level for a member, the agent status endpoint,
+and who may set enforcement, quota levels and exemptions."""
+
+import time
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from budgets.api import AgentStatusView
+from budgets.enforcement import member_status
+from budgets.models import (
+    Budget,
+    Enforcement,
+    EnforcementEvent,
+    EnforcementExemption,
+    QuotaEnforcement,
+    ScopeKind,
+)
+from tests.budgets.conftest import spend
+from tests.conftest import api_client, login, token_for
+from tests.factories import make_budget, project_for
+from tests.factories.usage import RateLimitSnapshotFactory, machine_for
+from usage.models import Block
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+TODAY = date(2026, 11, 20)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def team_budget(team, enforcement=Enforcement.STOP, amount="100", **extra) -> Budget:
+    return make_budget(
+        team, amount=amount, name="Team cap", thresholds=[80, 90], enforcement=enforcement, **extra
+    )
+
+
+def check_of(status: dict, name_start: str) -> dict:
+    return next(c for c in status["checks"] if c["name"].startswith(name_start))
+
+
+@pytest.mark.parametrize(
+    ("spent", "level", "threshold"),
+    [("79.99", "ok", None), ("80", "warn", 80), ("95", "warn", 90), ("100", "stop", 100)],
+)
+def test_a_stop_budget_is_ok_then_warns_at_each_threshold_then_stops_at_the_amount(
+    team_a, member, spent, level, threshold
+):
+    team_budget(team_a)
+    spend(machine_for(member), TODAY, spent)
+    status = member_status(member)
+    check = check_of(status, "Team cap")
+    assert (check["level"], check["threshold"]) == (level, threshold)
+    assert status["decision"] == level
+    assert check["cap_usd"] == "100.00"
+    assert check["resets_at"] == "2026-12-01T00:00:00Z"
+
+
+def test_a_warn_budget_past_its_amount_only_warns(team_a, member):
+    team_budget(team_a, enforcement=Enforcement.WARN)
+    spend(machine_for(member), TODAY, "150")
+    assert check_of(member_status(member), "Team cap")["level"] == "warn"
+
+
+def test_alert_only_budgets_and_other_members_budgets_do_not_reach_a_member(team_a, member, admin):
+    team_budget(team_a, enforcement=Enforcement.NOTIFY)
+    make_budget(
+        team_a,
+        amount="1",
+        name="Admin cap",
+        scope=ScopeKind.MEMBER,
+        member=admin,
+        enforcement=Enforcement.STOP,
+    )
+    spend(machine_for(admin), TODAY, "50")
+    assert member_status(member)["checks"] == []
+    assert member_status(admin)["decision"] == "stop"
+
+
+def test_a_member_budget_counts_only_that_members_spend(team_a, member, admin):
+    make_budget(
+        team_a, amount="10", name="Mine", scope=ScopeKind.MEMBER, member=member, enforcement="stop"
+    )
+    spend(machine_for(admin), TODAY, "50")
+    assert check_of(member_status(member), "Mine")["level"] == "ok"
+    spend(machine_for(member, "pc"), TODAY, "10")
+    assert check_of(member_status(member), "Mine")["level"] == "stop"
+
+
+def test_a_project_budget_warns_but_never_stops(team_a, member):
+    project = project_for(team_a)
+    make_budget(
+        team_a,
+        amount="10",
+        name="API",
+        scope=ScopeKind.PROJECT,
+        project=project,
+        enforcement=Enforcement.STOP,
+    )
+    spend(machine_for(member), TODAY, "20", project=project)
+    assert check_of(member_status(member), "API")["level"] == "warn"
+
+
+def test_an_exemption_lifts_the_stop_for_that_member_until_it_ends(team_a, member, admin):
+    budget = team_budget(team_a)
+    spend(machine_for(member), TODAY, "120")
+    EnforcementExemption.objects.create(team=team_a, member=member, until=NOW + timedelta(hours=2))
+    check = check_of(member_status(member), "Team cap")
+    assert (check["level"], check["exempt"]) == ("warn", True)
+    assert check["exempt_until"] == "2026-11-20T14:00:00Z"
+    assert member_status(admin)["decision"] == "stop"  # the exemption is the member's alone
+    with time_machine.travel(NOW + timedelta(hours=3), tick=False):
+        assert check_of(member_status(member), "Team cap")["level"] == "stop"
+    # A lift of one budget for everyone.
+    EnforcementExemption.objects.create(team=team_a, budget=budget)
+    assert member_status(admin)["decision"] == "warn"
+
+
+def test_each_warning_and_stop_is_recorded_once_per_period_and_level(team_a, member):
+    team_budget(team_a)
+    machine = machine_for(member)
+    spend(machine, TODAY, "85")
+    member_status(member)
+    member_status(member)
+    spend(machine, TODAY, "101")
+    member_status(member)
+    rows = list(EnforcementEvent.objects.order_by("threshold").values_list("kind", "threshold"))
+    assert rows == [("warn", 80), ("stop", 100)]
+    event = EnforcementEvent.objects.get(kind="stop")
+    assert (event.member, event.team, event.data["spent_usd"]) == (member, team_a, "101.00")
+
+
+def test_quota_levels_warn_and_stop_until_the_window_resets(team_a, member):
+    QuotaEnforcement.objects.create(team=team_a, five_hour_warn_at=80, five_hour_stop_at=95)
+    machine = machine_for(member)
+    resets = NOW + timedelta(hours=2)
+    RateLimitSnapshotFactory(
+        machine=machine, captured_at=NOW - timedelta(minutes=5), five=85, five_hour_resets_at=resets
+    )
+    assert check_of(member_status(member), "5-hour")["level"] == "warn"
+    RateLimitSnapshotFactory(machine=machine, captured_at=NOW, five=96, five_hour_resets_at=resets)
+    status = member_status(member)
+    assert check_of(status, "5-hour")["level"] == "stop"
+    assert status["five_hour"] == {"used_percentage": 96.0, "resets_at": "2026-11-20T14:00:00Z"}
+    with time_machine.travel(resets + timedelta(minutes=1), tick=False):
+        assert member_status(member)["checks"] == []
+
+
+def test_the_status_has_the_running_block_and_weekly_use(team_a, member):
+    machine = machine_for(member)
+    Block.objects.create(
+        subscription=machine.subscription,
+        start_time=NOW - timedelta(hours=2),
+        end_time=NOW + timedelta(hours=3),
+        first_activity=NOW - timedelta(hours=2),
+        last_activity=NOW,
+        is_active=True,
+        cost_usd=Decimal("12"),
+        total_tokens=1000,
+    )
+    RateLimitSnapshotFactory(
+        machine=machine, captured_at=NOW, seven=40, seven_day_resets_at=NOW + timedelta(days=3)
+    )
+    status = member_status(member)
+    assert status["block"]["minutes_left"] == 180
+    assert status["block"]["burn_rate_usd_per_hour"] == "6.00"
+    assert status["weekly"]["used_percentage"] == 40.0
+
+
+# --- GET /api/v1/agent/status/ ---------------------------------------------------------------
+
+
+URL = "/api/v1/agent/status/"
+
+
+@pytest.mark.parametrize("scopes", [("ingest",), ("read",)])
+def test_the_agents_ingest_token_or_a_read_token_gets_the_callers_own_status(
+    team_a, member, scopes
+):
+    team_budget(team_a)
+    spend(machine_for(member), TODAY, "120")
+    response = api_client(token_for(member, scopes)).get(URL)
+    assert response.status_code == 200, response.content
+    assert response.json()["member"] == member.email
+    assert response.json()["decision"] == "stop"
+    assert response.json()["contacts"] == []  # no owner or admin in this test's team
+
+
+def test_no_token_is_401_and_an_outsider_sees_nothing_of_another_team(team_a, member, outsider):
+    team_budget(team_a)
+    spend(machine_for(member), TODAY, "120")
+    assert api_client().get(URL).status_code == 401
+    body = api_client(token_for(outsider)).get(URL).json()
+    assert (body["member"], body["checks"], body["decision"]) == (outsider.email, [], "ok")
+
+
+def test_the_status_is_cached_per_member_for_a_few_seconds(
+    team_a, member, admin, owner, monkeypatch
+):
+    monkeypatch.setattr("budgets.api.STATUS_CACHE_SECONDS", 1)
+    team_budget(team_a)
+    machine = machine_for(member)
+    client = api_client(token_for(member))
+    assert client.get(URL).json()["decision"] == "ok"
+    spend(machine, TODAY, "120")
+    assert client.get(URL).json()["decision"] == "ok"  # cached
+    assert api_client(token_for(admin)).get(URL).json()["decision"] == "stop"  # per member
+    # Past the expiry by the frozen clock (database and memory caches) and the real one (Redis).
+    time.sleep(1.1)
+    with time_machine.travel(NOW + timedelta(seconds=2), tick=False):
+        body = client.get(URL).json()
+    assert body["decision"] == "stop"
+    assert body["contacts"] == [admin.email, owner.email]
+
+
+def test_redis_down_costs_the_cache_not_the_answer(team_a, member, settings, monkeypatch):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # discard port: nothing listens
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    # The request throttle keeps its counters in the same cache; its outage is its own concern.
+    monkeypatch.setattr(AgentStatusView, "throttle_classes", [])
+    team_budget(team_a)
+    spend(machine_for(member), TODAY, "120")
+    response = api_client(token_for(member)).get(URL)
+    assert response.status_code == 200, response.content
+    assert response.json()["decision"] == "stop"
+
+
+# --- pages: who may set warn/stop, quota levels and exemptions -------------------------------
+
+
+def budget_post(**changes) -> dict:
+    return {
+        "name": "Team cap",
+        "scope": "team",
+        "period": "month",
+        "amount_usd": "100",
+        "thresholds": "80, 90",
+        "active": "on",
+        "enforcement": "stop",
+        **changes,
+    }
+
+
+@pytest.mark.parametrize("role", ["owner", "admin"])
+def test_owners_and_admins_set_a_budget_to_stop(cast, role):
+    form = login(cast[role]).get(reverse("budget_create")).content.decode()
+    assert 'name="enforcement" value="stop"' in form
+    response = login(cast[role]).post(reverse("budget_create"), budget_post())
+    assert response.status_code == 302
+    assert Budget.objects.get().enforcement == Enforcement.STOP
+
+
+def test_a_member_may_not_set_enforcement_and_an_outsider_gets_404(cast, team_a):
+    budget = team_budget(team_a, enforcement=Enforcement.NOTIFY)
+    edit = reverse("budget_edit", args=[budget.public_id])
+    assert login(cast["member"]).post(edit, budget_post()).status_code == 403
+    assert login(cast["outsider"]).post(edit, budget_post()).status_code == 404
+    budget.refresh_from_db()
+    assert budget.enforcement == Enforcement.NOTIFY
+
+
+def test_a_budget_form_without_the_field_keeps_alerts_only_and_a_project_stop_is_refused(
+    cast, team_a
+):
+    client = login(cast["admin"])
+    data = budget_post()
+    del data["enforcement"]
+    assert client.post(reverse("budget_create"), data).status_code == 302
+    assert Budget.objects.get().enforcement == Enforcement.NOTIFY
+    project = project_for(team_a)
+    response = client.post(
+        reverse("budget_create"), budget_post(scope="project", project=project.pk, name="P")
+    )
+    assert response.status_code == 400
+    assert "can warn but not stop" in response.content.decode()
+    assert Budget.objects.count() == 1
+
+
+@pytest.mark.parametrize(("role", "code"), [("owner", 302), ("admin", 302), ("member", 403)])
+def test_who_may_set_quota_levels(cast, team_a, role, code):
+    response = login(cast[role]).post(
+        reverse("quota_enforcement"), {"five_hour_warn_at": "80", "five_hour_stop_at": "95"}
+    )
+    assert response.status_code == code
+    assert QuotaEnforcement.objects.filter(team=team_a).exists() == (code == 302)
+
+
+def test_an_outsider_sets_quota_levels_of_their_own_team_only(cast, team_a, team_b):
+    login(cast["outsider"]).post(reverse("quota_enforcement"), {"seven_day_stop_at": "90"})
+    assert not QuotaEnforcement.objects.filter(team=team_a).exists()
+    assert QuotaEnforcement.objects.get(team=team_b).seven_day_stop_at == 90
+
+
+def test_bad_quota_levels_are_refused_with_the_reason(cast, team_a):
+    response = login(cast["admin"]).post(
+        reverse("quota_enforcement"), {"five_hour_warn_at": "96", "five_hour_stop_at": "90"}
+    )
+    assert response.status_code == 400
+    assert "Warn at a lower share than the stop" in response.content.decode()
+    response = login(cast["admin"]).post(reverse("quota_enforcement"), {"seven_day_stop_at": "0"})
+    assert response.status_code == 400
+    assert not QuotaEnforcement.objects.exists()
+
+
+@pytest.mark.parametrize(("role", "code"), [("owner", 302), ("admin", 302), ("member", 403)])
+def test_who_may_exempt_a_member(cast, role, code):
+    response = login(cast[role]).post(
+        reverse("exemption_create"),
+        {"member": cast["member"].pk, "until": "2026-11-21T09:00", "note": "release day"},
+    )
+    assert response.status_code == code
+    assert EnforcementExemption.objects.count() == (1 if code == 302 else 0)
+
+
+def test_an_outsider_cannot_exempt_another_teams_member_nor_remove_its_exemption(cast, team_a):
+    response = login(cast["outsider"]).post(
+        reverse("exemption_create"), {"member": cast["member"].pk}
+    )
+    assert response.status_code == 400
+    assert not EnforcementExemption.objects.exists()
+    exemption = EnforcementExemption.objects.create(team=team_a, member=cast["member"])
+    remove = reverse("exemption_delete", args=[exemption.public_id])
+    assert login(cast["outsider"]).post(remove).status_code == 404
+    assert login(cast["member"]).post(remove).status_code == 403
+    assert EnforcementExemption.objects.exists()
+    assert login(cast["admin"]).post(remove).status_code == 302
+    assert not EnforcementExemption.objects.exists()
+
+
+def test_an_exemption_ending_in_the_past_is_refused(cast):
+    response = login(cast["admin"]).post(reverse("exemption_create"), {"until": "2026-11-19T09:00"})
+    assert response.status_code == 400
+    assert "Give a time in the future" in response.content.decode()
+
+
+def test_the_budgets_page_lists_warnings_and_stops_to_whom_they_concern(cast, team_a):
+    team_budget(team_a)
+    spend(machine_for(cast["member"]), TODAY, "120")
+    member_status(cast["member"])
+    page = login(cast["admin"]).get(reverse("budgets")).content.decode()
+    assert 'id="enforcement-events"' in page and "member@a.example" in page
+    assert 'id="exemption-new"' in page
+    own = login(cast["member"]).get(reverse("budgets")).content.decode()
+    assert "member@a.example" in own and 'id="exemption-new"' not in own
+    other = login(cast["outsider"]).get(reverse("budgets")).content.decode()
+    assert "member@a.example" not in other
