@@ -51,12 +51,15 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so the request durations at /metrics include every other middleware.
+    "telemetry_site.metrics.server.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.AdmittedSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -109,9 +112,11 @@ if REDIS_URL:
     env_url("REDIS_URL", REDIS_URL, schemes=("redis", "rediss", "unix"))
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Counts in process memory while Redis is down (telemetry_site.cache).
+            "BACKEND": "telemetry_site.cache.FallbackRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "cct"),
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }
     }
     CELERY_BROKER_URL = REDIS_URL
@@ -123,6 +128,9 @@ if REDIS_URL:
         # Look for such tasks every few seconds (kombu's default is every ~100 s).
         "unacked_restore_interval": max(1, min(10, _visibility_timeout // 2)),
         "unacked_restore_throttle": 1,
+        # A Redis that does not answer fails a publish in seconds; the request goes on
+        # (telemetry_site.queueing) and the beat sweeps catch up.
+        "socket_connect_timeout": 2,
     }
 else:
     CACHES = {
@@ -229,14 +237,18 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["telemetry_site.api.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_THROTTLE_RATES": {
         "ingest": env_str("INGEST_THROTTLE_RATE", "120/minute"),
         "read": env_str("READ_THROTTLE_RATE", "600/minute"),
+        # Wrong, revoked or expired tokens per client address (accounts.auth).
+        "auth_failed": env_str("AUTH_FAILED_THROTTLE_RATE", "30/minute"),
     },
+    # Client addresses come from X-Forwarded-For only behind this many trusted proxies.
+    "NUM_PROXIES": ALLAUTH_TRUSTED_PROXY_COUNT,
     "EXCEPTION_HANDLER": "telemetry_site.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -256,6 +268,11 @@ INGEST_MAX_DECOMPRESSED_BYTES = env_int(
     "INGEST_MAX_DECOMPRESSED_BYTES", 100 * 1024 * 1024, minimum=1024
 )
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
+
+# --- Prometheus exposition at /metrics (docs/metrics.md) ----------------------------------
+# Projects and models past these many (by all-time cost) are summed into one "other" series.
+METRICS_TOP_PROJECTS = env_int("METRICS_TOP_PROJECTS", 20, minimum=1)
+METRICS_TOP_MODELS = env_int("METRICS_TOP_MODELS", 20, minimum=1)
 
 # --- Email ---------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str(
@@ -351,6 +368,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own defaults would print a second copy, unredacted (telemetry_site.jsonlog).
+        "django": {"handlers": [], "level": "INFO"},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         "django.security.DisallowedHost": {"level": "ERROR"},
     },

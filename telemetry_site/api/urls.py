@@ -7,13 +7,27 @@ modules; the rest of telemetry_site.api imports no app.
 
 from django.urls import path
 
-from budgets.api import BudgetListView
-from usage.api import blocks, ingest, machines, pace, plan_value, projects, rate_limits, sessions
+from budgets.api import AgentStatusView, BudgetListView
+from usage.api import (
+    blocks,
+    data_quality,
+    ingest,
+    machines,
+    pace,
+    plan_value,
+    pricing,
+    projects,
+    rate_limits,
+    sessions,
+)
 from usage.api.usage import UsageView
 
 urlpatterns = [
     path("ingest/", ingest.IngestView.as_view(), name="api-ingest"),
+    path("agent/status/", AgentStatusView.as_view(), name="api-agent-status"),
     path("usage/", UsageView.as_view(), name="api-usage"),
+    path("data-quality/", data_quality.DataQualityView.as_view(), name="api-data-quality"),
+    path("unpriced-models/", pricing.UnpricedModelsView.as_view(), name="api-unpriced-models"),
     path("machines/", machines.MachineListView.as_view(), name="api-machines"),
     path("machines/<str:uuid>/", machines.MachineDetailView.as_view(), name="api-machine"),
     path("sessions/", sessions.SessionListView.as_view(), name="api-sessions"),

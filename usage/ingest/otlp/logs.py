@@ -1,0 +1,408 @@
+"""`claude_code.api_request` log events become the OTLP machine's facts, each request once.
+
+Rule (docs/ingest.md, "OTLP and the agent"): the agent's ccusage figures are the reference.
+OTLP facts live on a machine of their own (ingest_path "otlp", identified by the resource's
+host.name, else service.instance.id) and fill only the days, hours and sessions that an agent
+machine of the same owner and hostname has not reported; an agent report of one of them
+removes the OTLP figures for it (`supersede_after_agent`).
+"""
+
+import hashlib
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.utils import timezone
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+from usage.ingest import facts
+from usage.ingest.otlp.decode import attributes, value_of
+from usage.ingest.parsers import DailyRow, HourlyRow, SessionRow, Tokens
+from usage.models import (
+    BatchStatus,
+    DailyUsage,
+    HourlyUsage,
+    IngestBatch,
+    IngestPath,
+    Machine,
+    OtlpRequest,
+    Project,
+    SessionUsage,
+    Source,
+    Subscription,
+)
+
+API_REQUEST = "claude_code.api_request"
+# Every OTLP machine's uuid is derived from its owner and identity in this namespace.
+NAMESPACE = uuid.UUID("5f0c8d6e-8a8f-4f6b-9a51-0f7b1f6f0c71")
+TOKEN_ATTRIBUTES = {
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+    "cache_read_tokens": "cache_read_tokens",
+    "cache_creation_tokens": "cache_creation_tokens",
+}
+
+
+@dataclass
+class ApiRequest:
+    request_id: str
+    occurred_at: datetime
+    model: str
+    session_id: str
+    tokens: Tokens
+
+
+@dataclass
+class Group:
+    """The api_request events of one resource (one Claude Code install)."""
+
+    identity: str
+    os: str
+    requests: list[ApiRequest] = field(default_factory=list)
+
+
+@dataclass
+class Decoded:
+    groups: list[Group]
+    rejected: int
+    errors: list[str]
+    # The export with only api_request records, resource attributes and no other event: what
+    # is archived, so prompts, tool inputs and outputs are never stored.
+    kept: ExportLogsServiceRequest
+
+
+def decode_logs(export: ExportLogsServiceRequest) -> Decoded:
+    """Claude Code's api_request events by resource; a record that cannot be read is rejected
+    (counted, with a reason), a record of another event is ignored. Tokens are counts, cost USD,
+    times UTC."""
+    groups: list[Group] = []
+    rejected, errors = 0, []
+    kept = ExportLogsServiceRequest()
+    for resource_logs in export.resource_logs:
+        resource = attributes(resource_logs.resource.attributes)
+        identity = str(resource.get("host.name") or resource.get("service.instance.id") or "")
+        records = [
+            record
+            for scope_logs in resource_logs.scope_logs
+            for record in scope_logs.log_records
+            if _event_name(record) == API_REQUEST
+        ]
+        if not records:
+            continue
+        if not identity:
+            rejected += len(records)
+            errors.append("a resource has neither host.name nor service.instance.id")
+            continue
+        group = Group(identity=identity[:255], os=str(resource.get("os.type") or "")[:100])
+        out = kept.resource_logs.add()
+        out.resource.CopyFrom(resource_logs.resource)
+        scope = out.scope_logs.add()
+        for record in records:
+            try:
+                group.requests.append(_api_request(record))
+            except ValueError as exc:
+                rejected += 1
+                errors.append(str(exc))
+                continue
+            scope.log_records.add().CopyFrom(record)
+        groups.append(group)
+    return Decoded(groups=groups, rejected=rejected, errors=errors, kept=kept)
+
+
+def _event_name(record) -> str:
+    name = getattr(record, "event_name", "") or ""
+    if name:
+        return name if name.startswith("claude_code.") else f"claude_code.{name}"
+    attrs = attributes(record.attributes)
+    if attrs.get("event.name"):
+        event = str(attrs["event.name"])
+        return event if event.startswith("claude_code.") else f"claude_code.{event}"
+    body = value_of(record.body)
+    return body if isinstance(body, str) else ""
+
+
+def _api_request(record) -> ApiRequest:
+    attrs = attributes(record.attributes)
+    model = str(attrs.get("model") or "")
+    if not model:
+        raise ValueError("an api_request has no model")
+    nanos = record.time_unix_nano or record.observed_time_unix_nano
+    if nanos:
+        occurred = datetime.fromtimestamp(nanos / 1e9, tz=UTC)
+    elif isinstance(attrs.get("event.timestamp"), str):
+        try:
+            occurred = datetime.fromisoformat(str(attrs["event.timestamp"]).replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("an api_request has an unreadable event.timestamp") from None
+        if occurred.tzinfo is None:
+            raise ValueError("an api_request's event.timestamp has no offset")
+    else:
+        raise ValueError("an api_request has no time")
+    counts = {name: _count(attrs, key) for key, name in TOKEN_ATTRIBUTES.items()}
+    cost = _cost(attrs.get("cost_usd"))
+    request_id = str(attrs.get("request_id") or "")
+    if not request_id:
+        # Without Claude Code's id, the record itself is its identity: a resend is the same.
+        request_id = (
+            "event:" + hashlib.sha256(record.SerializeToString(deterministic=True)).hexdigest()
+        )
+    return ApiRequest(
+        request_id=request_id[:200],
+        occurred_at=occurred.astimezone(UTC),
+        model=model[:200],
+        session_id=str(attrs.get("session.id") or "")[:200],
+        tokens=Tokens(cost_usd=cost, **counts),
+    )
+
+
+def _count(attrs: dict, key: str) -> int:
+    raw = attrs.get(key, 0)
+    try:
+        value = int(str(raw)) if not isinstance(raw, (int, float)) else int(raw)
+    except ValueError:
+        raise ValueError(f"an api_request's {key} is not a whole number: {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"an api_request's {key} is negative")
+    return value
+
+
+def _cost(raw) -> Decimal:
+    try:
+        cost = Decimal(str(raw if raw is not None else 0))
+    except InvalidOperation:
+        raise ValueError(f"an api_request's cost_usd is not a number: {raw!r}") from None
+    if not cost.is_finite() or cost < 0:
+        raise ValueError("an api_request's cost_usd is negative or not finite")
+    return cost
+
+
+def store(batch: IngestBatch, team, decoded: Decoded) -> dict[str, int]:
+    """Store the events and rebuild the OTLP machines' facts they touch, in one transaction.
+
+    Returns counts: `requests` new, `duplicates` already stored (a resend never counts
+    twice), `superseded` facts withheld because the agent reported them.
+    """
+    counts = {"requests": 0, "duplicates": 0, "superseded": 0}
+    with transaction.atomic():
+        first = None
+        for group in decoded.groups:
+            machine = _lock_machine(batch.user, team, group)
+            first = first or machine
+            rows = [
+                OtlpRequest(
+                    machine=machine,
+                    batch=batch,
+                    request_id=r.request_id,
+                    occurred_at=r.occurred_at,
+                    model=r.model,
+                    session_id=r.session_id,
+                    input_tokens=r.tokens.input_tokens,
+                    output_tokens=r.tokens.output_tokens,
+                    cache_creation_tokens=r.tokens.cache_creation_tokens,
+                    cache_read_tokens=r.tokens.cache_read_tokens,
+                    cost_usd=r.tokens.cost_usd,
+                )
+                for r in {r.request_id: r for r in group.requests}.values()
+            ]
+            known = set(
+                OtlpRequest.objects.filter(
+                    machine=machine, request_id__in=[r.request_id for r in rows]
+                ).values_list("request_id", flat=True)
+            )
+            new = [r for r in rows if r.request_id not in known]
+            OtlpRequest.objects.bulk_create(new, ignore_conflicts=True)
+            counts["requests"] += len(new)
+            counts["duplicates"] += len(group.requests) - len(new)
+            counts["superseded"] += rebuild(machine, batch, team, new)
+        batch.status = BatchStatus.PROCESSED
+        batch.counts = {"otlp_logs": counts}
+        batch.processed_at = timezone.now()
+        batch.machine = first
+        batch.save(update_fields=["status", "counts", "processed_at", "machine"])
+    return counts
+
+
+def _lock_machine(user, team, group: Group) -> Machine:
+    """The owner's OTLP machine for this identity, registered on first use, row-locked."""
+    machine_uuid = uuid.uuid5(NAMESPACE, f"{user.pk}:{group.identity.lower()}")
+    Machine.objects.get_or_create(
+        uuid=machine_uuid,
+        defaults={
+            "owner": user,
+            "team": team,
+            "subscription": Subscription.default_for(user),
+            "name": group.identity[:100],
+            "hostname": group.identity,
+            "os": group.os,
+            "ingest_path": IngestPath.OTLP,
+            "timezone": team.timezone,
+        },
+    )
+    machine = Machine.objects.select_for_update().get(uuid=machine_uuid)
+    Machine.objects.filter(pk=machine.pk).update(last_seen_at=timezone.now(), last_sync_status="ok")
+    return machine
+
+
+def _agent_machines(machine: Machine):
+    return Machine.objects.filter(
+        owner_id=machine.owner_id,
+        ingest_path=IngestPath.AGENT,
+        hostname__iexact=machine.hostname,
+    )
+
+
+def rebuild(machine: Machine, batch: IngestBatch, team, new: list[OtlpRequest]) -> int:
+    """Recompute the OTLP machine's daily (team's days), hourly (UTC) and session facts that
+    `new` touches from all its stored events; keys an agent machine reported are left out.
+    Returns how many keys were withheld for the agent."""
+    if not new:
+        return 0
+    zone = ZoneInfo(team.timezone)
+    days = {r.occurred_at.astimezone(zone).date() for r in new}
+    hours = {_hour(r.occurred_at) for r in new}
+    sessions = {r.session_id for r in new if r.session_id}
+    agents = _agent_machines(machine)
+    agent_days = set(
+        DailyUsage.objects.filter(
+            machine__in=agents, source=Source.CLAUDE_CODE, day__in=days
+        ).values_list("day", flat=True)
+    )
+    agent_hours = set(
+        HourlyUsage.objects.filter(machine__in=agents, hour__in=hours).values_list(
+            "hour", flat=True
+        )
+    )
+    agent_sessions = set(
+        SessionUsage.objects.filter(machine__in=agents, session_id__in=sessions).values_list(
+            "session_id", flat=True
+        )
+    )
+    start = min(days) - timedelta(days=1)
+    end = max(days) + timedelta(days=2)
+    window = OtlpRequest.objects.filter(
+        machine=machine,
+        occurred_at__gte=datetime.combine(start, datetime.min.time(), tzinfo=UTC),
+        occurred_at__lt=datetime.combine(end, datetime.min.time(), tzinfo=UTC),
+    )
+    daily: dict[tuple[date, str], Tokens] = defaultdict(Tokens)
+    hourly: dict[datetime, list[OtlpRequest]] = defaultdict(list)
+    for r in window:
+        day = r.occurred_at.astimezone(zone).date()
+        if day in days and day not in agent_days:
+            daily[(day, r.model)] += _tokens(r)
+        hour = _hour(r.occurred_at)
+        if hour in hours and hour not in agent_hours:
+            hourly[hour].append(r)
+    by_session: dict[str, list[OtlpRequest]] = defaultdict(list)
+    for r in OtlpRequest.objects.filter(machine=machine, session_id__in=sessions - agent_sessions):
+        by_session[r.session_id].append(r)
+
+    project = _no_project(team)
+    DailyUsage.objects.filter(machine=machine, day__in=days).delete()
+    HourlyUsage.objects.filter(machine=machine, hour__in=hours).delete()
+    SessionUsage.objects.filter(machine=machine, session_id__in=sessions).delete()
+    facts.upsert_daily(
+        machine,
+        batch,
+        [
+            DailyRow(Source.CLAUDE_CODE, day, "", model, tokens)
+            for (day, model), tokens in daily.items()
+        ],
+        {"": project.pk},
+        timezone=team.timezone,
+    )
+    facts.upsert_hourly(
+        machine,
+        batch,
+        [
+            HourlyRow(
+                hour=hour,
+                last_activity=max(r.occurred_at for r in rows),
+                entries=len(rows),
+                models=sorted({r.model for r in rows}),
+                limit_reset_at=None,
+                tokens=_sum(rows),
+                first_activity=min(r.occurred_at for r in rows),
+            )
+            for hour, rows in hourly.items()
+        ],
+    )
+    facts.upsert_sessions(
+        machine,
+        batch,
+        [
+            SessionRow(
+                session_id=session_id,
+                source=Source.CLAUDE_CODE,
+                project_key="",
+                first_activity=min(r.occurred_at for r in rows),
+                last_activity=max(r.occurred_at for r in rows),
+                models=sorted({r.model for r in rows}),
+                tokens=_sum(rows),
+            )
+            for session_id, rows in by_session.items()
+        ],
+        {"": project.pk},
+    )
+    return len(days & agent_days) + len(hours & agent_hours) + len(sessions & agent_sessions)
+
+
+def supersede_after_agent(sender, batch_id: int, **kwargs) -> None:
+    """After an agent batch committed: remove the OTLP figures of the days, hours and sessions
+    it reported for the same owner's machine of the same hostname (the agent is the reference)."""
+    batch = IngestBatch.objects.select_related("machine").filter(pk=batch_id).first()
+    if batch is None or batch.machine is None or batch.machine.ingest_path != IngestPath.AGENT:
+        return
+    agent = batch.machine
+    if not agent.hostname:
+        return
+    otlp = Machine.objects.filter(
+        owner_id=agent.owner_id, ingest_path=IngestPath.OTLP, hostname__iexact=agent.hostname
+    )
+    if not otlp.exists():
+        return
+    days = DailyUsage.objects.filter(
+        machine=agent, batch_id=batch_id, source=Source.CLAUDE_CODE
+    ).values_list("day", flat=True)
+    hours = HourlyUsage.objects.filter(machine=agent, batch_id=batch_id).values_list(
+        "hour", flat=True
+    )
+    sessions = SessionUsage.objects.filter(machine=agent, batch_id=batch_id).values_list(
+        "session_id", flat=True
+    )
+    with transaction.atomic():
+        DailyUsage.objects.filter(machine__in=otlp, day__in=list(days)).delete()
+        HourlyUsage.objects.filter(machine__in=otlp, hour__in=list(hours)).delete()
+        SessionUsage.objects.filter(machine__in=otlp, session_id__in=list(sessions)).delete()
+
+
+def _no_project(team) -> Project:
+    project, _ = Project.objects.get_or_create(
+        team=team, key="", defaults={"display_name": facts.display_name_for("", None)}
+    )
+    return project
+
+
+def _hour(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _tokens(r: OtlpRequest) -> Tokens:
+    return Tokens(
+        r.input_tokens,
+        r.output_tokens,
+        r.cache_creation_tokens,
+        r.cache_read_tokens,
+        Decimal(r.cost_usd),
+    )
+
+
+def _sum(rows: list[OtlpRequest]) -> Tokens:
+    total = Tokens()
+    for r in rows:
+        total += _tokens(r)
+    return total
