@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from tests.conftest import DEAD_BROKER_URL, celery_broker, login
 from tests.dashboards.conftest import NOW
-from tests.factories import MachineFactory, session
+from tests.factories import MachineFactory, daily, session
 from usage.models import Machine, SharedRequest
 from usage.tasks import refresh_blocks
 
@@ -61,8 +61,9 @@ def test_the_page_runs_a_bounded_number_of_queries(populated, owner, django_asse
     for n in range(10):
         MachineFactory(owner=owner, name=f"extra-{n}")
     client = login(owner)
-    # +1: allow-list check per request; +1: requests other machines reported first.
-    with django_assert_max_num_queries(11):
+    # +1: allow-list check per request; +1: requests other machines reported first;
+    # +1: models ccusage could not price, per machine.
+    with django_assert_max_num_queries(12):
         response = client.get(URL)
     assert len(response.context["rows"]) == 19
 
@@ -386,3 +387,13 @@ def test_the_machines_page_links_to_the_retire_confirmation(populated, member):
     laptop = populated.machines["member"][0]
     html = login(member).get(URL).content.decode()
     assert reverse("machine_retire_confirm", args=[laptop.uuid]) in html
+
+
+def test_a_model_ccusage_could_not_price_is_flagged_on_its_machine(populated, member):
+    _laptop, desktop, _server = populated.machines["member"]
+    daily(desktop, NOW.date(), project=populated.projects[0], model="model-nobody-priced", cost="0")
+    rows = {r["machine"].name: r for r in login(member).get(URL).context["rows"]}
+    assert rows["member-desktop"]["findings"].unpriced_models == ["model-nobody-priced"]
+    assert rows["member-laptop"]["findings"].unpriced_models == []
+    html = login(member).get(URL).content.decode()
+    assert "model-nobody-priced: ccusage could not price this model" in html

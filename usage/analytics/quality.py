@@ -15,7 +15,15 @@ from django.utils import timezone
 
 from usage.ingest.parsers.base import ParseError
 from usage.ingest.parsers.envelope import decode_json, parse_envelope
-from usage.models import DailyUsage, IngestBatch, Machine, SessionUsage, SharedRequest, Source
+from usage.models import (
+    DailyUsage,
+    IngestBatch,
+    Machine,
+    ModelPrice,
+    SessionUsage,
+    SharedRequest,
+    Source,
+)
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +192,8 @@ class MachineFindings:
     double_counted_usd: Decimal = Decimal(0)
     shared_requests: int = 0
     shared_with: list[str] = field(default_factory=list)
+    # Models whose tokens ccusage reported at $0 and no server price covers (counted as $0).
+    unpriced_models: list[str] = field(default_factory=list)
 
     @property
     def any(self) -> bool:
@@ -192,6 +202,7 @@ class MachineFindings:
             or self.copied_from
             or self.duplicate_sessions
             or self.shared_requests
+            or self.unpriced_models
         )
 
 
@@ -228,4 +239,15 @@ def findings_by_machine(machines: list[Machine]) -> dict[int, MachineFindings]:
         entry.shared_requests += row["requests"]
         owner = by_id.get(row["owner_id"])
         entry.shared_with.append(owner.name if owner else "another machine")
+    unpriced = (
+        DailyUsage.objects.filter(
+            machine__in=list(by_id), cost_usd=0, total_tokens__gt=0, priced_by_server=False
+        )
+        .exclude(model__in=ModelPrice.objects.values("model"))
+        .values_list("machine_id", "model")
+        .distinct()
+        .order_by("machine_id", "model")
+    )
+    for machine_id, model in unpriced:
+        found[machine_id].unpriced_models.append(model)
     return found

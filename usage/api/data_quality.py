@@ -48,6 +48,10 @@ class MachineFindingsSerializer(serializers.Serializer):
         help_text="Requests in its logs another machine reported first (left out here)."
     )
     shared_with = serializers.ListField(child=serializers.CharField())
+    unpriced_models = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Models of this machine ccusage reported at $0 and no server price covers.",
+    )
 
 
 class DataQualitySerializer(serializers.Serializer):

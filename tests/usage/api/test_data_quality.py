@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import api_client, token_for
 from tests.factories import MachineFactory, daily, session
-from usage.models import Machine, SharedRequest
+from usage.models import Machine, ModelPrice, SharedRequest
 
 pytestmark = pytest.mark.django_db
 
@@ -60,6 +60,8 @@ def test_an_admin_sees_the_whole_team_and_names_only_visible_machines(findings, 
     assert set(rows) == {"laptop", "desktop", "admin-box"}
     assert rows["admin-box"]["shared_requests"] == 1
     assert rows["admin-box"]["shared_with"] == ["laptop"]
+    assert rows["admin-box"]["unpriced_models"] == ["model-nobody-priced"]
+    assert rows["laptop"]["unpriced_models"] == []
     models = {m["model"]: m for m in get(admin, scope="team").json()["unpriced_models"]}
     assert models["model-nobody-priced"]["priced_by_server"] is False
 
@@ -91,3 +93,15 @@ def test_bad_parameters_and_tokens_are_refused(findings, member):
     no_read = api_client(token_for(member, scopes=("ingest",))).get(URL)
     assert no_read.status_code == 403
     assert Machine.objects.count() == 4
+
+
+def test_a_model_the_operator_priced_is_no_longer_a_finding(findings, admin):
+    ModelPrice.objects.create(
+        model="model-nobody-priced",
+        input_usd_per_mtok=Decimal("1"),
+        output_usd_per_mtok=Decimal("1"),
+        cache_creation_usd_per_mtok=Decimal("1"),
+        cache_read_usd_per_mtok=Decimal("1"),
+    )
+    rows = by_name(get(admin, scope="team").json())
+    assert "model-nobody-priced" not in rows["admin-box"]["unpriced_models"]
