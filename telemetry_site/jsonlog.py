@@ -18,13 +18,16 @@ def redact_secrets(text: str) -> str:
 
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+# Django's own extras on request and server log lines: the request (or the dev server's
+# socket) object and a second timestamp say nothing the line does not (status_code stays).
+_NOISE = {"request", "server_time"}
 
 
 def _extras(record: logging.LogRecord) -> dict:
     return {
         key: value
         for key, value in vars(record).items()
-        if key not in _STANDARD and not key.startswith("_")
+        if key not in _STANDARD and key not in _NOISE and not key.startswith("_")
     }
 
 
