@@ -5,9 +5,10 @@ like any unknown one, never Django's HTML page. As a URL conf it imports the app
 modules; the rest of telemetry_site.api imports no app.
 """
 
-from django.urls import path
+from django.urls import path, re_path
 
 from budgets.api import AgentStatusView, BudgetListView
+from telemetry_site.api.views import not_found
 from usage.api import (
     blocks,
     data_quality,
@@ -39,4 +40,6 @@ urlpatterns = [
     path("headroom/", rate_limits.HeadroomView.as_view(), name="api-headroom"),
     path("plan-value/", plan_value.PlanValueView.as_view(), name="api-plan-value"),
     path("budgets/", BudgetListView.as_view(), name="api-budgets"),
+    # Last: an unknown path under /api/v1/ is a JSON 404, never Django's HTML page.
+    re_path(r"^(?P<path>.*)$", not_found, name="api-not-found"),
 ]

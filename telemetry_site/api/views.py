@@ -4,6 +4,7 @@ taken from paths."""
 import uuid
 from collections.abc import Sequence
 
+from django.http import JsonResponse
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission, OperandHolder, SingleOperandHolder
 from rest_framework.throttling import BaseThrottle
@@ -21,6 +22,11 @@ class ReadView:
     ]
     required_scope = "read"
     throttle_classes: Sequence[type[BaseThrottle]] = [ReadThrottle]
+
+
+def not_found(request, path: str = "") -> JsonResponse:
+    """Any path under /api/v1/ no route matches: a JSON 404 like every other API error."""
+    return JsonResponse({"detail": "No such API endpoint; see /api/docs/."}, status=404)
 
 
 def path_uuid(value: str) -> uuid.UUID:

@@ -58,3 +58,11 @@ def test_the_500_page_renders_without_the_database():
     html = response.content.decode()
     assert "Something went wrong on the server" in html
     assert 'href="/">Back to the overview</a>' in html
+
+
+@pytest.mark.parametrize("path", ["/api/v1/", "/api/v1/nope/", "/api/v1/usage/extra/segments"])
+def test_an_unknown_api_path_is_a_json_404(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert "No such API endpoint" in response.json()["detail"]
