@@ -137,9 +137,7 @@ def test_every_route_is_public_on_purpose_or_needs_a_login(route):
 
 
 def test_api_endpoints_answer_401_not_a_login_page():
-    api_routes = [
-        r for r in all_routes() if r.path.startswith("/api/v1/") and r.name not in PUBLIC
-    ]
+    api_routes = [r for r in all_routes() if r.path.startswith("/api/v1/") and r.name not in PUBLIC]
     for route in api_routes:
         response = Client().get(route.path, HTTP_ACCEPT="application/json")
         if response.status_code == 405:
