@@ -1,6 +1,7 @@
 """The pages' forms: GET filters (a bad value becomes an error on the page and is then ignored,
 so a hand-edited URL never gives an error page), machine renames and subscription settings."""
 
+import uuid
 from datetime import date, timedelta
 from typing import Any, cast
 
@@ -323,3 +324,12 @@ def filter_options(viewer: Viewer) -> dict:
         "projects": [p for p in queries.projects_for(viewer.user) if p.alias_of_id is None],
         "members": list(viewer.visible_members()) if viewer.sees_others else [],
     }
+
+
+def submitted_ids(value: str | None) -> list[str]:
+    """A submitted public id as a one-item list for `public_id__in`, or [] when it is not a
+    UUID (so the lookup finds no row instead of raising)."""
+    try:
+        return [str(uuid.UUID(str(value)))]
+    except (TypeError, ValueError):
+        return []

@@ -4,7 +4,6 @@ Only a machine's owner, or an admin of the owner's team, may act on it; anyone e
 """
 
 import logging
-import uuid
 
 from django.conf import settings
 from django.contrib import messages
@@ -16,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.access import Viewer
-from dashboards.forms import RenameForm
+from dashboards.forms import RenameForm, submitted_ids
 from usage.analytics.blocks import move_machine
 from usage.analytics.quality import (
     COPIED_FOLDER_ADVICE,
@@ -116,7 +115,7 @@ def machine_move(request, machine_uuid):
     machine = _managed_machine(request, machine_uuid)
     # Only the owner's own Claude accounts: rate limits and blocks belong to one account.
     target = Subscription.objects.filter(
-        owner_id=machine.owner_id, public_id__in=_uuid_list(request.POST.get("subscription"))
+        owner_id=machine.owner_id, public_id__in=submitted_ids(request.POST.get("subscription"))
     ).first()
     if target is None:
         messages.error(request, "Choose one of the owner's subscriptions.")
@@ -173,11 +172,3 @@ def machine_retire(request, machine_uuid):
         extra={"machine": str(machine.uuid), "by": request.user.pk},
     )
     return redirect("machines")
-
-
-def _uuid_list(value: str | None) -> list[str]:
-    """A submitted public id, or nothing when it is not a UUID (so the lookup finds no row)."""
-    try:
-        return [str(uuid.UUID(str(value)))]
-    except (TypeError, ValueError):
-        return []

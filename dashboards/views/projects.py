@@ -6,8 +6,6 @@ in GET /api/v1/projects/. Only team admins act (403 for other members); a projec
 team is 404.
 """
 
-import uuid
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -16,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.access import is_team_admin, team_of
-from dashboards.forms import ProjectNameForm
+from dashboards.forms import ProjectNameForm, submitted_ids
 from usage import queries
 from usage.models import Project
 from usage.projects import regroup
@@ -64,7 +62,7 @@ def project_group(request, public_id):
     if request.POST.get("action") != "ungroup":
         target = (
             queries.projects_for(request.user)
-            .filter(public_id__in=_uuid_list(request.POST.get("target")))
+            .filter(public_id__in=submitted_ids(request.POST.get("target")))
             .first()
         )
         if target is None:
@@ -98,11 +96,3 @@ def project_rename(request, public_id):
     project.save(update_fields=["display_name"])
     messages.success(request, f"Renamed “{old_name}” to “{project.display_name}”.")
     return redirect("projects")
-
-
-def _uuid_list(value: str | None) -> list[str]:
-    """A submitted public id, or nothing when it is not a UUID (so the lookup finds no row)."""
-    try:
-        return [str(uuid.UUID(str(value)))]
-    except (TypeError, ValueError):
-        return []
