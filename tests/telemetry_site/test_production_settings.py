@@ -107,6 +107,30 @@ def test_the_production_procfile_runs_gunicorn_one_worker_and_one_beat():
     lines = (ROOT / "Procfile.production").read_text().splitlines()
     processes = dict(line.split(":", 1) for line in lines if line.strip())
     assert set(processes) == {"web", "worker", "beat"}
-    assert processes["web"].split()[0] == "gunicorn"
+    assert "exec gunicorn telemetry_site.wsgi" in processes["web"]
     assert "worker" in processes["worker"].split()
     assert "beat" in processes["beat"].split()
+
+
+def test_the_production_web_line_clears_the_prometheus_multiprocess_folder(tmp_path):
+    """The web line runs under sh (honcho, foreman): it must hand gunicorn an emptied folder."""
+    web = next(
+        line.split(":", 1)[1]
+        for line in (ROOT / "Procfile.production").read_text().splitlines()
+        if line.startswith("web:")
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    gunicorn = bin_dir / "gunicorn"
+    gunicorn.write_text('#!/bin/sh\necho "$PROMETHEUS_MULTIPROC_DIR"\n')
+    gunicorn.chmod(0o755)
+    stale = tmp_path / "var" / "prometheus-web" / "counter_1.db"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old")
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    result = subprocess.run(
+        ["sh", "-c", web], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "var/prometheus-web"
+    assert not stale.exists()
