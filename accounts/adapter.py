@@ -2,8 +2,9 @@
 
 Every login-code email allauth sends also carries a fresh cross-device link (accounts.views
 `login_link`), so the person can finish in any browser, or type the code in the one that asked.
-That email is rendered here but sent by a task (accounts.views.LoginView queues what
-`outgoing_login_mail` collected), so a slow or broken SMTP server never changes the answer.
+That email is rendered here but sent by a task (accounts.views.LoginView writes what
+`outgoing_login_mail` collected to the outbox, accounts.models.LoginMail, and queues it), so a
+slow or broken SMTP server never changes the answer and a broker that is down only delays it.
 """
 
 import logging

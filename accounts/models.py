@@ -1,18 +1,22 @@
 """Users (email is the login), teams, memberships with roles, the allow-list and API tokens."""
 
+import base64
 import hashlib
+import json
 import secrets
 import uuid
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 from typing import ClassVar, overload
 
+from cryptography.fernet import Fernet, MultiFernet
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone as dj_timezone
+from django.utils.crypto import salted_hmac
 
 
 def validate_timezone(value: str) -> None:
@@ -473,5 +477,120 @@ class LoginLink(models.Model):
     @classmethod
     def purge_expired(cls) -> int:
         """Delete links past their expiry, used or not; they can never log anyone in again."""
+        deleted, _ = cls.objects.filter(expires_at__lte=dj_timezone.now()).delete()
+        return deleted
+
+
+def _login_mail_cipher() -> MultiFernet:
+    """Fernet keys derived from SECRET_KEY (then each of SECRET_KEY_FALLBACKS, so a rotation
+    does not strand mail still waiting): a database copy alone reveals no login link."""
+    secrets_in_use = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return MultiFernet(
+        [
+            Fernet(
+                base64.urlsafe_b64encode(
+                    salted_hmac(
+                        "accounts.LoginMail", "fernet key", secret=secret, algorithm="sha256"
+                    ).digest()
+                )
+            )
+            for secret in secrets_in_use
+        ]
+    )
+
+
+class LoginMail(models.Model):
+    """A login email waiting to be sent: the outbox row written by the login request.
+
+    The worker sends it (accounts.tasks.deliver_login_mail); the beat sweep
+    (accounts.tasks.sweep_login_mail) sends again any row nobody sent, e.g. because the
+    broker was down, for as long as its link is valid. The message carries the login
+    secret, so it is stored encrypted and wiped once sent; the hourly purge deletes rows
+    whose link has expired.
+    """
+
+    # Encrypted JSON: subject, body, from_email, to (a list of addresses).
+    message = models.BinaryField()
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    # The link's expiry: a message sent after it would be useless. The purge deletes by it.
+    expires_at = models.DateTimeField(db_index=True)
+    # Who is sending it and since when; a claim older than CLAIM_TIMEOUT was abandoned.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    # Longer than one SMTP conversation (EMAIL_TIMEOUT per step); shorter than the link.
+    CLAIM_TIMEOUT = timedelta(minutes=2)
+    # The worker normally sends it within seconds; the sweep waits this long before it helps.
+    SWEEP_AFTER = timedelta(seconds=30)
+
+    class Meta:
+        indexes = [
+            # The sweep looks for unsent mail whose link is still valid.
+            models.Index(fields=["sent_at", "expires_at"], name="loginmail_unsent"),
+        ]
+
+    def __str__(self) -> str:
+        state = "sent" if self.sent_at else "waiting"
+        return f"login mail {self.pk} ({state})"
+
+    @classmethod
+    def write(cls, *, subject: str, body: str, from_email: str, to: list[str]) -> "LoginMail":
+        """Store one message to send, encrypted; it expires with the link it carries."""
+        now = dj_timezone.now()
+        payload = json.dumps(
+            {"subject": subject, "body": body, "from_email": from_email, "to": to}
+        ).encode()
+        return cls.objects.create(
+            message=_login_mail_cipher().encrypt(payload),
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.MAGIC_LINK_MAX_AGE),
+        )
+
+    @classmethod
+    def claim(cls, pk: int) -> "LoginMail | None":
+        """Take an unsent, unexpired message to send it; None when it is sent, expired, gone
+        or being sent by someone else right now (a conditional UPDATE, so one sender wins)."""
+        now = dj_timezone.now()
+        free = models.Q(claimed_at__isnull=True) | models.Q(claimed_at__lt=now - cls.CLAIM_TIMEOUT)
+        taken = (
+            cls.objects.filter(pk=pk, sent_at__isnull=True, expires_at__gt=now)
+            .filter(free)
+            .update(claimed_at=now, attempts=models.F("attempts") + 1)
+        )
+        return cls.objects.get(pk=pk) if taken == 1 else None
+
+    @classmethod
+    def waiting(cls) -> list[int]:
+        """Ids of messages nobody sent (past SWEEP_AFTER) or whose sender gave up or died."""
+        now = dj_timezone.now()
+        stale = models.Q(claimed_at__isnull=True, created_at__lt=now - cls.SWEEP_AFTER) | models.Q(
+            claimed_at__lt=now - cls.CLAIM_TIMEOUT
+        )
+        return list(
+            cls.objects.filter(sent_at__isnull=True, expires_at__gt=now)
+            .filter(stale)
+            .order_by("created_at")
+            .values_list("pk", flat=True)
+        )
+
+    def fields(self) -> dict:
+        """The decrypted message: subject, body, from_email, to."""
+        return json.loads(_login_mail_cipher().decrypt(bytes(self.message)))
+
+    def mark_sent(self) -> None:
+        """Sent: the secret is wiped from the row at once."""
+        LoginMail.objects.filter(pk=self.pk).update(
+            sent_at=dj_timezone.now(), message=b"", claimed_at=None, last_error=""
+        )
+
+    def release(self, error: str) -> None:
+        """Sending failed: free the row for the next try (the task's retry or the sweep)."""
+        LoginMail.objects.filter(pk=self.pk).update(claimed_at=None, last_error=error[:500])
+
+    @classmethod
+    def purge_expired(cls) -> int:
+        """Delete messages whose link has expired, sent or not; they can log nobody in."""
         deleted, _ = cls.objects.filter(expires_at__lte=dj_timezone.now()).delete()
         return deleted

@@ -42,7 +42,7 @@ from accounts.forms import (
     role_choices_for,
 )
 from accounts.login import client_ip, is_admitted
-from accounts.models import AllowedEmail, ApiToken, LoginLink, Membership
+from accounts.models import AllowedEmail, ApiToken, LoginLink, LoginMail, Membership
 from telemetry_site.queueing import enqueue
 
 log = logging.getLogger(__name__)
@@ -70,18 +70,15 @@ class LoginView(RequestLoginCodeView):
 
     def form_valid(self, form) -> HttpResponse:
         response = super().form_valid(form)
-        # Sent by the worker, so every address gets the same answer in the same time, whether
-        # SMTP is slow, down, or the broker is (then the warning is logged and the person asks
-        # again; the page said "check your email" either way).
+        # Written to the outbox and sent by the worker, so every address gets the same answer
+        # in the same time whether SMTP is slow or down; a broker that is down delays the mail
+        # until the sweep (accounts.tasks.sweep_login_mail) finds it, never loses it.
         for mail in outgoing_login_mail(self.request):
+            outbox = LoginMail.write(**mail)
             enqueue(
-                tasks.send_login_mail,
-                mail["subject"],
-                mail["body"],
-                mail["from_email"],
-                mail["to"],
-                secret_args=True,
-                then="the link is not sent; the person can ask for a new one",
+                tasks.deliver_login_mail,
+                outbox.pk,
+                then="the login mail sweep sends it once the broker answers",
             )
         return response
 

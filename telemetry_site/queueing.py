@@ -3,8 +3,9 @@
 A broker that is down (or an eager task that raises) is logged and swallowed. The queued jobs
 that keep data have a beat sweep that finds the rows left waiting and does the work later
 (derived work: usage.tasks.sweep_derived_work; deliveries: budgets.tasks.sweep_deliveries;
-blocks: usage.tasks.refresh_blocks; budget checks: budgets.tasks.evaluate_all_teams); a login
-email is not kept (the person asks for a new link), and its caller says so.
+blocks: usage.tasks.refresh_blocks; budget checks: budgets.tasks.evaluate_all_teams; big
+reports: usage.tasks.sweep_ingest_backlog; login emails, written to an outbox first:
+accounts.tasks.sweep_login_mail).
 """
 
 import logging
@@ -18,19 +19,21 @@ def enqueue(
     task,
     *args,
     countdown: int | None = None,
+    kwargs: dict | None = None,
     secret_args: bool = False,
     then: str = "its periodic sweep will catch up",
 ) -> bool:
-    """Send `task(*args)` to the broker now; False (and a warning) when it could not be sent.
+    """Send `task(*args, **kwargs)` to the broker now (to run after `countdown` seconds, if
+    given); False (and a warning) when it could not be sent.
 
     `secret_args=True` keeps the arguments out of that warning (login emails carry a secret);
     `then` says in the warning what happens to the work instead.
     """
     try:
-        if countdown is None:
+        if countdown is None and not kwargs:
             task.delay(*args)
         else:
-            task.apply_async(args, countdown=countdown)
+            task.apply_async(args, kwargs or {}, countdown=countdown)
     except Exception as exc:  # broker down, or an eager task failing: the sweep catches up
         log.warning(
             "could not queue %s; %s",

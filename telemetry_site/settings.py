@@ -172,6 +172,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "usage.tasks.sweep_derived_work",
         "schedule": timedelta(minutes=5),
     },
+    # Rollup changes ingest appended (PostgreSQL) are folded in, so reads stay short.
+    "fold-usage-rollups": {
+        "task": "usage.tasks.fold_rollups",
+        "schedule": timedelta(minutes=1),
+    },
     "purge-expired-login-links": {
         "task": "accounts.tasks.purge_expired_login_links",
         "schedule": crontab(minute=17),
@@ -191,6 +196,22 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "sweep-alert-deliveries": {
         "task": "budgets.tasks.sweep_deliveries",
         "schedule": timedelta(minutes=2),
+    },
+    # Ingest batches left `received` (broker down when a big report was queued, a worker or
+    # a request killed mid-way) are processed, or marked failed after too many attempts.
+    "sweep-ingest-backlog": {
+        "task": "usage.tasks.sweep_ingest_backlog",
+        "schedule": timedelta(minutes=2),
+    },
+    # Refused report bodies are kept INGEST_REJECTED_RETENTION_DAYS, then deleted.
+    "expire-rejected-ingest-bodies": {
+        "task": "usage.tasks.expire_rejected_bodies",
+        "schedule": crontab(hour=3, minute=41),
+    },
+    # Login emails the worker never got (broker down) or could not send (SMTP down) yet.
+    "sweep-login-mail": {
+        "task": "accounts.tasks.sweep_login_mail",
+        "schedule": timedelta(minutes=1),
     },
 }
 
@@ -268,6 +289,28 @@ INGEST_MAX_DECOMPRESSED_BYTES = env_int(
     "INGEST_MAX_DECOMPRESSED_BYTES", 100 * 1024 * 1024, minimum=1024
 )
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
+# Bodies larger than this (decompressed) are archived, answered 202 with the batch id and
+# processed by the worker, so a big first sync never meets the web server's timeout
+# (docs/ingest.md, "Big reports").
+INGEST_ASYNC_BODY_BYTES = env_int("INGEST_ASYNC_BODY_BYTES", 4 * 1024 * 1024, minimum=0)
+# A batch still `received` this long after it arrived or was last taken (broker down when it
+# was queued, worker killed, request timed out) is processed by the backlog sweep. Longer
+# than CELERY_TASK_TIME_LIMIT, so a batch still being worked on is never taken twice.
+INGEST_BACKLOG_GRACE_SECONDS = env_int("INGEST_BACKLOG_GRACE_SECONDS", 600, minimum=1)
+# Attempts at a batch that never finish (the worker dies or times out each time) before it is
+# marked failed with the reason; `reprocess_batches --failed` can still replay it.
+INGEST_BACKLOG_MAX_ATTEMPTS = env_int("INGEST_BACKLOG_MAX_ATTEMPTS", 3, minimum=1)
+# Bodies refused for their content: one copy per distinct body, at most this many archived
+# (gzip) bytes per team, beyond which only the metadata and reason are kept; deleted after
+# this many days (docs/ingest.md, "Refused reports").
+INGEST_REJECTED_MAX_BYTES_PER_TEAM = env_int(
+    "INGEST_REJECTED_MAX_BYTES_PER_TEAM", 100 * 1024 * 1024, minimum=0
+)
+INGEST_REJECTED_RETENTION_DAYS = env_int("INGEST_REJECTED_RETENTION_DAYS", 30, minimum=1)
+# Budget and quota checks after ingest run at most once per team per this many seconds: the
+# first ingest is checked at once, those that follow within the window together at its end
+# (budgets.receivers). 0 checks after every ingest.
+BUDGET_EVALUATION_DEBOUNCE_SECONDS = env_int("BUDGET_EVALUATION_DEBOUNCE_SECONDS", 10, minimum=0)
 
 # --- Prometheus exposition at /metrics (docs/metrics.md) ----------------------------------
 # Projects and models past these many (by all-time cost) are summed into one "other" series.

@@ -142,7 +142,7 @@ class IngestBatchAdmin(admin.ModelAdmin):
         "compressed_bytes",
         "derived_at",
     ]
-    list_filter = ["status", "received_at"]
+    list_filter = ["status", "rejected", "received_at"]
     search_fields = ["public_id", "sha256", "user__email", "machine__name", "machine__uuid"]
     list_select_related = ["user", "machine"]
     date_hierarchy = "received_at"

@@ -355,11 +355,25 @@ class IngestBatch(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
     # Set when derived work (blocks, pace, budgets) has been done for this batch.
     derived_at = models.DateTimeField(null=True, blank=True)
+    # Who is processing a `received` batch and since when (usage.ingest.backlog): a claim
+    # older than INGEST_BACKLOG_GRACE_SECONDS was abandoned (worker killed, request timed
+    # out) and may be taken again, up to INGEST_BACKLOG_MAX_ATTEMPTS attempts.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # Refused for its content (a 4xx answer): such bodies are deduplicated by hash, capped
+    # per team and expired after INGEST_REJECTED_RETENTION_DAYS. Internal failures are not.
+    rejected = models.BooleanField(default=False)
+    # How many more times this exact rejected body arrived after the first.
+    repeats = models.PositiveIntegerField(default=0)
+    # The team's cap on rejected bytes was reached: only the metadata and reason are kept.
+    body_discarded = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-received_at"]
         indexes = [
             models.Index(fields=["status", "received_at"], name="ingestbatch_status_received"),
+            # The daily expiry of rejected bodies and the per-team cap on their bytes.
+            models.Index(fields=["rejected", "received_at"], name="ingestbatch_rejected"),
             # The catch-up sweep looks for processed batches without derived work.
             models.Index(fields=["derived_at", "status"], name="ingestbatch_derived"),
             models.Index(fields=["user", "sha256"], name="ingestbatch_user_sha"),
@@ -369,7 +383,9 @@ class IngestBatch(models.Model):
         return f"batch {self.public_id} ({self.status})"
 
     def body(self) -> bytes:
-        """The archived request body, decompressed."""
+        """The archived request body, decompressed (empty when it was discarded)."""
+        if self.body_discarded:
+            return b""
         return gzip.decompress(bytes(self.body_gzip))
 
 
@@ -442,6 +458,14 @@ class DailyUsage(ReportedFact):
             # The usage API filters by day range first, then groups.
             models.Index(fields=["day", "machine"], name="dailyusage_day_machine"),
             models.Index(fields=["project", "day"], name="dailyusage_project_day"),
+            # Usage ccusage could not price (pages, data-quality API): a handful of rows, found
+            # without reading the others.
+            models.Index(
+                fields=["machine", "day"],
+                condition=models.Q(priced_by_server=True)
+                | models.Q(cost_usd=0, total_tokens__gt=0),
+                name="dailyusage_unpriced",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -665,3 +689,187 @@ class OtlpRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id} of {self.machine_id}"
+
+
+class OtlpMetricPoint(models.Model):
+    """One delta data point of a Claude Code metric from its OTLP export: what the OTLP
+    machine's metric-only facts and productivity figures are summed from, and what makes a
+    resent point count once (its `key`)."""
+
+    machine = models.ForeignKey(
+        Machine, on_delete=models.CASCADE, related_name="otlp_metric_points"
+    )
+    batch = models.ForeignKey(
+        IngestBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    metric = models.CharField(max_length=100)
+    # SHA-256 of the metric's name, the point's attributes and its interval: the same point
+    # sent again (an exporter's retry) has the same key.
+    key = models.CharField(max_length=64)
+    start_at = models.DateTimeField(null=True, blank=True)
+    # The end of the point's interval: its hour and team day are those of this instant.
+    end_at = models.DateTimeField()
+    # Counts, tokens, USD or seconds, as the metric's unit says.
+    value = models.DecimalField(max_digits=30, decimal_places=10)
+    session_id = models.CharField(max_length=200, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    # The point's `type` attribute: input/output/cacheRead/cacheCreation, added/removed, user/cli.
+    kind = models.CharField(max_length=40, blank=True)
+    tool_name = models.CharField(max_length=100, blank=True)
+    decision = models.CharField(max_length=20, blank=True)
+    # A `project.name` attribute (point or resource), when the machine sets one.
+    project_name = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["machine", "key"], name="otlpmetricpoint_machine_key"),
+        ]
+        indexes = [
+            # Rebuilding a machine's facts reads its points of some days, or of some sessions.
+            models.Index(fields=["machine", "end_at"], name="otlpmetricpoint_machine_time"),
+            models.Index(fields=["machine", "session_id"], name="otlpmetricpoint_session"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.end_at:%Y-%m-%d %H:%M} of {self.machine_id}"
+
+
+class ProductivityDaily(models.Model):
+    """Claude Code's productivity figures (metrics its logs do not have) of one machine, team
+    day and project: lines added and removed, commits, pull requests, active time, and the
+    accept/reject decisions on its edit tools. Recomputed from OtlpMetricPoint rows."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="productivity")
+    # Denormalised from the machine so per-member sums need no join.
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="productivity"
+    )
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="productivity")
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="productivity")
+    day = models.DateField()
+    lines_added = models.BigIntegerField(default=0)
+    lines_removed = models.BigIntegerField(default=0)
+    commits = models.IntegerField(default=0)
+    pull_requests = models.IntegerField(default=0)
+    active_seconds = models.DecimalField(max_digits=14, decimal_places=3, default=Decimal("0"))
+    edits_accepted = models.IntegerField(default=0)
+    edits_rejected = models.IntegerField(default=0)
+    # Per edit tool: {"Edit": {"accept": 3, "reject": 1}, "Write": {…}}.
+    edit_decisions = models.JSONField(default=dict, blank=True)
+    batch = models.ForeignKey(
+        IngestBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["machine", "day", "project"], name="productivitydaily_natural_key"
+            ),
+        ]
+        indexes = [
+            # The productivity API and the team page sum a team's days in a range.
+            models.Index(fields=["team", "day"], name="productivitydaily_team_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.machine_id} {self.day} {self.project_id}"
+
+
+class RollupPeriod(models.TextChoices):
+    DAY = "day", "Day"
+    MONTH = "month", "Month"
+    # A key's whole history, on ALL_TIME_DAY: all-time figures read one row per key.
+    ALL = "all", "All time"
+
+
+class RollupDimension(models.TextChoices):
+    """What one rollup row is a total of, within its team and period (`key_id`/`key_text`)."""
+
+    TEAM = "team", "The whole team"
+    MEMBER = "member", "One member and source agent (key_id: the user's id, key_text: the source)"
+    MACHINE = "machine", "One machine and source agent (key_id: its id, key_text: the source)"
+    # The fact's own project, aliases not resolved: grouping changes need no rewrite.
+    PROJECT = "project", "One project (key_id: its id)"
+    MODEL = "model", "One model (key_text)"
+    SOURCE = "source", "One source agent (key_text)"
+
+
+class UsageRollupBase(TokenCounts):
+    """Sums of DailyUsage per team, period and one dimension (usage.rollups reads them)."""
+
+    # No database constraint: rows follow the facts (the triggers delete a row whose facts
+    # are all gone), so deleting a team never has to order its rollups before its facts.
+    team = models.ForeignKey(
+        Team, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    period = models.CharField(max_length=5, choices=RollupPeriod.choices)
+    # The day, the first day of the month, or 0001-01-01 for all time.
+    day = models.DateField()
+    dimension = models.CharField(max_length=10, choices=RollupDimension.choices)
+    key_id = models.BigIntegerField(default=0)
+    key_text = models.CharField(max_length=200, default="", blank=True)
+    # How many fact rows the sums hold: a row at 0 is empty and removed.
+    facts = models.IntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class UsageRollup(UsageRollupBase):
+    """Daily facts summed per team, day or month, and dimension, kept by database triggers on
+    DailyUsage in the writing transaction (usage.rollups; migration 0014)."""
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "dimension", "period", "day", "key_id", "key_text"],
+                name="usagerollup_key",
+            ),
+        ]
+        indexes = [
+            # One member's or machine's totals need no team (usage.rollups.Slice).
+            models.Index(
+                fields=["dimension", "key_id", "period", "day"], name="usagerollup_key_day"
+            ),
+            # Rows whose facts are all gone are found and removed after each change.
+            models.Index(fields=["team"], condition=models.Q(facts=0), name="usagerollup_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team_id} {self.dimension} {self.key_id or self.key_text} {self.day}"
+
+
+class UsageRollupDelta(UsageRollupBase):
+    """Changes to UsageRollup not folded in yet (PostgreSQL): the triggers append here, so
+    concurrent ingests never wait on each other's rollup rows; readers add these rows, and
+    usage.rollups.fold_deltas moves them into UsageRollup."""
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["team", "dimension", "period", "day"], name="usagerollupdelta_team"
+            ),
+            models.Index(fields=["dimension", "key_id"], name="usagerollupdelta_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"delta {self.team_id} {self.dimension} {self.day}"
+
+
+class CopiedSession(models.Model):
+    """A session id that two or more machines of a team reported (a copied or synced Claude
+    folder), recorded by the copied-session check after ingest, so the machines page reads
+    these few ids instead of grouping every session of the team."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    session_id = models.CharField(max_length=200)
+    found_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "session_id"], name="copiedsession_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} in {self.team_id}"

@@ -14,6 +14,15 @@ def derive_after_ingest(sender, batch_id: int, **kwargs) -> None:
     enqueue(tasks.derive_after_ingest, batch_id)
 
 
+@receiver(signals.batch_waiting, dispatch_uid="usage.process_ingest_batch")
+def process_ingest_batch(sender, batch_id: int, **kwargs) -> None:
+    enqueue(
+        tasks.process_ingest_batch,
+        batch_id,
+        then="the ingest backlog sweep processes the batch",
+    )
+
+
 @receiver(signals.blocks_outdated, dispatch_uid="usage.recompute_blocks")
 def recompute_blocks(sender, subscription_ids, **kwargs) -> None:
     for subscription_id in subscription_ids:

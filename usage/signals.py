@@ -7,9 +7,15 @@ from django.dispatch import Signal
 # Sent with batch_id.
 batch_stored = Signal()
 
+# A batch was archived for the worker (a big report answered 202): process it. Sent with
+# batch_id, after the archive committed; if it is never heard, the backlog sweep processes it.
+batch_waiting = Signal()
+
 # These subscriptions' blocks no longer match their machines (a machine moved): recompute.
 # Sent with subscription_ids, after the change committed.
 blocks_outdated = Signal()
 
-# A batch's derived work is done: figures of this team changed. Sent with team_id.
+# A batch's derived work is done: figures of this team changed. Sent with team_id, and after
+# ingest also batch_id, member_ids and project_ids (whose facts the batch changed) and quotas
+# (it brought quota readings), so checks can look only at what moved.
 usage_changed = Signal()

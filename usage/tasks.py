@@ -12,7 +12,10 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from telemetry_site.queueing import enqueue
+from usage import rollups
 from usage.analytics.blocks import recompute_blocks, refresh_active, subscriptions_out_of_step
+from usage.ingest import backlog, rejected
 from usage.ingest.derive import derive_for_batch
 from usage.models import BatchStatus, IngestBatch
 
@@ -52,6 +55,34 @@ def sweep_derived_work() -> int:
 
 
 @shared_task(**RETRY)
+def process_ingest_batch(batch_id: int) -> str:
+    """Process one archived batch left for the worker (a big report answered 202, or one the
+    backlog sweep found waiting): "processed", "failed" or "skipped" (not waiting)."""
+    return backlog.process_waiting(batch_id)
+
+
+@shared_task
+def sweep_ingest_backlog() -> int:
+    """Queue every batch left `received` past the grace period (the broker was down when it
+    was queued, or its worker or request died); returns how many were queued."""
+    waiting = backlog.waiting()
+    for batch_id in waiting:
+        enqueue(process_ingest_batch, batch_id, then="the next sweep tries again")
+    if waiting:
+        log.info("ingest backlog queued", extra={"batches": len(waiting)})
+    return len(waiting)
+
+
+@shared_task
+def expire_rejected_bodies() -> int:
+    """Daily: delete refused report bodies older than INGEST_REJECTED_RETENTION_DAYS."""
+    deleted = rejected.expire()
+    if deleted:
+        log.info("refused ingest bodies expired", extra={"deleted": deleted})
+    return deleted
+
+
+@shared_task(**RETRY)
 def recompute_subscription_blocks(subscription_id: int, since: str | None = None) -> bool:
     """Blocks of one subscription from `since` (ISO time) on, or all of them."""
     start = datetime.fromisoformat(since) if since else None
@@ -68,3 +99,10 @@ def refresh_blocks() -> dict:
     if closed or repaired:
         log.info("blocks refreshed", extra={"closed": closed, "repaired": len(repaired)})
     return {"closed": closed, "repaired": len(repaired)}
+
+
+@shared_task(**RETRY)
+def fold_rollups() -> int:
+    """Move the rollup changes ingest appended into the rollups (usage.rollups.fold_deltas);
+    readers add pending ones, so this keeps reads short, never correct."""
+    return rollups.fold_deltas()

@@ -35,10 +35,10 @@ def test_a_report_the_server_always_fails_on_stops_holding_newer_reports_back(
     # A server bug that only this report meets: every attempt answers 500.
     store = pipeline._store
 
-    def fails_on_poison(batch, envelope, *, live):
+    def fails_on_poison(batch, envelope, **options):
         if envelope.machine.name == POISON:
             raise RuntimeError("a bug this report meets")
-        return store(batch, envelope, live=live)
+        return store(batch, envelope, **options)
 
     monkeypatch.setattr(pipeline, "_store", fails_on_poison)
     home = Path(agent_env["CLAUDE_TELEMETRY_HOME"])

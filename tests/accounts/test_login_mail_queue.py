@@ -4,15 +4,21 @@ and unknown addresses get the same answer in the same time whether SMTP is fast,
 import asyncio
 import logging
 import time
+from datetime import timedelta
 from email import message_from_bytes, policy
 
 import pytest
+import time_machine
 from aiosmtpd.controller import Controller
 from celery.contrib.testing.worker import start_worker
+from django.utils import timezone
 
+from accounts import tasks
+from accounts.models import LoginMail
 from telemetry_site.celery import app
-from tests.accounts.conftest import ask_for_link
+from tests.accounts.conftest import ask_for_link, link_path
 from tests.budgets.conftest import free_port
+from tests.conftest import celery_broker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -121,5 +127,57 @@ def test_a_broker_that_is_down_gives_the_same_answer_and_logs_no_secret(
     assert known.status_code == 302
     assert known["Location"] == ask_for_link(client, "nobody@nowhere.example")["Location"]
     logged = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
-    assert "could not queue accounts.tasks.send_login_mail" in logged
+    assert "could not queue accounts.tasks.deliver_login_mail" in logged
     assert "/accounts/login/link/" not in logged
+
+
+def test_a_login_mail_written_while_the_broker_is_down_is_sent_once_it_is_back(
+    client, member, mailoutbox
+):
+    with celery_broker(f"redis://127.0.0.1:{free_port()}/0", transport_options={"max_retries": 0}):
+        assert ask_for_link(client, member.email).status_code == 302
+    assert mailoutbox == []
+    waiting = LoginMail.objects.get()
+    # The outbox row carries the link encrypted: a copy of the database alone logs nobody in.
+    assert b"/accounts/login/link/" not in bytes(waiting.message)
+    assert member.email.encode() not in bytes(waiting.message)
+
+    # The broker is back (tasks run inline here); beat's next sweep sends it, once.
+    with time_machine.travel(timezone.now() + timedelta(minutes=1)):
+        assert tasks.sweep_login_mail() == 1
+        assert tasks.sweep_login_mail() == 0
+    assert [m.to for m in mailoutbox] == [[member.email]]
+    waiting.refresh_from_db()
+    assert waiting.sent_at is not None and bytes(waiting.message) == b""
+    # The link in it works.
+    confirm = client.post(link_path(mailoutbox[0]))
+    assert confirm.status_code == 302
+    assert client.get("/").wsgi_request.user == member
+
+
+def test_a_login_mail_whose_link_expired_before_the_broker_came_back_is_not_sent(
+    client, member, mailoutbox
+):
+    with celery_broker(f"redis://127.0.0.1:{free_port()}/0", transport_options={"max_retries": 0}):
+        ask_for_link(client, member.email)
+    with time_machine.travel(timezone.now() + timedelta(minutes=16)):
+        assert tasks.sweep_login_mail() == 0
+        assert tasks.deliver_login_mail(LoginMail.objects.get().pk) is False
+        assert tasks.purge_expired_login_links() >= 1
+    assert mailoutbox == [] and not LoginMail.objects.exists()
+
+
+def test_a_login_mail_is_retried_until_smtp_answers_and_sent_once(
+    client, member, smtp_at, settings
+):
+    smtp_at(free_port())  # nothing listens there yet
+    ask_for_link(client, member.email)  # the inline task fails every retry: the row waits
+    mail = LoginMail.objects.get()
+    assert mail.sent_at is None and mail.claimed_at is None and mail.attempts >= 1
+    assert "ConnectionRefusedError" in mail.last_error
+    with SlowSmtp() as smtp:
+        smtp_at(smtp.port)
+        with time_machine.travel(timezone.now() + timedelta(minutes=1)):
+            assert tasks.sweep_login_mail() == 1
+            assert tasks.sweep_login_mail() == 0
+    assert [m["To"] for m in smtp.messages] == [member.email]

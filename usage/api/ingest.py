@@ -4,9 +4,12 @@ The work is in usage.ingest.pipeline; this module checks the envelope's shape fo
 reads the body within its limits and maps ingest errors to JSON answers.
 """
 
+import hashlib
 import logging
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
@@ -18,8 +21,11 @@ from accounts.auth import BearerTokenAuthentication
 from telemetry_site.api.errors import RETRY_AFTER, ErrorSerializer, error_responses
 from telemetry_site.api.permissions import TokenHasScope
 from telemetry_site.api.throttles import IngestThrottle
+from telemetry_site.api.views import path_uuid
 from usage.api.common import CountsSerializer
 from usage.ingest import pipeline as ingest
+from usage.ingest import rejected
+from usage.models import BatchStatus, IngestBatch
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +145,15 @@ class IngestMachineSerializer(serializers.Serializer):
     )
 
 
+class IngestAcceptedSerializer(serializers.Serializer):
+    batch_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["received"])
+    status_url = serializers.CharField(
+        help_text="GET it (same token) to follow the batch: /api/v1/ingest/batches/<id>/."
+    )
+    detail = serializers.CharField()
+
+
 class IngestResponseSerializer(serializers.Serializer):
     batch_id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=["processed"])
@@ -192,6 +207,21 @@ def _ingest_error(exc: ingest.IngestError) -> Response:
     return Response(body, status=exc.status)
 
 
+def _accepted(batch: IngestBatch) -> Response:
+    url = reverse("api-ingest-batch", args=[batch.public_id])
+    return Response(
+        {
+            "batch_id": str(batch.public_id),
+            "status": "received",
+            "status_url": url,
+            "detail": "The report is stored and will be processed shortly; it is safe to "
+            "forget it. Its progress is at status_url.",
+        },
+        status=status.HTTP_202_ACCEPTED,
+        headers={"Location": url},
+    )
+
+
 class IngestView(APIView):
     """POST a machine's ccusage reports; answers with what was stored."""
 
@@ -209,7 +239,10 @@ class IngestView(APIView):
             "parsing and storing is all or nothing. Each fact is replaced by the most recently "
             "received report; days absent from a report are kept. A body identical to one "
             "already processed answers `duplicate: true` and changes nothing. The first "
-            "report of a new machine UUID registers it to the token's owner."
+            "report of a new machine UUID registers it to the token's owner. A body larger "
+            "than `INGEST_ASYNC_BODY_BYTES` (decompressed) is answered 202 once archived and "
+            "processed by the worker: follow it at `status_url`. A body identical to one "
+            "refused before is tried again under the same batch id."
         ),
         request=EnvelopeSerializer,
         parameters=[
@@ -225,8 +258,16 @@ class IngestView(APIView):
         responses={
             200: OpenApiResponse(IngestResponseSerializer, description="Duplicate body."),
             201: OpenApiResponse(IngestResponseSerializer, description="Stored."),
+            202: OpenApiResponse(
+                IngestAcceptedSerializer, description="Archived; the worker processes it."
+            ),
             **error_responses(400, 409, 413, 415, error=IngestErrorSerializer),
             **error_responses(401, 403, 429),
+            503: OpenApiResponse(
+                IngestErrorSerializer,
+                description="The database was unavailable: the body is archived, nothing "
+                "is stored yet; retry after Retry-After seconds.",
+            ),
         },
     )
     def post(self, request):
@@ -248,11 +289,32 @@ class IngestView(APIView):
         duplicate = ingest.find_duplicate(user, body)
         if duplicate is not None:
             return Response(ingest_response(ingest.answer_duplicate(duplicate)))
-        batch = ingest.archive(user, request.auth, body, gzipped)
+        deferred = ingest.defers_to_worker(body)
+        refused_before = rejected.find_rejected(user, hashlib.sha256(body).hexdigest())
+        if refused_before is not None:
+            batch = rejected.receive_again(refused_before, body, gzipped, claimed=not deferred)
+        else:
+            batch = ingest.archive(user, request.auth, body, gzipped, claimed=not deferred)
+        if deferred:
+            # Acknowledged now: the body is archived. A broker that is down leaves the batch
+            # `received`; the backlog sweep (usage.tasks.sweep_ingest_backlog) processes it.
+            ingest.hand_to_worker(batch)
+            return _accepted(batch)
         try:
             result = ingest.process_batch(batch, body=body)
         except ingest.IngestError as exc:
             return _ingest_error(exc)
+        except (OperationalError, InterfaceError):
+            # Logged by process_batch; the archived batch waits for the backlog sweep.
+            return Response(
+                {
+                    "detail": "The database was unavailable while storing the report; it is "
+                    "archived and nothing of it was stored yet. Retry later.",
+                    "batch_id": str(batch.public_id),
+                },
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": "30"},
+            )
         except Exception:
             # Logged with its traceback by process_batch; the body is safe in the archive.
             return Response(
@@ -264,3 +326,66 @@ class IngestView(APIView):
                 status=status.HTTP_500_INTERNAL_SERVER_ERROR,
             )
         return Response(ingest_response(result), status=status.HTTP_201_CREATED)
+
+
+class BatchStatusSerializer(serializers.Serializer):
+    batch_id = serializers.UUIDField()
+    status = serializers.ChoiceField(
+        choices=[choice.value for choice in BatchStatus],
+        help_text="`received`: waiting or being processed; `processed`: stored (the fields "
+        "of the ingest answer follow); `failed`: refused or broken, see `detail`.",
+    )
+    received_at = serializers.DateTimeField()
+    processed_at = serializers.DateTimeField(allow_null=True)
+    detail = serializers.CharField(required=False)
+    machine = IngestMachineSerializer(required=False)
+    timezone = serializers.CharField(required=False)
+    counts = serializers.DictField(child=CountsSerializer(), required=False)
+    foreign_request_keys = serializers.ListField(child=serializers.CharField(), required=False)
+    last_day = serializers.DateField(allow_null=True, required=False)
+
+
+class IngestBatchView(APIView):
+    """The state of one ingest batch the caller sent (after a 202, until it is processed)."""
+
+    authentication_classes = [BearerTokenAuthentication]
+    permission_classes = [TokenHasScope]
+    required_scope = "ingest"
+    throttle_classes = [IngestThrottle]
+
+    @extend_schema(
+        operation_id="ingest_batch",
+        tags=["ingest"],
+        summary="Follow an ingest batch",
+        description=(
+            "Only batches sent by the token's owner; any other id is a 404. A processed "
+            "batch carries the fields of the ingest answer."
+        ),
+        responses={
+            200: BatchStatusSerializer,
+            **error_responses(401, 403, 404, 429),
+        },
+    )
+    def get(self, request, public_id: str):
+        batch = (
+            IngestBatch.objects.defer("body_gzip")
+            .select_related("machine__team", "machine__subscription", "machine__copied_from")
+            .filter(public_id=path_uuid(public_id), user=request.user)
+            .first()
+        )
+        if batch is None:
+            raise exceptions.NotFound("No such batch of yours.")
+        body: dict[str, Any] = {
+            "batch_id": str(batch.public_id),
+            "status": batch.status,
+            "received_at": batch.received_at.isoformat(),
+            "processed_at": batch.processed_at.isoformat() if batch.processed_at else None,
+        }
+        if batch.status == BatchStatus.FAILED:
+            body["detail"] = batch.error
+        result = ingest.result_of(batch)
+        if result is not None:
+            answer = ingest_response(result)
+            answer.pop("duplicate")
+            body.update({k: v for k, v in answer.items() if k not in ("batch_id", "status")})
+        return Response(body)

@@ -5,19 +5,24 @@ The steps of one request:
    `decode_body` decompresses it within `INGEST_MAX_DECOMPRESSED_BYTES`. A refusal here
    (auth, throttle, size, broken gzip) stores nothing.
 2. `archive` stores the body (gzip, SHA-256, sizes) in its own committed transaction, before
-   any parsing, so a report that fails to parse is still there to be reprocessed.
+   any parsing, so a report that fails to parse is still there to be reprocessed. A body
+   above INGEST_ASYNC_BODY_BYTES is acknowledged here (202) and `hand_to_worker` leaves
+   steps 3 and 4 to the worker (usage.ingest.backlog, which also picks up batches left
+   `received`). A body refused before is not archived again (usage.ingest.rejected).
 3. `process_batch` parses it and, in ONE transaction, locks (or registers) the machine,
    creates projects and upserts every fact (usage.ingest.facts). A refused report rolls all of that
    back and leaves the batch archived as failed with its error (the machine's last sync says
-   so, if the machine is the sender's): nothing else is stored.
+   so, if the machine is the sender's): nothing else is stored. A database that goes away
+   mid-way leaves the batch `received` for the backlog sweep.
 4. After commit, derived work is queued; a broker outage is logged and the beat sweep catches
    up, because the facts are already safe.
 
-Which report wins: a fact remembers when the batch that last reported it was received
-(`reported_at`). A batch replaces a fact only if it was received at or after that moment, and
-when it reports the same values it still takes the fact over. So the most recently received
-report wins, whatever order transactions commit in, and `reprocess_batches` replays archived
-batches in received order. Days and sessions absent from a report are kept: a report
+Which report wins: a fact remembers when the batch that last changed it was received
+(`reported_at`). A batch replaces a fact only if it was received at or after that moment; equal
+values are not written again, so a batch received earlier but stored after a later one leaves
+the rows the later one listed alone (facts.without_later_reports). So the most recently
+received report wins, whatever order transactions commit in, and `reprocess_batches` replays
+archived batches in received order. Days and sessions absent from a report are kept: a report
 replaces only what it lists again, possibly under other keys (facts.replace_regrouped).
 
 Identical bodies: a body whose SHA-256 matches a processed batch of the same sender is a
@@ -35,13 +40,14 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import Membership
 from usage import signals
-from usage.ingest import facts
+from usage.ingest import derive, facts
+from usage.ingest import rejected as rejected_bodies
 from usage.ingest.parsers import (
     DAILY_KINDS,
     Envelope,
@@ -175,18 +181,40 @@ def gunzip_capped(data: bytes, limit: int) -> bytes:
 
 
 # --- 2. archive ------------------------------------------------------------------------------
-def archive(user, token, body: bytes, gzipped: bytes | None = None) -> IngestBatch:
-    """Store the body before parsing it, in its own committed transaction."""
+def archive(
+    user, token, body: bytes, gzipped: bytes | None = None, *, claimed: bool = True
+) -> IngestBatch:
+    """Store the body before parsing it, in its own committed transaction.
+
+    `claimed` (the default) says the caller processes it now, so the backlog sweep leaves it
+    alone for INGEST_BACKLOG_GRACE_SECONDS; False leaves it for the worker (usage.ingest.backlog).
+    """
     stored = gzipped if gzipped is not None else gzip.compress(body, compresslevel=6)
+    now = timezone.now()
     with transaction.atomic():
         return IngestBatch.objects.create(
             user=user,
             token=token,
+            received_at=now,
             body_gzip=stored,
             sha256=hashlib.sha256(body).hexdigest(),
             size_bytes=len(body),
             compressed_bytes=len(stored),
+            claimed_at=now if claimed else None,
+            attempts=1 if claimed else 0,
         )
+
+
+def defers_to_worker(body: bytes) -> bool:
+    """Is this body big enough (INGEST_ASYNC_BODY_BYTES, decompressed) to be answered 202
+    and processed by the worker, rather than within the request?"""
+    return len(body) > settings.INGEST_ASYNC_BODY_BYTES
+
+
+def hand_to_worker(batch: IngestBatch) -> None:
+    """Ask the worker to process an archived batch (usage.receivers queues it). The batch is
+    already safe: a broker that is down leaves it `received` for the backlog sweep."""
+    signals.batch_waiting.send(sender=IngestBatch, batch_id=batch.pk)
 
 
 def find_duplicate(user, body: bytes) -> IngestBatch | None:
@@ -235,6 +263,22 @@ def answer_duplicate(batch: IngestBatch) -> IngestResult:
     )
 
 
+def result_of(batch: IngestBatch) -> IngestResult | None:
+    """What a processed batch stored, as its ingest answer said it (for the batch status
+    endpoint, polled after a 202); None when its machine is gone."""
+    machine = batch.machine
+    if batch.status != BatchStatus.PROCESSED or machine is None:
+        return None
+    return IngestResult(
+        batch=batch,
+        machine=machine,
+        counts=batch.counts or {},
+        timezone=machine.team.timezone,
+        last_day=_last_day(machine),
+        foreign_request_keys=_foreign_keys_again(batch, machine),
+    )
+
+
 def _foreign_keys_again(batch: IngestBatch, machine: Machine) -> list[str]:
     """The other machines' request keys among a retried batch's keys: the agent needs them
     again to leave those requests out of its reports."""
@@ -255,23 +299,38 @@ def process_batch(batch: IngestBatch, *, body: bytes | None = None, live: bool =
     """
     started = time.monotonic()
     if body is None:
+        if batch.body_discarded:
+            # Nothing to parse: the stored reason stays as it is.
+            raise IngestError(
+                "The body of this refused report was not kept (the team's archive of refused "
+                "reports was full); only its metadata and reason remain."
+            )
         body = batch.body()
     data = None
     try:
         data = decode_json(body)
         # "In the future" is judged against when the batch arrived, so a replay decides alike.
         envelope = parse_envelope(data, now=batch.received_at)
+        # Outside the long transaction below: a member's second machine must not wait for
+        # the first one's ingest to create (or read) the member's default subscription.
+        subscription = _default_subscription(batch.user, envelope.machine)
         with transaction.atomic():
-            result = _store(batch, envelope, live=live)
+            result = _store(batch, envelope, live=live, subscription=subscription)
             transaction.on_commit(lambda: queue_derived_work(batch.pk))
     except ParseError as exc:
         error = IngestError(f"Invalid report: {exc}", exc.as_errors())
-        _mark_failed(batch, str(exc), peek_machine_uuid(data), live=live)
+        _mark_failed(batch, str(exc), peek_machine_uuid(data), live=live, refused=True)
         error.batch = batch
         raise error from None
     except IngestError as exc:
-        _mark_failed(batch, exc.detail, peek_machine_uuid(data), live=live)
+        _mark_failed(batch, exc.detail, peek_machine_uuid(data), live=live, refused=True)
         exc.batch = batch
+        raise
+    except (OperationalError, InterfaceError) as exc:
+        # The database went away or gave up (a restart, a dropped connection): worth another
+        # try, not a broken report. Nothing was stored; the batch waits for the backlog sweep.
+        log.exception("ingest batch interrupted", extra={"batch": str(batch.public_id)})
+        _leave_waiting(batch, f"database unavailable: {exc.__class__.__name__}")
         raise
     except Exception as exc:
         log.exception("ingest batch failed unexpectedly", extra={"batch": str(batch.public_id)})
@@ -298,8 +357,24 @@ def queue_derived_work(batch_id: int) -> None:
     signals.batch_stored.send(sender=IngestBatch, batch_id=batch_id)
 
 
-def _mark_failed(batch: IngestBatch, message: str, machine_uuid, *, live: bool) -> None:
+def _leave_waiting(batch: IngestBatch, reason: str) -> None:
+    """Leave an interrupted batch `received` and free to be taken again (usage.ingest.backlog);
+    if the database cannot even record that, its claim simply runs out."""
+    try:
+        IngestBatch.objects.filter(pk=batch.pk, status=BatchStatus.RECEIVED).update(
+            claimed_at=None, error=reason[:10_000]
+        )
+    except (OperationalError, InterfaceError):
+        log.warning("ingest batch left claimed", extra={"batch": str(batch.public_id)})
+
+
+def _mark_failed(
+    batch: IngestBatch, message: str, machine_uuid, *, live: bool, refused: bool = False
+) -> None:
+    """Record why the batch failed. A live batch refused for its content is `rejected`: kept
+    under the team's cap (usage.ingest.rejected); a replay never newly rejects a batch."""
     now = timezone.now()
+    rejected = batch.rejected or (refused and live)
     with transaction.atomic():
         machine = (
             Machine.objects.filter(uuid=machine_uuid, owner=batch.user).first()
@@ -312,19 +387,42 @@ def _mark_failed(batch: IngestBatch, message: str, machine_uuid, *, live: bool) 
             processed_at=now,
             machine=machine,
             counts={},
+            rejected=rejected,
+            claimed_at=None,
         )
         if machine and live:
             Machine.objects.filter(pk=machine.pk).update(
                 last_seen_at=now, last_sync_status=SYNC_FAILED, last_sync_error=message[:2000]
             )
     batch.status, batch.error, batch.machine = BatchStatus.FAILED, message, machine
+    batch.rejected = rejected
+    if rejected and not batch.body_discarded:
+        rejected_bodies.keep_within_cap(batch)
     log.warning(
         "ingest batch refused",
         extra={"batch": str(batch.public_id), "error": message[:500]},
     )
 
 
-def _store(batch: IngestBatch, envelope: Envelope, *, live: bool) -> IngestResult:
+def _default_subscription(user, info: MachineInfo) -> Subscription | None:
+    """The user's default subscription when the report may register a machine, read or
+    created in its own short transaction; None when the report's machine is known."""
+    known = Machine.objects.filter(uuid=info.uuid).values("fingerprint").first()
+    if known is not None and (
+        not info.fingerprint or not known["fingerprint"] or known["fingerprint"] == info.fingerprint
+    ):
+        return None
+    # Unknown, or another fingerprint (a copied agent folder may register a machine).
+    return Subscription.default_for(user)
+
+
+def _store(
+    batch: IngestBatch,
+    envelope: Envelope,
+    *,
+    live: bool,
+    subscription: Subscription | None = None,
+) -> IngestResult:
     # Read afresh: a replayed batch's user may have joined or left a team since.
     membership = Membership.objects.select_related("team").filter(user_id=batch.user_id).first()
     team = membership.team if membership else None
@@ -333,7 +431,7 @@ def _store(batch: IngestBatch, envelope: Envelope, *, live: bool) -> IngestResul
             "Your account belongs to no team, so its usage has nowhere to go; "
             "ask a team admin to add you."
         )
-    machine = _lock_machine(batch.user, team, envelope.machine)
+    machine = _lock_machine(batch.user, team, envelope.machine, subscription)
     if live and machine.retired_at is not None:
         # Refused rather than stored: a retired machine's usage must not count unseen, and
         # nothing is lost, since the body is archived and the agent's logs still hold it.
@@ -347,13 +445,16 @@ def _store(batch: IngestBatch, envelope: Envelope, *, live: bool) -> IngestResul
     projects = facts.resolve_projects(team, envelope, batch.user)
     counts: dict[str, facts.Counts] = {}
     reports = envelope.reports
+    # Rows a batch received later already reported (it committed first) are left as it left
+    # them; usually there is no such batch and this is one indexed query.
+    writable, skipped = facts.without_later_reports(machine, batch, reports)
     window_start = _daily_window_start(envelope)
     for kind in DAILY_KINDS:
         if kind in reports:
             counts[kind] = facts.upsert_daily(
                 machine,
                 batch,
-                reports[kind],
+                writable[kind],
                 projects,
                 timezone=envelope.machine.timezone,
                 key_mode=envelope.project_key_mode,
@@ -367,15 +468,18 @@ def _store(batch: IngestBatch, envelope: Envelope, *, live: bool) -> IngestResul
                 key_mode=envelope.project_key_mode,
                 hours=reports.get("blocks_hourly"),
             )
-            counts[kind].kept = facts.count_kept(machine, batch, kind, window_start)
+            counts[kind].kept = facts.count_kept(machine, batch, kind, window_start, reports[kind])
     if "blocks_hourly" in reports:
-        counts["blocks_hourly"] = facts.upsert_hourly(machine, batch, reports["blocks_hourly"])
+        counts["blocks_hourly"] = facts.upsert_hourly(machine, batch, writable["blocks_hourly"])
     if "claude_session" in reports:
         counts["claude_session"] = facts.upsert_sessions(
-            machine, batch, reports["claude_session"], projects
+            machine, batch, writable["claude_session"], projects
         )
     if "statusline" in reports:
-        counts["statusline"] = facts.upsert_rate_limits(machine, batch, reports["statusline"])
+        counts["statusline"] = facts.upsert_rate_limits(machine, batch, writable["statusline"])
+    for kind, count in skipped.items():
+        if kind in counts:
+            counts[kind].unchanged += count
     foreign: list[str] = []
     if "request_keys" in reports:
         counts["request_keys"], foreign = facts.claim_request_keys(
@@ -386,12 +490,27 @@ def _store(batch: IngestBatch, envelope: Envelope, *, live: bool) -> IngestResul
     now = timezone.now()
     if live:
         _update_machine(machine, envelope.machine, as_dicts, now)
+    batch.machine = machine
+    # What the lost-history check needs, kept while the parsed report is at hand.
+    derive.remember_reported_days(batch.pk, envelope)
     batch.status = BatchStatus.PROCESSED
     batch.error = ""
     batch.counts = as_dicts
     batch.processed_at = now
-    batch.machine = machine
-    batch.save(update_fields=["status", "error", "counts", "processed_at", "machine"])
+    # A refused body that goes through when sent again is an ordinary batch from now on.
+    batch.rejected = False
+    batch.claimed_at = None
+    batch.save(
+        update_fields=[
+            "status",
+            "error",
+            "counts",
+            "processed_at",
+            "machine",
+            "rejected",
+            "claimed_at",
+        ]
+    )
     return IngestResult(
         batch=batch,
         machine=machine,
@@ -416,7 +535,7 @@ def _daily_window_start(envelope: Envelope) -> date | None:
     return None
 
 
-def _lock_machine(user, team, info: MachineInfo) -> Machine:
+def _lock_machine(user, team, info: MachineInfo, subscription=None) -> Machine:
     """The sender's machine, locked for this transaction; registered on its first report.
 
     Machine identity is the agent's UUID plus the fingerprint of where it runs (DESIGN.md,
@@ -430,7 +549,7 @@ def _lock_machine(user, team, info: MachineInfo) -> Machine:
     The row lock serialises two requests for one machine, so each one's read-compare-write
     of the facts sees the other's committed rows.
     """
-    machine = _get_or_register(user, team, info, info.uuid)
+    machine = _get_or_register(user, team, info, info.uuid, subscription=subscription)
     if info.fingerprint and machine.fingerprint and machine.fingerprint != info.fingerprint:
         copy = (
             Machine.objects.select_for_update()
@@ -438,7 +557,9 @@ def _lock_machine(user, team, info: MachineInfo) -> Machine:
             .first()
         )
         if copy is None:
-            copy = _get_or_register(user, team, info, uuid.uuid4(), copied_from=machine)
+            copy = _get_or_register(
+                user, team, info, uuid.uuid4(), copied_from=machine, subscription=subscription
+            )
         return _in_team(copy, team)
     if machine.owner_id != user.pk:
         raise Refused(
@@ -463,7 +584,13 @@ def _in_team(machine: Machine, team) -> Machine:
 
 
 def _get_or_register(
-    user, team, info: MachineInfo, machine_uuid, *, copied_from: Machine | None = None
+    user,
+    team,
+    info: MachineInfo,
+    machine_uuid,
+    *,
+    copied_from: Machine | None = None,
+    subscription: Subscription | None = None,
 ) -> Machine:
     machine = Machine.objects.select_for_update().filter(uuid=machine_uuid).first()
     if machine is not None:
@@ -473,7 +600,8 @@ def _get_or_register(
         defaults={
             "owner": user,
             "team": team,
-            "subscription": Subscription.default_for(user),
+            # Normally resolved before the transaction (_default_subscription).
+            "subscription": subscription or Subscription.default_for(user),
             "name": info.name,
             "reported_name": info.name,
             "hostname": info.hostname,

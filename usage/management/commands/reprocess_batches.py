@@ -39,6 +39,8 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         # OTLP batches are not agent envelopes; their events are stored once, on arrival.
         batches = IngestBatch.objects.filter(ingest_path="agent").order_by("received_at", "id")
+        # Refused reports kept without their body (usage.ingest.rejected) have nothing to replay.
+        batches = batches.exclude(body_discarded=True)
         if opts["failed"]:
             stuck = Q(status=BatchStatus.RECEIVED, received_at__lt=timezone.now() - STUCK_AFTER)
             batches = batches.filter(Q(status=BatchStatus.FAILED) | stuck)
