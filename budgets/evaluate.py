@@ -7,10 +7,12 @@ transaction; a second evaluation finds the key taken and sends nothing.
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Team
@@ -23,17 +25,83 @@ from budgets.models import (
     Budget,
     Channel,
     Delivery,
+    ScopeKind,
     StaleAgentSetting,
 )
 from budgets.status import BudgetStatus, forecast, status_of
 from usage.analytics.ratelimits import latest_quotas
-from usage.models import Machine, Subscription
+from usage.models import (
+    BatchStatus,
+    DailyUsage,
+    IngestBatch,
+    Machine,
+    Project,
+    Subscription,
+)
 
 log = logging.getLogger(__name__)
 
+# How far back (by receipt) changes_since looks for batches processed since a moment.
+INGEST_SCOPE_LOOKBACK = timedelta(hours=1)
 
-def evaluate_team(team_id: int, now: datetime | None = None) -> list[Alert]:
-    """Every check for one team; returns the alerts this run fired (usually none)."""
+
+@dataclass(frozen=True)
+class Scope:
+    """What some ingests changed, so an evaluation after them checks only what they can have
+    moved: the team's budgets, the budgets of these members (user ids) and projects (project
+    ids; a group's budget counts its grouped projects), and quotas if readings arrived. Stale
+    agents are never made by an ingest: the periodic pass checks them."""
+
+    member_ids: frozenset[int] = frozenset()
+    project_ids: frozenset[int] = frozenset()
+    quotas: bool = False
+
+    def __or__(self, other: "Scope") -> "Scope":
+        return Scope(
+            self.member_ids | other.member_ids,
+            self.project_ids | other.project_ids,
+            self.quotas or other.quotas,
+        )
+
+
+def changes_since(team_id: int, since: datetime) -> Scope:
+    """The scope of the team's batches derived (or processed) at or after `since` (UTC), or
+    still waiting for their derived work.
+
+    A batch announces its changes (usage_changed) before its derived_at is set, so one heard
+    after `since` is always among these. Reads the batch index (status, received_at) over the
+    last INGEST_SCOPE_LOOKBACK of receipts; a batch received earlier and derived only now is
+    left to the periodic pass.
+    """
+    batches = IngestBatch.objects.filter(
+        Q(derived_at__isnull=True) | Q(derived_at__gte=since) | Q(processed_at__gte=since),
+        status=BatchStatus.PROCESSED,
+        received_at__gte=since - INGEST_SCOPE_LOOKBACK,
+        machine__team_id=team_id,
+    )
+    scope = Scope()
+    ids = []
+    for batch_id, owner_id, counts in batches.values_list("pk", "machine__owner_id", "counts"):
+        ids.append(batch_id)
+        statusline = (counts or {}).get("statusline") or {}
+        scope |= Scope(
+            member_ids=frozenset({owner_id}),
+            quotas=bool(statusline.get("created") or statusline.get("updated")),
+        )
+    if ids:
+        projects = DailyUsage.objects.filter(batch_id__in=ids).values_list("project_id", flat=True)
+        scope |= Scope(project_ids=frozenset(projects.distinct()))
+    return scope
+
+
+def evaluate_team(
+    team_id: int, now: datetime | None = None, *, scope: Scope | None = None
+) -> list[Alert]:
+    """The checks of one team; returns the alerts this run fired (usually none).
+
+    Without `scope`, every check (the periodic pass, and whoever asks by hand); with it, only
+    the budgets and quotas the scope can have moved (usage.signals.usage_changed after ingest).
+    """
     team = Team.objects.filter(pk=team_id).first()
     if team is None:
         log.info("team to evaluate no longer exists", extra={"team": team_id})
@@ -45,11 +113,16 @@ def evaluate_team(team_id: int, now: datetime | None = None) -> list[Alert]:
         .select_related("team", "project", "member")
         .prefetch_related("channels")
     )
+    if scope is not None:
+        budgets = budgets.filter(_budgets_in(scope))
     # (name, check, what it checks): a budget, or the team for the per-subscription checks.
     checks: list[tuple[str, Callable[[Any, datetime], list[Alert]], Budget | Team]] = [
         (f"budget {b.pk}", evaluate_budget, b) for b in budgets
     ]
-    checks += [("quotas", evaluate_quotas, team), ("stale agents", evaluate_stale_agents, team)]
+    if scope is None or scope.quotas:
+        checks.append(("quotas", evaluate_quotas, team))
+    if scope is None:
+        checks.append(("stale agents", evaluate_stale_agents, team))
     for name, check, subject in checks:
         try:
             fired += check(subject, now)
@@ -59,6 +132,22 @@ def evaluate_team(team_id: int, now: datetime | None = None) -> list[Alert]:
     if fired:
         log.info("alerts fired", extra={"team": team.pk, "count": len(fired)})
     return fired
+
+
+def _budgets_in(scope: Scope) -> Q:
+    """Budgets whose figures facts of the scope's members and projects feed."""
+    projects = set(scope.project_ids)
+    # A budget on a group counts the projects grouped under it (budgets.status).
+    projects |= set(
+        Project.objects.filter(pk__in=scope.project_ids, alias_of__isnull=False).values_list(
+            "alias_of_id", flat=True
+        )
+    )
+    return (
+        Q(scope=ScopeKind.TEAM)
+        | Q(scope=ScopeKind.MEMBER, member_id__in=scope.member_ids)
+        | Q(scope=ScopeKind.PROJECT, project_id__in=projects)
+    )
 
 
 def _fire(

@@ -1,16 +1,63 @@
 """Queue budget work on Celery: checks after usage changed (usage.signals, so usage never
 imports budgets) and sending of new deliveries (budgets.signals)."""
 
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
 from django.dispatch import receiver
+from django.utils import timezone
 
 from budgets import signals, tasks
 from telemetry_site.queueing import enqueue
 from usage.signals import usage_changed
 
+log = logging.getLogger(__name__)
+
 
 @receiver(usage_changed, dispatch_uid="budgets.evaluate_after_usage")
-def evaluate_after_usage(sender, team_id: int, **kwargs) -> None:
-    enqueue(tasks.evaluate_team, team_id)
+def evaluate_after_usage(
+    sender,
+    team_id: int,
+    member_ids=None,
+    project_ids=None,
+    quotas: bool = True,
+    **kwargs,
+) -> None:
+    """Check what the ingest changed, debounced per team (BUDGET_EVALUATION_DEBOUNCE_SECONDS).
+
+    The first change in a window is checked at once, for its own scope (the changed members'
+    and projects' budgets, the team's, and quotas if readings arrived). Changes that follow
+    within the window are checked together by one evaluation queued for the window's end,
+    whose scope is read from the batches processed since the window opened
+    (budgets.evaluate.changes_since), so none is skipped. That evaluation clears its mark
+    before reading, so a change seen while it is pending is always in what it reads. If the
+    cache or the broker fails, the periodic pass (evaluate_all_teams) catches up; an alert is
+    then late, never lost, and never sent twice (its dedupe key).
+    """
+    scope = (
+        {"member_ids": list(member_ids), "project_ids": list(project_ids), "quotas": quotas}
+        if member_ids is not None and project_ids is not None
+        else {}
+    )
+    window = settings.BUDGET_EVALUATION_DEBOUNCE_SECONDS
+    if window <= 0:
+        enqueue(tasks.evaluate_team, team_id, kwargs=scope)
+        return
+    opened = timezone.now().isoformat()
+    try:
+        first = cache.add(tasks.window_key(team_id), opened, window)
+        if not first:
+            opened = cache.get(tasks.window_key(team_id)) or opened
+            pending = not cache.add(tasks.pending_key(team_id), opened, window * 2)
+    except Exception:
+        log.warning("budget debounce unavailable; checking at once", extra={"team": team_id})
+        enqueue(tasks.evaluate_team, team_id, kwargs=scope)
+        return
+    if first:
+        enqueue(tasks.evaluate_team, team_id, kwargs=scope)
+    elif not pending:
+        enqueue(tasks.evaluate_team, team_id, kwargs={"since": opened}, countdown=window)
 
 
 @receiver(signals.deliveries_ready, dispatch_uid="budgets.send_deliveries")

@@ -1,8 +1,10 @@
 """Celery entry points for budgets and alerts: thin wrappers, each safe to run twice."""
 
 import logging
+from datetime import datetime
 
 from celery import shared_task
+from django.core.cache import cache
 
 from budgets import evaluate, notify
 from telemetry_site.queueing import enqueue
@@ -11,9 +13,38 @@ log = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
-def evaluate_team(team_id: int) -> int:
-    """Budgets, quotas and stale agents of one team (queued after each ingest)."""
-    return len(evaluate.evaluate_team(team_id))
+def evaluate_team(
+    team_id: int,
+    member_ids: list[int] | None = None,
+    project_ids: list[int] | None = None,
+    quotas: bool = True,
+    since: str | None = None,
+) -> int:
+    """Alert checks of one team after ingest (budgets.receivers debounces them).
+
+    With `member_ids` and `project_ids`: the budgets and quotas those changes can move. With
+    `since` (ISO time): the same for every batch processed since then, after clearing the
+    team's pending mark. With neither: every check of the team.
+    """
+    scope = None
+    if since is not None:
+        # Cleared before reading: a change seen while this was pending is in what it reads,
+        # and one seen after this point queues an evaluation of its own.
+        cache.delete(pending_key(team_id))
+        scope = evaluate.changes_since(team_id, datetime.fromisoformat(since))
+    elif member_ids is not None and project_ids is not None:
+        scope = evaluate.Scope(frozenset(member_ids), frozenset(project_ids), quotas)
+    return len(evaluate.evaluate_team(team_id, scope=scope))
+
+
+def window_key(team_id: int) -> str:
+    """Cache key: set while a team's debounce window is open (its value: when it opened)."""
+    return f"budgets:evaluation-window:{team_id}"
+
+
+def pending_key(team_id: int) -> str:
+    """Cache key: set while an evaluation at the end of a team's window is queued."""
+    return f"budgets:evaluation-pending:{team_id}"
 
 
 @shared_task
@@ -47,3 +78,7 @@ def send_test_delivery(delivery_id: int) -> str | None:
 def sweep_deliveries() -> dict:
     """Resend what a lost message or a killed worker left behind."""
     return notify.sweep()
+
+
+# Registers the reports' beat task with the worker (Celery autodiscovers only `tasks` modules).
+from budgets.reports.tasks import send_due_reports  # noqa: E402, F401

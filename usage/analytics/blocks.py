@@ -11,15 +11,16 @@ split is an hour starting exactly at a block's end that holds both an entry stam
 that instant and later ones (the boundary entry then opens the new block with the others).
 """
 
+import json
 import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -49,6 +50,41 @@ class Bucket:
     entries: int = 0
     models: tuple[str, ...] = ()
     limit_reset_at: datetime | None = None
+
+    # HourlyUsage columns in from_values' order.
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "machine_id",
+        "hour",
+        "last_activity",
+        "first_activity",
+        "input_tokens",
+        "output_tokens",
+        "cache_creation_tokens",
+        "cache_read_tokens",
+        "cost_usd",
+        "entries",
+        "models_used",
+        "limit_reset_at",
+    )
+
+    @classmethod
+    def from_values(cls, values: tuple) -> "Bucket":
+        """A bucket from one row of `HourlyUsage…values_list(*Bucket.COLUMNS)`."""
+        (machine_id, hour, last, first, inp, out, cc, cr, cost, entries, models, reset) = values
+        return cls(
+            machine_id=machine_id,
+            hour=hour,
+            last_activity=last,
+            first_activity=first,
+            input_tokens=inp,
+            output_tokens=out,
+            cache_creation_tokens=cc,
+            cache_read_tokens=cr,
+            cost_usd=Decimal(cost),
+            entries=entries,
+            models=tuple(models or ()),
+            limit_reset_at=reset,
+        )
 
     @classmethod
     def from_row(cls, row: HourlyUsage) -> "Bucket":
@@ -346,7 +382,11 @@ def recompute_blocks(
     anchor = reset_point(hourly, since) if since is not None else None
     if anchor is not None:
         hourly = hourly.filter(hour__gte=anchor)
-    spans = blocks_for_buckets(Bucket.from_row(row) for row in hourly.iterator(chunk_size=2000))
+    # Plain tuples rather than model instances: a full history is thousands of hours.
+    spans = blocks_for_buckets(
+        Bucket.from_values(values)
+        for values in hourly.values_list(*Bucket.COLUMNS).iterator(chunk_size=2000)
+    )
 
     stored_qs = Block.objects.filter(subscription_id=subscription_id)
     if anchor is not None:
@@ -354,6 +394,9 @@ def recompute_blocks(
     stored = {b.start_time: b for b in stored_qs.prefetch_related("contributions")}
 
     new_blocks: list[tuple[Block, BlockSpan]] = []
+    # Every change is gathered first and written with one statement per kind of change and
+    # table, however many blocks changed (a late hour can reshape many at once).
+    writes = _Writes()
     for span in spans:
         values = _values(span, _BLOCK_FIELDS, now)
         block = stored.pop(span.start_time, None)
@@ -365,12 +408,14 @@ def recompute_blocks(
         if changed:
             for name, value in values.items():
                 setattr(block, name, value)
-            block.save()
-        changed = _sync_contributions(block, span) or changed
+            block.computed_at = now
+            writes.blocks.append(block)
+        changed = _sync_contributions(block, span, writes) or changed
         if changed:
             result.updated += 1
         else:
             result.unchanged += 1
+    writes.flush()
 
     if stored:
         result.deleted = len(stored)
@@ -399,22 +444,79 @@ def recompute_blocks(
     return result
 
 
-def _sync_contributions(block: Block, span: BlockSpan) -> bool:
+@dataclass
+class _Writes:
+    """Block and contribution changes of one recompute, written together by flush()."""
+
+    blocks: list[Block] = field(default_factory=list)
+    new_parts: list[BlockContribution] = field(default_factory=list)
+    changed_parts: list[BlockContribution] = field(default_factory=list)
+    gone_parts: list[int] = field(default_factory=list)
+
+    def flush(self) -> None:
+        if self.blocks:
+            _bulk_update(Block, self.blocks, [*_BLOCK_FIELDS, "computed_at"])
+        if self.changed_parts:
+            _bulk_update(BlockContribution, self.changed_parts, list(_CONTRIBUTION_FIELDS))
+        if self.gone_parts:
+            BlockContribution.objects.filter(pk__in=self.gone_parts).delete()
+        if self.new_parts:
+            BlockContribution.objects.bulk_create(self.new_parts, batch_size=_WRITE_BATCH)
+
+
+# Rows per bulk INSERT, and per UPDATE where it is a CASE per column and row (SQLite).
+_WRITE_BATCH = 500
+
+
+def _bulk_update(model, objs: list, names: list[str]) -> None:
+    """Write `names` of `objs` in one statement: UPDATE … FROM unnest(one array per column) on
+    PostgreSQL, where Django's bulk_update would build a CASE per row and column (slow to
+    build for hundreds of blocks); bulk_update elsewhere."""
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(objs, names, batch_size=_WRITE_BATCH)
+        return
+    import psycopg  # only on PostgreSQL
+
+    fields = [model._meta.get_field(name) for name in names]
+    types = [f.db_type(connection) for f in fields]
+    arrays: list[list] = [[o.pk for o in objs]]
+    for f, db_type in zip(fields, types, strict=True):
+        values = [getattr(o, f.attname) for o in objs]
+        arrays.append([json.dumps(v) for v in values] if db_type == "jsonb" else values)
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    casts = ["%s::bigint[]"] + ["%s::text[]" if t == "jsonb" else f"%s::{t}[]" for t in types]
+    sets = ", ".join(
+        f"{quote(f.column)} = v.c{i}" + ("::jsonb" if t == "jsonb" else "")
+        for i, (f, t) in enumerate(zip(fields, types, strict=True), start=1)
+    )
+    aliases = ", ".join(f"c{i}" for i in range(len(arrays)))
+    sql = (
+        f"UPDATE {table} SET {sets} FROM unnest({', '.join(casts)}) AS v({aliases}) "  # noqa: S608
+        f"WHERE {table}.id = v.c0"
+    )
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, arrays)
+
+
+def _sync_contributions(block: Block, span: BlockSpan, writes: _Writes) -> bool:
+    """Gather the changes that make the block's stored contributions the span's; True if any."""
     changed = False
     existing = {c.machine_id: c for c in block.contributions.all()}
     for machine_id, part in span.contributions.items():
         values = _values(part, _CONTRIBUTION_FIELDS)
         contribution = existing.pop(machine_id, None)
         if contribution is None:
-            BlockContribution.objects.create(block=block, machine_id=machine_id, **values)
+            writes.new_parts.append(BlockContribution(block=block, machine_id=machine_id, **values))
             changed = True
         elif _differs(contribution, values):
             for name, value in values.items():
                 setattr(contribution, name, value)
-            contribution.save()
+            writes.changed_parts.append(contribution)
             changed = True
     if existing:
-        BlockContribution.objects.filter(pk__in=[c.pk for c in existing.values()]).delete()
+        writes.gone_parts += [c.pk for c in existing.values()]
         changed = True
     return changed
 

@@ -1,10 +1,15 @@
-"""Writing facts: bulk upserts on each natural key, where the most recently received report wins.
+"""Writing facts: set-based upserts on each natural key, where the most recently received
+report wins.
 
-A fact remembers when the batch that last reported it was received (`reported_at`); a batch
-replaces a fact only if it was received at or after that moment (see usage.ingest.pipeline for why).
-Every write is INSERT … ON CONFLICT UPDATE in batches, so 10,000 rows cost a few dozen queries.
+A fact remembers when the batch that last changed it was received (`reported_at`); a batch
+replaces a fact only if it was received at or after that moment (see usage.ingest.pipeline for
+why). Every write is one INSERT … ON CONFLICT DO UPDATE … WHERE per chunk of rows (no model
+instance per row), and a row whose values are already stored is not written: an ingest costs
+what changed, and a re-sent report writes nothing.
 """
 
+import json
+import sqlite3
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -13,14 +18,25 @@ from decimal import Decimal
 from pathlib import PurePosixPath, PureWindowsPath
 from zoneinfo import ZoneInfo
 
+from django.db import connection, models
 from django.db.models import Q
+from django.utils import timezone
 
 from usage.figures import FIGURE_FIELDS
-from usage.ingest.parsers import DAILY_KINDS, Envelope, ProjectInfo
+from usage.ingest.parsers import (
+    DAILY_KINDS,
+    Envelope,
+    ParseError,
+    ProjectInfo,
+    decode_json,
+    parse_envelope,
+)
 from usage.ingest.parsers.request_keys import key_hex
 from usage.models import (
+    BatchStatus,
     DailyUsage,
     HourlyUsage,
+    IngestBatch,
     Project,
     RateLimitSnapshot,
     RequestKey,
@@ -35,8 +51,10 @@ from usage.projects import group_same_remotes, normalise_git_remote, strip_crede
 
 CLAUDE_DAILY_KIND = "claude_daily_instances"
 
-# Rows per INSERT … ON CONFLICT statement and per IN (…) lookup.
+# Rows per IN (…) lookup and per SQLite INSERT (which also stays under its parameter limit).
 BATCH_SIZE = 500
+# Rows per PostgreSQL INSERT … SELECT FROM unnest(…): one array parameter per column.
+UNNEST_ROWS = 5000
 # Costs are stored with 10 decimals; SQLite keeps them as doubles, so equal is "within this".
 COST_TOLERANCE = Decimal("0.000000001")
 
@@ -184,15 +202,6 @@ def upsert_daily(
     ]
     # ccusage's $0 for a model it cannot price becomes the server's price, if one is set.
     price_new_rows(values)
-    existing: Iterable[DailyUsage] = []
-    if rows:
-        days = [row.day for row in rows]
-        existing = DailyUsage.objects.filter(
-            machine=machine,
-            day__gte=min(days),
-            day__lte=max(days),
-            source__in={row.source for row in rows},
-        )
     return _upsert(
         DailyUsage,
         machine,
@@ -200,8 +209,56 @@ def upsert_daily(
         key_fields=("source", "day", "project_id", "model"),
         value_fields=(*FIGURE_FIELDS, "report_timezone", "project_key_mode", "priced_by_server"),
         rows=values,
-        existing=existing,
     )
+
+
+# The natural key of a parsed row of each kind (the daily kinds share one table).
+_ROW_KEYS = {
+    "daily": lambda row: (row.source, row.day, row.project_key, row.model),
+    "blocks_hourly": lambda row: row.hour,
+    "claude_session": lambda row: row.session_id,
+    "statusline": lambda row: row.captured_at,
+}
+
+
+def _key_family(kind: str) -> str:
+    return "daily" if kind in DAILY_KINDS else kind
+
+
+def without_later_reports(machine, batch, reports: dict) -> tuple[dict, dict[str, int]]:
+    """The report's rows less those a batch of the machine received after this one already
+    reported, and how many were left out per kind.
+
+    An equal row is not written again (see _upsert), so a fact's `reported_at` says when it
+    last changed, not when it was last confirmed. A batch that arrives before another but is
+    stored after it (two requests of one machine racing, or reprocess_batches replaying old
+    batches) must not replace what the later one confirmed unchanged: its rows are checked
+    against the later batches' archived reports. Usually no later batch exists, and this is one
+    indexed query.
+    """
+    later = IngestBatch.objects.filter(
+        machine=machine, status=BatchStatus.PROCESSED, received_at__gt=batch.received_at
+    ).exclude(pk=batch.pk)
+    if not later.exists():
+        return reports, {}
+    seen: dict[str, set] = {family: set() for family in _ROW_KEYS}
+    for other in later.only("id", "body_gzip", "received_at").iterator(chunk_size=20):
+        try:
+            envelope = parse_envelope(decode_json(other.body()), now=other.received_at)
+        except (OSError, EOFError, ParseError):
+            continue
+        for kind, rows in envelope.reports.items():
+            family = _key_family(kind)
+            if family in seen:
+                seen[family].update(_ROW_KEYS[family](row) for row in rows)
+    writable, skipped = dict(reports), {}
+    for kind, rows in reports.items():
+        family = _key_family(kind)
+        if family not in seen:
+            continue
+        kept = [row for row in rows if _ROW_KEYS[family](row) not in seen[family]]
+        writable[kind], skipped[kind] = kept, len(rows) - len(kept)
+    return writable, skipped
 
 
 def _older_daily(machine, batch, kind: str):
@@ -268,11 +325,28 @@ def replace_regrouped(
     return len(doomed)
 
 
-def count_kept(machine, batch, kind: str, window_start: date | None) -> int:
-    """Facts inside the report's window that it no longer lists, kept (logs cleaned up)."""
+def count_kept(machine, batch, kind: str, window_start: date | None, rows) -> int:
+    """Facts inside the report's window that it no longer lists, kept (logs cleaned up).
+
+    The stored facts of the window that no later batch reported, less the ones the report
+    lists (`rows`, as stored by upsert_daily: equal rows keep their older batch, so the batch
+    stamp alone cannot tell listed from absent).
+    """
     if window_start is None:
         return 0
-    return _older_daily(machine, batch, kind).filter(day__gte=window_start).count()
+    claude = Source.CLAUDE_CODE
+    stored = DailyUsage.objects.filter(
+        machine=machine, reported_at__lte=batch.received_at, day__gte=window_start
+    )
+    stored = (
+        stored.filter(source=claude) if kind == CLAUDE_DAILY_KIND else stored.exclude(source=claude)
+    )
+    listed = {
+        (row.source, row.day, row.project_key, row.model)
+        for row in rows
+        if row.day >= window_start and (row.source == claude) == (kind == CLAUDE_DAILY_KIND)
+    }
+    return max(0, stored.count() - len(listed))
 
 
 def _day_bounds(day: date, zone: str) -> tuple[datetime, datetime]:
@@ -305,13 +379,6 @@ def upsert_hourly(machine, batch, rows) -> Counts:
         }
         for row in rows
     ]
-    existing = list(_in_key_range(HourlyUsage, machine, "hour", [row.hour for row in rows]))
-    # The agent sends first entries for recent hours only: a later report without one keeps
-    # the instant already known (an hour's first entry never moves once the hour is over).
-    known = {o.hour: o.first_activity for o in existing if o.first_activity is not None}
-    for value in values:
-        if value["first_activity"] is None:
-            value["first_activity"] = known.get(value["hour"])
     return _upsert(
         HourlyUsage,
         machine,
@@ -326,7 +393,9 @@ def upsert_hourly(machine, batch, rows) -> Counts:
             "first_activity",
         ),
         rows=values,
-        existing=existing,
+        # The agent sends first entries for recent hours only: a later report without one
+        # keeps the instant already known (an hour's first entry never moves once it is over).
+        keep_known=("first_activity",),
     )
 
 
@@ -343,11 +412,6 @@ def upsert_sessions(machine, batch, rows, projects) -> Counts:
         }
         for row in rows
     ]
-    existing = _chunked_existing(
-        SessionUsage.objects.filter(machine=machine),
-        "session_id",
-        [row.session_id for row in rows],
-    )
     return _upsert(
         SessionUsage,
         machine,
@@ -362,7 +426,6 @@ def upsert_sessions(machine, batch, rows, projects) -> Counts:
             "models_used",
         ),
         rows=values,
-        existing=existing,
     )
 
 
@@ -379,9 +442,6 @@ def upsert_rate_limits(machine, batch, rows) -> Counts:
         }
         for row in rows
     ]
-    existing = _in_key_range(
-        RateLimitSnapshot, machine, "captured_at", [row.captured_at for row in rows]
-    )
     return _upsert(
         RateLimitSnapshot,
         machine,
@@ -396,7 +456,6 @@ def upsert_rate_limits(machine, batch, rows) -> Counts:
             "extra_windows",
         ),
         rows=values,
-        existing=existing,
     )
 
 
@@ -457,86 +516,199 @@ def shared_request_keys(machine, keys: list[int]) -> list[str]:
     return sorted(found)
 
 
-def _in_key_range(model, machine, field_name: str, keys: list) -> Iterable:
-    """The machine's rows of `model` whose `field_name` lies between the smallest and the
-    largest of `keys` (one indexed range scan; the caller matches keys exactly)."""
-    if not keys:
-        return []
-    return model.objects.filter(
-        machine=machine, **{f"{field_name}__gte": min(keys), f"{field_name}__lte": max(keys)}
-    )
+def _upsert(model, machine, batch, *, key_fields, value_fields, rows, keep_known=()) -> Counts:
+    """Insert new rows and update changed ones in set-based statements; equal rows are not
+    written at all.
 
+    One INSERT … ON CONFLICT DO UPDATE … WHERE per chunk: PostgreSQL reads the rows from
+    `unnest` of one array per column, SQLite from a VALUES list. The WHERE clause keeps a
+    row whose figures are equal to the report's (IS DISTINCT FROM, column by column) or that
+    a later batch reported (`reported_at` after this batch's), so a re-sent report rewrites
+    nothing and re-stamps nothing: only created or changed rows carry this batch, which is how
+    derived work finds what changed (usage.ingest.derive). Columns in `keep_known` keep their
+    stored value when the report has none (NULL). Counts: `created` inserted, `updated`
+    rewritten, `unchanged` the rest.
 
-def _chunked_existing(queryset, field_name: str, keys: list) -> Iterator:
-    for chunk in _chunks(keys):
-        yield from queryset.filter(**{f"{field_name}__in": chunk})
-
-
-def _upsert(model, machine, batch, *, key_fields, value_fields, rows, existing) -> Counts:
-    """Insert new rows, replace changed ones, and take over equal ones, in bulk.
-
-    The caller holds the machine's row lock, so the rows read here cannot change before the
-    write; the write is still an INSERT … ON CONFLICT UPDATE on the natural key, so it can
-    never create a duplicate.
+    The caller holds the machine's row lock; the statement is still an upsert on the natural
+    key, so it can never create a duplicate.
     """
-    stamp = batch.received_at
     counts = Counts()
-    if rows and hasattr(existing, "only"):
-        existing = existing.only("id", "batch_id", "reported_at", *key_fields, *value_fields)
-    current = {tuple(getattr(o, f) for f in key_fields): o for o in (existing if rows else ())}
-    to_write = []
-    for values in rows:
-        key = tuple(values[f] for f in key_fields)
-        old = current.get(key)
-        if old is None:
-            counts.created += 1
-        elif old.reported_at is not None and old.reported_at > stamp:
-            # A newer batch already reported this; an older report never wins.
-            counts.unchanged += 1
-            continue
-        elif all(_same(getattr(old, f), values[f]) for f in value_fields):
-            counts.unchanged += 1
-            if old.reported_at == stamp and old.batch_id == batch.pk:
-                continue
-            # Same values, newer report: it takes the row over, so an older batch replayed
-            # later cannot overwrite what this one confirmed.
+    if not rows:
+        return counts
+    # One row per key: the last one a report lists wins, as it would row by row.
+    unique = {tuple(values[f] for f in key_fields): values for values in rows}
+    counts.unchanged = len(rows) - len(unique)
+    columns = _Columns(model, key_fields, value_fields, keep_known)
+    constants = {"machine_id": machine.pk, "batch_id": batch.pk, "reported_at": batch.received_at}
+    if columns.updated_at:
+        constants["updated_at"] = timezone.now()
+    written = inserted = 0
+    vendor = connection.vendor
+    # Inserted rows get ids above every existing one (the machine's rows are written under
+    # its lock, and ids only grow): how SQLite's RETURNING tells inserts from updates.
+    last_id = _last_id(columns.table) if vendor != "postgresql" else 0
+    for chunk in _chunks(list(unique.values()), _chunk_size(vendor, len(columns.names))):
+        if vendor == "postgresql":
+            w, i = _upsert_postgresql(columns, constants, chunk)
         else:
-            counts.updated += 1
-        to_write.append(model(machine=machine, batch=batch, reported_at=stamp, **values))
-    if to_write:
-        model.objects.bulk_create(
-            to_write,
-            update_conflicts=True,
-            unique_fields=["machine", *(_field_name(model, f) for f in key_fields)],
-            update_fields=[
-                *(_field_name(model, f) for f in value_fields),
-                "batch",
-                "reported_at",
-                *(["updated_at"] if _has_field(model, "updated_at") else []),
-            ],
-            batch_size=BATCH_SIZE,
-        )
+            w, i = _upsert_sqlite(columns, constants, chunk, last_id)
+        written += w
+        inserted += i
+    counts.created = inserted
+    counts.updated = written - inserted
+    counts.unchanged += len(unique) - written
     return counts
 
 
-def _same(old, new) -> bool:
-    if isinstance(old, Decimal) or isinstance(new, Decimal):
-        if old is None or new is None:
-            return old is new
-        return abs(Decimal(old) - Decimal(new)) <= COST_TOLERANCE
-    return old == new
+class _Columns:
+    """The columns of one fact table an upsert writes, and the SQL pieces shared by vendors."""
+
+    def __init__(self, model, key_fields, value_fields, keep_known):
+        meta = model._meta
+        self.table = connection.ops.quote_name(meta.db_table)
+        self.fields = {f.attname: f for f in meta.concrete_fields}
+        self.key_fields = tuple(key_fields)
+        self.value_fields = tuple(value_fields)
+        self.keep_known = tuple(keep_known)
+        self.updated_at = "updated_at" in self.fields
+        self.stamps = ("batch_id", "reported_at", *(("updated_at",) if self.updated_at else ()))
+        self.names = ("machine_id", *self.stamps, *self.key_fields, *self.value_fields)
+        # Columns nobody reports (added later, with a default) are inserted with their default.
+        self.defaults = {
+            name: field.get_default()
+            for name, field in self.fields.items()
+            if name not in self.names and not field.primary_key
+        }
+
+    def q(self, name: str) -> str:
+        return connection.ops.quote_name(name)
+
+    def conflict(self) -> str:
+        return ", ".join(self.q(n) for n in ("machine_id", *self.key_fields))
+
+    def incoming(self, name: str) -> str:
+        """The report's value of a column, or the stored one when the report has none."""
+        if name in self.keep_known:
+            return f"COALESCE(EXCLUDED.{self.q(name)}, {self.table}.{self.q(name)})"
+        return f"EXCLUDED.{self.q(name)}"
+
+    def assignments(self) -> str:
+        sets = [f"{self.q(n)} = {self.incoming(n)}" for n in self.value_fields]
+        sets += [f"{self.q(n)} = EXCLUDED.{self.q(n)}" for n in self.stamps]
+        return ", ".join(sets)
+
+    def newer_or_unknown(self) -> str:
+        stored = f"{self.table}.{self.q('reported_at')}"
+        return f"({stored} IS NULL OR {stored} <= EXCLUDED.{self.q('reported_at')})"
 
 
-def _field_name(model, attname: str) -> str:
-    """`project_id` → `project`: bulk_create's conflict options want field names."""
-    for model_field in model._meta.concrete_fields:
-        if model_field.attname == attname:
-            return model_field.name
-    raise LookupError(attname)
+def _upsert_postgresql(columns: _Columns, constants: dict, chunk: list[dict]) -> tuple[int, int]:
+    """(rows written, rows inserted) for one chunk, on PostgreSQL."""
+    names = (*columns.key_fields, *columns.value_fields)
+    arrays, casts = [], []
+    for name in names:
+        field = columns.fields[name]
+        db_type = field.db_type(connection)
+        if db_type == "jsonb":
+            # Sent as text and cast, so nested lists never become SQL arrays.
+            arrays.append([None if v[name] is None else json.dumps(v[name]) for v in chunk])
+            casts.append("%s::text[]")
+        else:
+            arrays.append([v[name] for v in chunk])
+            casts.append(f"%s::{db_type}[]")
+    selected = [
+        f"u.c{i}::jsonb" if columns.fields[n].db_type(connection) == "jsonb" else f"u.c{i}"
+        for i, n in enumerate(names)
+    ]
+    fixed = {**constants, **columns.defaults}
+    fixed_sql = [f"%s::{columns.fields[n].db_type(connection)}" for n in fixed]
+    fixed_params = [
+        json.dumps(v) if columns.fields[n].db_type(connection) == "jsonb" else v
+        for n, v in fixed.items()
+    ]
+    stored = ", ".join(f"{columns.table}.{columns.q(n)}" for n in columns.value_fields)
+    incoming = ", ".join(columns.incoming(n) for n in columns.value_fields)
+    aliases = ", ".join(f"c{i}" for i in range(len(names)))
+    # Identifiers come from the model's metadata; every value is a parameter.
+    sql = (
+        f"INSERT INTO {columns.table} "  # noqa: S608
+        f"({', '.join(columns.q(n) for n in (*fixed, *names))}) "
+        f"SELECT {', '.join([*fixed_sql, *selected])} "
+        f"FROM unnest({', '.join(casts)}) AS u({aliases}) "
+        f"ON CONFLICT ({columns.conflict()}) DO UPDATE SET {columns.assignments()} "
+        f"WHERE {columns.newer_or_unknown()} AND ({stored}) IS DISTINCT FROM ({incoming}) "
+        "RETURNING (xmax = 0)"
+    )
+    import psycopg  # only on PostgreSQL
+
+    connection.ensure_connection()
+    # A server-side bound cursor: the arrays travel as parameters, not as SQL text that
+    # Django's client-side cursor would spell out value by value.
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, [*fixed_params, *arrays])
+        flags = [row[0] for row in cursor.fetchall()]
+    return len(flags), sum(flags)
 
 
-def _has_field(model, name: str) -> bool:
-    return any(f.name == name for f in model._meta.get_fields())
+def _last_id(table: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")  # noqa: S608
+        return cursor.fetchone()[0]
+
+
+def _upsert_sqlite(
+    columns: _Columns, constants: dict, chunk: list[dict], last_id: int
+) -> tuple[int, int]:
+    """(rows written, rows inserted) for one chunk, on SQLite (no arrays: a VALUES list)."""
+    fields = columns.fields
+    fixed = {**constants, **columns.defaults}
+    fixed_params = [fields[n].get_db_prep_save(v, connection) for n, v in fixed.items()]
+    names = (*columns.key_fields, *columns.value_fields)
+    params: list = []
+    for values in chunk:
+        params += fixed_params
+        params += [fields[n].get_db_prep_save(values[n], connection) for n in names]
+    width = len(fixed) + len(names)
+    rows_sql = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(chunk))
+    differs = []
+    for name in columns.value_fields:
+        stored, incoming = f"{columns.table}.{columns.q(name)}", columns.incoming(name)
+        if isinstance(fields[name], models.DecimalField):
+            # SQLite keeps decimals as doubles: equal means within the stored places.
+            differs.append(
+                f"(({stored} IS NULL) <> ({incoming} IS NULL) "
+                f"OR ABS({stored} - {incoming}) > {COST_TOLERANCE})"
+            )
+        else:
+            differs.append(f"{stored} IS NOT {incoming}")
+    table = columns.table
+    with connection.cursor() as cursor:
+        # Identifiers come from the model's metadata; every value is a parameter.
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(columns.q(n) for n in (*fixed, *names))}) "  # noqa: S608
+            f"VALUES {rows_sql} "
+            f"ON CONFLICT ({columns.conflict()}) DO UPDATE SET {columns.assignments()} "
+            f"WHERE {columns.newer_or_unknown()} AND ({' OR '.join(differs)}) "
+            "RETURNING id",
+            params,
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    return len(ids), sum(1 for i in ids if i > last_id)
+
+
+def _chunk_size(vendor: str, width: int) -> int:
+    if vendor == "postgresql":
+        return UNNEST_ROWS
+    return max(1, min(BATCH_SIZE, _sqlite_max_params() // (width + 4)))
+
+
+def _sqlite_max_params() -> int:
+    """The SQLite library's own limit on parameters per statement (Django assumes 999)."""
+    connection.ensure_connection()
+    try:
+        return connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    except (AttributeError, sqlite3.Error):
+        return connection.features.max_query_params or 999
 
 
 def _chunks(items: list, size: int = BATCH_SIZE) -> Iterator[list]:

@@ -27,6 +27,12 @@ def webapp_output(reports) -> int:
     return day["modelBreakdowns"][0]["outputTokens"]
 
 
+def newest_webapp_row(body: dict) -> tuple[str, str]:
+    """(day, model) of the webapp row the two racing reports disagree on."""
+    day = body["reports"]["claude_daily_instances"]["projects"][WEBAPP][-1]
+    return day["date"], day["modelBreakdowns"][0]["modelName"]
+
+
 def need_postgresql():
     if connection.vendor != "postgresql":
         pytest.skip(
@@ -70,10 +76,15 @@ def test_two_requests_for_a_new_machine_at_once_register_it_once(fixtures_dir, o
             IngestBatch.objects.filter(machine__uuid=machine["uuid"]).order_by("received_at", "id")
         )
         assert [b.status for b in batches] == [BatchStatus.PROCESSED] * 2
-        # The report received last wins every row it shares with the other one.
+        # The report received last wins every row it shares with the other one. Equal rows
+        # are not rewritten, so they keep the batch that stored them first; the one row the
+        # two reports disagree on holds the newest report's value (the totals below).
         facts = DailyUsage.objects.filter(machine__uuid=machine["uuid"])
-        assert set(facts.values_list("batch_id", flat=True)) == {batches[-1].pk}
+        assert set(facts.values_list("batch_id", flat=True)) <= {b.pk for b in batches}
         newest = json.loads(batches[-1].body())
+        day, model = newest_webapp_row(newest)
+        webapp_day = facts.get(project__key=WEBAPP, day=day, model=model)
+        assert webapp_day.output_tokens == webapp_output(newest["reports"])
         expected = expected_totals(OUTPUT)["total_tokens"] - (
             webapp_output(reports) - webapp_output(newest["reports"])
         )

@@ -90,10 +90,15 @@ def decode_json(body: bytes):
     except (ValueError, RecursionError) as exc:
         raise ParseError("body", f"not valid JSON: {exc}") from None
     # JSON may escape a lone UTF-16 surrogate; no UTF-8 database can store the string it gives.
-    where = find_surrogate(data, "body")
+    # Only a \uD800-\uDFFF escape can make one (strict UTF-8 decoding refuses raw ones), so a
+    # body without such an escape needs no walk over every value.
+    where = find_surrogate(data, "body") if _SURROGATE_ESCAPE.search(text) else None
     if where is not None:
         raise ParseError(where.removeprefix("body."), "not valid Unicode text (a lone surrogate)")
     return data
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def _refuse_constant(name: str):
