@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test install lint format bench demo chartjs migrate clean
+.PHONY: run test install lint format bench bench-scale demo chartjs migrate clean
 
 $(STAMP): pyproject.toml requirements.lock agent/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,9 +27,10 @@ install: $(STAMP) $(NODE_STAMP)
 migrate: install
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py createcachetable
+	@# The agent's wheel the machines page links to (pipx install <url>); no network needed.
+	$(BIN)/python manage.py build_agent_wheel
 
 run: migrate
-	$(BIN)/python manage.py welcome
 	PATH="$(CURDIR)/$(BIN):$$PATH" WEB_HOST=$(HOST) WEB_PORT=$(PORT) $(BIN)/honcho start -f Procfile
 
 test: install
@@ -46,6 +47,11 @@ format: install
 
 bench: install
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.agent_sync
+
+# The read path at a 1,000-member team on PostgreSQL (DATABASE_URL); builds its own database.
+bench-scale: install
+	$(BIN)/python -m benchmarks.scale --output docs/benchmarks.md $(BENCH_ARGS)
 
 demo: migrate
 	$(BIN)/python manage.py load_demo

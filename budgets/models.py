@@ -18,7 +18,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone as dj_timezone
 
-from accounts.access import can_view_member, is_team_admin, team_of
+from accounts.access import is_team_admin, team_of, visible_member_ids
 from accounts.models import Team
 
 DEFAULT_THRESHOLDS = [90, 100]
@@ -78,11 +78,15 @@ def period_bounds(period: str, day: date) -> tuple[date, date]:
 
 
 class Channel(models.Model):
-    """Where alerts go: an email list (members and/or addresses) or a signed webhook."""
+    """Where alerts and reports go: an email list (members and/or addresses), a signed webhook,
+    or a chat service's incoming webhook (Slack, Discord, Microsoft Teams Workflows)."""
 
     class Kind(models.TextChoices):
         EMAIL = "email", "Email"
-        WEBHOOK = "webhook", "Webhook"
+        WEBHOOK = "webhook", "Webhook (signed JSON)"
+        SLACK = "slack", "Slack"
+        DISCORD = "discord", "Discord"
+        TEAMS = "teams", "Microsoft Teams"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="channels")
@@ -105,6 +109,13 @@ class Channel(models.Model):
     consecutive_failures = models.PositiveIntegerField(default=0)
     disabled_at = models.DateTimeField(null=True, blank=True)
     disabled_reason = models.CharField(max_length=300, blank=True)
+    # Scheduled reports this channel also receives (budgets.reports).
+    weekly_digest = models.BooleanField(
+        default=False, help_text="Also post the team's weekly digest here."
+    )
+    monthly_report = models.BooleanField(
+        default=False, help_text="Also post the monthly chargeback report here."
+    )
 
     class Meta:
         ordering = ["team", "name"]
@@ -127,8 +138,17 @@ class Channel(models.Model):
         return self.disabled_at is None
 
     @property
+    def is_http(self) -> bool:
+        """Sent by an HTTP POST (a signed webhook or a chat service), not by email."""
+        return self.kind != self.Kind.EMAIL
+
+    @property
+    def is_chat(self) -> bool:
+        return self.kind in (self.Kind.SLACK, self.Kind.DISCORD, self.Kind.TEAMS)
+
+    @property
     def target(self) -> str:
-        if self.kind == self.Kind.WEBHOOK:
+        if self.is_http:
             return self.url
         people = [m.email for m in self.members.all()]
         return ", ".join(sorted(set(people) | set(self.addresses)))
@@ -169,11 +189,8 @@ class BudgetQuerySet(models.QuerySet):
         budgets = self.filter(team=team).select_related("team", "project", "member")
         if is_team_admin(user):
             return budgets
-        others = [
-            b.member_id
-            for b in budgets.filter(scope=ScopeKind.MEMBER).exclude(member=user)
-            if can_view_member(user, b.member)
-        ]
+        # Whose figures the user may see, in one query (not a lookup per member budget).
+        others = visible_member_ids(user)
         return budgets.filter(
             Q(scope__in=[ScopeKind.TEAM, ScopeKind.PROJECT])
             | Q(scope=ScopeKind.MEMBER, member=user)
@@ -275,6 +292,8 @@ class AlertKind(models.TextChoices):
     QUOTA = "quota", "Subscription quota nearly used"
     STALE_AGENT = "stale_agent", "Agent not syncing"
     TEST = "test", "Test message"
+    # A scheduled report going out (budgets.reports); its Report row is the dedupe key.
+    REPORT = "report", "Scheduled report"
 
 
 class Alert(models.Model):
@@ -300,6 +319,9 @@ class Alert(models.Model):
     machine_last_seen_at = models.DateTimeField(null=True, blank=True)
     channel = models.ForeignKey(
         Channel, null=True, blank=True, on_delete=models.CASCADE, related_name="test_alerts"
+    )
+    report = models.OneToOneField(
+        "Report", null=True, blank=True, on_delete=models.CASCADE, related_name="alert"
     )
     # The figures at the moment it fired (amounts as strings), so messages tell what was seen.
     data = models.JSONField(default=dict, blank=True)
@@ -348,6 +370,10 @@ class Alert(models.Model):
                 condition=~Q(kind="stale_agent")
                 | Q(machine__isnull=False, machine_last_seen_at__isnull=False),
                 name="alert_stale_key_not_null",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="report") | Q(report__isnull=False),
+                name="alert_report_key_not_null",
             ),
         ]
         indexes = [
@@ -469,6 +495,61 @@ class StaleAgentSetting(models.Model):
         return f"{self.user}: {self.hours} h"
 
 
+# --- scheduled reports (issue 17) ------------------------------------------------------------
+
+
+class ReportKind(models.TextChoices):
+    WEEKLY_DIGEST = "weekly_digest", "Weekly digest"
+    MONTHLY_CHARGEBACK = "monthly_chargeback", "Monthly chargeback report"
+
+
+class Report(models.Model):
+    """One scheduled report of one team for one period (team days, inclusive).
+
+    The unique constraint makes each report go out once per period however often beat runs;
+    `data` holds the figures computed when it was made, so every recipient and every retry
+    reads the same numbers.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="reports")
+    kind = models.CharField(max_length=20, choices=ReportKind.choices)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        ordering = ["-period_start", "kind"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "kind", "period_start"], name="report_once_per_period"
+            ),
+            models.CheckConstraint(
+                condition=Q(period_end__gte=models.F("period_start")),
+                name="report_period_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.period_start} to {self.period_end}"
+
+
+class ReportSetting(models.Model):
+    """A person's choice of scheduled reports by email. Empty (None) means the default of
+    their role: admins get both reports, members neither (they opt in)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="report_setting"
+    )
+    weekly_digest = models.BooleanField(null=True, blank=True)
+    monthly_report = models.BooleanField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"reports of {self.user}"
+
+
 # --- enforcement in Claude Code (issue 18) ----------------------------------------------------
 
 
@@ -536,12 +617,15 @@ class EnforcementExemption(models.Model):
 
 
 class EnforcementEvent(models.Model):
-    """One warning or stop the server told a member's agent about: once per subject, period,
-    level and threshold (the subject is `budget:<uuid>` or `quota:<window>`)."""
+    """One warning or stop the server told a member's agent about (once per subject, period,
+    level and threshold), or one prompt the member's hook refused (once per `client_id`, the
+    agent's id of that refusal, so a resent report counts once). The subject is
+    `budget:<uuid>` or `quota:<window>`."""
 
     class Kind(models.TextChoices):
         WARN = "warn", "Warning"
         STOP = "stop", "Stop"
+        REFUSED = "refused", "Prompt refused"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="enforcement_events")
     member = models.ForeignKey(
@@ -555,6 +639,8 @@ class EnforcementEvent(models.Model):
     # The figures the member was shown: spent and cap (USD strings) or percent used.
     data = models.JSONField(default=dict, blank=True)
     exempt = models.BooleanField(default=False)
+    # Refusals only: the agent's random id of the refused prompt (the dedupe key).
+    client_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     class Meta:
@@ -563,7 +649,18 @@ class EnforcementEvent(models.Model):
             # The status endpoint records on every recompute; this keeps one row per crossing.
             models.UniqueConstraint(
                 fields=["member", "subject", "period_key", "kind", "threshold"],
+                condition=Q(kind__in=["warn", "stop"]),
                 name="enforcementevent_once_per_period",
+            ),
+            # Agents resend a batch whose answer they did not get; each refusal counts once.
+            models.UniqueConstraint(
+                fields=["member", "client_id"],
+                condition=Q(kind="refused"),
+                name="enforcementevent_refusal_once",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="refused") | Q(client_id__isnull=False),
+                name="enforcementevent_refusal_has_id",
             ),
         ]
         indexes = [

@@ -7,7 +7,9 @@ malformed parameters QueryError naming the parameter.
 """
 
 import uuid
-from datetime import date, datetime
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +21,7 @@ from django.utils import timezone
 
 from accounts.access import can_view_member, sees_other_members, team_of
 from accounts.models import User, calendar_team
+from usage import rollups
 from usage.analytics.blocks import BLOCK_LENGTH, is_active
 from usage.figures import COST_PLACES, TOKEN_FIELDS
 from usage.models import (
@@ -180,17 +183,28 @@ def machine_scope(
     machines, "team" every machine of their team. `individual` results (per member, per
     machine, session lists) of the whole team need the right to see other members.
     """
+    return _whose(
+        viewer, scope=scope, machine=machine, member=member, individual=individual, prefix=prefix
+    )[0]
+
+
+def _whose(
+    viewer, *, scope="me", machine=None, member=None, individual=False, prefix="machine__"
+) -> tuple[Q, rollups.Slice]:
+    """machine_scope's filter, and the same machines as a rollup slice."""
     scope = _choice(scope, SCOPES, "scope", "me")
     if machine not in (None, ""):
-        return Q(**{f"{prefix}pk": resolve_machine(viewer, machine).pk})
+        found = resolve_machine(viewer, machine)
+        return Q(**{f"{prefix}pk": found.pk}), rollups.Slice(rollups.MACHINE, key_ids=(found.pk,))
     if member not in (None, ""):
-        return Q(**{f"{prefix}owner": resolve_member(viewer, member)})
+        person = resolve_member(viewer, member)
+        return Q(**{f"{prefix}owner": person}), rollups.Slice(rollups.MEMBER, key_ids=(person.pk,))
     team = team_of(viewer)
     if scope == "team" and team is not None:
         if individual and not sees_other_members(viewer):
             raise PermissionDenied("Only team admins see the team broken down by member.")
-        return Q(**{f"{prefix}team": team})
-    return Q(**{f"{prefix}owner": viewer})
+        return Q(**{f"{prefix}team": team}), rollups.Slice(rollups.TEAM, team_id=team.pk)
+    return Q(**{f"{prefix}owner": viewer}), rollups.Slice(rollups.MEMBER, key_ids=(viewer.pk,))
 
 
 # --- usage totals ----------------------------------------------------------------------------
@@ -238,6 +252,109 @@ def empty_totals() -> dict:
     return {**{name: 0 for name in SUMMED_TOKENS}, "cost_usd": Decimal("0").quantize(COST_PLACES)}
 
 
+# Which rollup dimension totals each grouping reads.
+_DIMENSION_OF = {
+    "project": rollups.PROJECT,
+    "model": rollups.MODEL,
+    "machine": rollups.MACHINE,
+    "member": rollups.MEMBER,
+    "source": rollups.SOURCE,
+}
+PERIODIC = ("day", "week", "month")
+
+
+def _rollup_slice(
+    group_by: str, whose: rollups.Slice, narrowed: list[rollups.Slice]
+) -> rollups.Slice | None:
+    """The rollup rows that answer a query, or None when only the facts can.
+
+    Rollups hold one dimension at a time, so a query reads them when it has at most one
+    filter (the whole team, one member or machine, or one project, model or source of the
+    team) and groups by period or by that same dimension; anything else (a member's usage
+    by project, say) reads that member's facts, a small set.
+    """
+    periodic = group_by in PERIODIC
+    if whose.dimension == rollups.TEAM:
+        if not narrowed:
+            if periodic:
+                return whose
+            return rollups.Slice(_DIMENSION_OF[group_by], team_id=whose.team_id)
+        if len(narrowed) == 1 and (periodic or _DIMENSION_OF[group_by] == narrowed[0].dimension):
+            return replace(narrowed[0], team_id=whose.team_id)
+        if _by_source(narrowed) and group_by in ("member", "machine"):
+            # Member and machine rows are per source agent too.
+            return rollups.Slice(
+                _DIMENSION_OF[group_by], team_id=whose.team_id, key_texts=narrowed[0].key_texts
+            )
+        return None
+    if periodic or _DIMENSION_OF[group_by] == whose.dimension:
+        if not narrowed:
+            return whose
+        if _by_source(narrowed):
+            return replace(whose, key_texts=narrowed[0].key_texts)
+    return None
+
+
+def _by_source(narrowed: list[rollups.Slice]) -> bool:
+    return len(narrowed) == 1 and narrowed[0].dimension == rollups.SOURCE
+
+
+def _rollup_rows(group_by: str, part: rollups.Slice, since, until) -> list[dict]:
+    """aggregate_usage's grouped rows ({"k", "l", "e", sums}) from the rollups: summed by
+    id or name first, then named with one query per kind of key."""
+    if group_by in PERIODIC:
+        by_period: dict[date, dict] = {}
+        rows = rollups.sums(part, since, until, by="month" if group_by == "month" else "day")
+        for row in rows:
+            day = row["day"]
+            key = day - timedelta(days=day.weekday()) if group_by == "week" else day
+            _add(by_period.setdefault(key, {"k": key}), row)
+        return list(by_period.values())
+    rows = rollups.sums(part, since, until, by="key")
+    if group_by in ("model", "source"):
+        return [{"k": row["key_text"], **_figures(row)} for row in rows]
+    ids = [row["key_id"] for row in rows]
+    named: dict[int, dict] = {}
+    if group_by == "machine":
+        # A team's machines by team (thousands of ids make a long IN list to plan).
+        machines = (
+            Machine.objects.filter(team_id=part.team_id)
+            if part.team_id is not None
+            else Machine.objects.filter(pk__in=ids)
+        )
+        for pk, machine_uuid, name in machines.values_list("pk", "uuid", "name"):
+            named[pk] = {"k": machine_uuid, "l": name}
+    elif group_by == "member":
+        people = (
+            User.objects.filter(pk__in=Machine.objects.filter(team_id=part.team_id).values("owner"))
+            if part.team_id is not None
+            else User.objects.filter(pk__in=ids)
+        )
+        for pk, public_id, name, email in people.values_list("pk", "public_id", "name", "email"):
+            named[pk] = {"k": public_id, "l": name, "e": email}
+    else:
+        projects = Project.objects.filter(pk__in=ids).values_list(
+            "pk", "public_id", "display_name", "alias_of__public_id", "alias_of__display_name"
+        )
+        for pk, public_id, name, alias_id, alias_name in projects:
+            named[pk] = {"k": alias_id or public_id, "l": alias_name or name}
+    merged: dict = {}
+    for row in rows:
+        # A key deleted while its facts were being removed: its rows net to nothing soon.
+        label = named.get(row["key_id"], {"k": str(row["key_id"]), "l": "(removed)", "e": ""})
+        _add(merged.setdefault(label["k"], dict(label)), row)
+    return list(merged.values())
+
+
+def _figures(row: dict) -> dict:
+    return {name: row[name] for name in (*SUMMED_TOKENS, "cost_usd")}
+
+
+def _add(target: dict, row: dict) -> None:
+    for name in (*SUMMED_TOKENS, "cost_usd"):
+        target[name] = target.get(name, 0) + row[name]
+
+
 def aggregate_usage(
     viewer,
     *,
@@ -261,34 +378,49 @@ def aggregate_usage(
     since, until = day_range(since, until)
     if group_by == "member" and not sees_other_members(viewer) and member in (None, ""):
         raise PermissionDenied("Only team admins see usage broken down by member.")
-    facts = DailyUsage.objects.filter(
-        machine_scope(
-            viewer,
-            scope=scope,
-            machine=machine,
-            member=member,
-            individual=group_by in ("machine", "member"),
-        )
+    whose_q, whose = _whose(
+        viewer,
+        scope=scope,
+        machine=machine,
+        member=member,
+        individual=group_by in ("machine", "member"),
     )
+    facts = DailyUsage.objects.filter(whose_q)
+    narrowed: list[rollups.Slice] = []
     if since:
         facts = facts.filter(day__gte=since)
     if until:
         facts = facts.filter(day__lte=until)
     if project not in (None, ""):
-        facts = facts.filter(project_filter(resolve_project(viewer, project)))
+        canonical = resolve_project(viewer, project)
+        facts = facts.filter(project_filter(canonical))
+        narrowed.append(
+            rollups.Slice(
+                rollups.PROJECT,
+                team_id=canonical.team_id,
+                key_ids=(canonical.pk, *canonical.aliases.values_list("pk", flat=True)),
+            )
+        )
     if model not in (None, ""):
         facts = facts.filter(model=str(model))
+        narrowed.append(rollups.Slice(rollups.MODEL, key_texts=(str(model),)))
     if source not in (None, ""):
         facts = facts.filter(source=str(source))
+        narrowed.append(rollups.Slice(rollups.SOURCE, key_texts=(str(source),)))
 
-    rows = (
-        facts.order_by()
-        .values(**_groupings(group_by))
-        .annotate(
-            **{name: Sum(name) for name in SUMMED_TOKENS},
-            cost_usd=Sum("cost_usd"),
+    part = _rollup_slice(group_by, whose, narrowed)
+    rows: Iterable[dict]
+    if part is not None:
+        rows = _rollup_rows(group_by, part, since, until)
+    else:
+        rows = (
+            facts.order_by()
+            .values(**_groupings(group_by))
+            .annotate(
+                **{name: Sum(name) for name in SUMMED_TOKENS},
+                cost_usd=Sum("cost_usd"),
+            )
         )
-    )
     results = []
     totals = empty_totals()
     for row in rows:
@@ -305,6 +437,16 @@ def aggregate_usage(
     else:
         results.sort(key=lambda item: (-item["cost_usd"], -item["total_tokens"], item["key"]))
     return {"results": results, "totals": totals}
+
+
+def models_seen(viewer, since: date) -> list[str]:
+    """Model names in the facts of the machines `viewer` may see, from `since` (a team day)
+    on, sorted: the team's from its rollup rows, one member's from their facts."""
+    if viewer.sees_others and viewer.team is not None:
+        part = rollups.Slice(rollups.MODEL, team_id=viewer.team.pk)
+        return sorted({row["key_text"] for row in rollups.sums(part, since, None, by="key")})
+    facts = DailyUsage.objects.filter(machine__owner=viewer.user, day__gte=since)
+    return list(facts.order_by("model").values_list("model", flat=True).distinct())
 
 
 # --- machines, sessions, projects ------------------------------------------------------------
@@ -372,7 +514,8 @@ def block_queryset(subscriptions):
 def active_blocks(subscriptions, now: datetime | None = None) -> list[Block]:
     """Blocks running now; the stored mark can lag the beat refresh, so time decides."""
     now = now or timezone.now()
+    # A block lasts BLOCK_LENGTH from its start: the start bound reads the start index.
     candidates = block_queryset(subscriptions).filter(
-        end_time__gt=now, last_activity__gt=now - BLOCK_LENGTH
+        start_time__gt=now - BLOCK_LENGTH, end_time__gt=now, last_activity__gt=now - BLOCK_LENGTH
     )
     return [b for b in candidates.order_by("subscription__label") if is_active(b, now)]

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Min, Q, Sum
+from django.db.models import Q, Sum
 
 from accounts.models import calendar_team
 from telemetry_site.formatting import CENT
+from usage import rollups
 from usage.analytics.ratelimits import latest_quota
 from usage.figures import COST_PLACES
 from usage.models import DailyUsage
@@ -200,11 +201,15 @@ def compute_pace(
 # --- Who the pace is for -------------------------------------------------------------------
 
 
+def history_start(today: date) -> date:
+    """The first day pace reads: the month's first day or the history's, whichever is first."""
+    return min(today - timedelta(days=HISTORY_DAYS), today.replace(day=1))
+
+
 def daily_costs(facts, today: date) -> dict[date, Decimal]:
     """Cost per day of a DailyUsage queryset, from the first day pace needs up to today."""
-    first = min(today - timedelta(days=HISTORY_DAYS), today.replace(day=1))
     rows = (
-        facts.filter(day__gte=first, day__lte=today)
+        facts.filter(day__gte=history_start(today), day__lte=today)
         .values("day")
         .annotate(cost=Sum("cost_usd"))
         .values_list("day", "cost")
@@ -213,8 +218,23 @@ def daily_costs(facts, today: date) -> dict[date, Decimal]:
 
 
 def pace_of(facts, today: date) -> Pace:
-    first_day = facts.filter(cost_usd__gt=0).aggregate(first=Min("day"))["first"]
-    return compute_pace(daily_costs(facts, today), today, first_day=first_day)
+    """Pace of any DailyUsage queryset (three small queries on indexed days).
+
+    Only whether usage began before the history matters (compute_pace starts the history at
+    the later of that day and 28 days ago), so an EXISTS on the days before replaces a
+    MIN(day) over every fact.
+    """
+    first = history_start(today)
+    earlier = facts.filter(cost_usd__gt=0, day__lt=first).exists()
+    return compute_pace(daily_costs(facts, today), today, first_day=first if earlier else None)
+
+
+def pace_of_slice(part: rollups.Slice, today: date) -> Pace:
+    """Pace of a rollup slice (the team, a member, a project): two queries on rollup rows."""
+    first = history_start(today)
+    earlier = rollups.has_cost_before(part, first)
+    costs = rollups.daily_costs(part, first, today)
+    return compute_pace(costs, today, first_day=first if earlier else None)
 
 
 def project_facts(project):
@@ -223,23 +243,29 @@ def project_facts(project):
     return DailyUsage.objects.filter(Q(project=canonical) | Q(project__alias_of=canonical))
 
 
+def project_slice(project) -> rollups.Slice:
+    """A project and every alias merged into it, as a rollup slice."""
+    canonical = project.canonical
+    ids = (canonical.pk, *canonical.aliases.values_list("pk", flat=True))
+    return rollups.Slice(rollups.PROJECT, team_id=canonical.team_id, key_ids=ids)
+
+
 def pace_for_team(team, today: date | None = None) -> Pace:
     today = today or team.today()
-    return pace_of(DailyUsage.objects.filter(machine__team=team), today)
+    return pace_of_slice(rollups.Slice(rollups.TEAM, team_id=team.pk), today)
 
 
 def pace_for_member(user, today: date | None = None) -> Pace:
     today = today or calendar_team(user.team).today()
-    return pace_of(DailyUsage.objects.filter(machine__owner=user), today)
+    return pace_of_slice(rollups.Slice(rollups.MEMBER, key_ids=(user.pk,)), today)
 
 
 def pace_for_project(project, today: date | None = None, member=None) -> Pace:
     """A project's pace for the whole team, or for one member's machines when given."""
     today = today or project.team.today()
-    facts = project_facts(project)
-    if member is not None:
-        facts = facts.filter(machine__owner=member)
-    return pace_of(facts, today)
+    if member is None:
+        return pace_of_slice(project_slice(project), today)
+    return pace_of(project_facts(project).filter(machine__owner=member), today)
 
 
 @dataclass(frozen=True)

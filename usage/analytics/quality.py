@@ -16,6 +16,7 @@ from django.utils import timezone
 from usage.ingest.parsers.base import ParseError
 from usage.ingest.parsers.envelope import decode_json, parse_envelope
 from usage.models import (
+    CopiedSession,
     DailyUsage,
     IngestBatch,
     Machine,
@@ -58,6 +59,9 @@ def full_batch_envelope(batch: IngestBatch):
 
     Only a full report can show lost history, so an incremental one is not parsed twice.
     """
+    if batch.ingest_path != "agent":
+        # OTLP exports are protobuf or JSON of another shape, and never a full report.
+        return None
 
     try:
         data = decode_json(batch.body())
@@ -69,25 +73,33 @@ def full_batch_envelope(batch: IngestBatch):
         return None
 
 
-def check_lost_history(batch: IngestBatch, envelope=None) -> list[date]:
+def check_lost_history(
+    batch: IngestBatch, envelope=None, *, reported_days: set[date] | None = None
+) -> list[date]:
     """Flag the batch's machine when a full report no longer lists days stored before.
 
     Any stored Claude Code day the report lacks counts, before its first day or in a gap
     (Claude Code deletes transcripts file by file, so a long session can outlive the days
     around it). Days a timezone change regrouped were replaced at ingest, so they are not
     among the stored ones. Returns the newly lost days; running it twice adds nothing.
+    `reported_days`, the days the full report's daily report listed, spares parsing the
+    archive again (derived work passes what ingest kept).
     """
     machine = batch.machine
     if machine is None:
         return []
-    envelope = envelope if envelope is not None else full_batch_envelope(batch)
-    if envelope is None or not envelope.full:
-        return []
-    rows = envelope.reports.get("claude_daily_instances")
-    if rows is None:
-        # The report was not sent at all: nothing to compare with.
-        return []
-    reported = {row.day for row in rows}
+    if reported_days is not None:
+        # The days of the full report's daily report, as ingest kept them.
+        reported = reported_days
+    else:
+        envelope = envelope if envelope is not None else full_batch_envelope(batch)
+        if envelope is None or not envelope.full:
+            return []
+        rows = envelope.reports.get("claude_daily_instances")
+        if rows is None:
+            # The report was not sent at all: nothing to compare with.
+            return []
+        reported = {row.day for row in rows}
     stored = DailyUsage.objects.filter(machine=machine, source=Source.CLAUDE_CODE)
     lost = set(stored.values_list("day", flat=True).distinct()) - reported
     known = {date.fromisoformat(d) for d in machine.lost_history_days or []}
@@ -160,12 +172,20 @@ def duplicate_sessions(machines, session_ids=None) -> list[DuplicateSession]:
     return [DuplicateSession(sid, found) for sid, found in copies.items()]
 
 
-def check_duplicate_sessions(batch: IngestBatch) -> list[DuplicateSession]:
-    """Copies involving the batch's machine, among the machines of its team."""
+def check_duplicate_sessions(batch: IngestBatch, session_ids=None) -> list[DuplicateSession]:
+    """Copies involving the batch's machine, among the machines of its team.
+
+    `session_ids` (a list or values_list queryset; default all the machine's sessions)
+    narrows it: derived work passes the sessions the batch changed.
+    """
     machine = batch.machine
     if machine is None:
         return []
-    mine = SessionUsage.objects.filter(machine=machine).values_list("session_id", flat=True)
+    mine = (
+        session_ids
+        if session_ids is not None
+        else SessionUsage.objects.filter(machine=machine).values_list("session_id", flat=True)
+    )
     found = duplicate_sessions(Machine.objects.filter(team_id=machine.team_id), mine)
     if found:
         log.warning(
@@ -206,28 +226,49 @@ class MachineFindings:
         )
 
 
-def findings_by_machine(machines: list[Machine]) -> dict[int, MachineFindings]:
+def findings_by_machine(machines: list[Machine], among=None) -> dict[int, MachineFindings]:
     """Per machine id, the data-quality findings of `machines` (the ones a viewer may see).
 
-    Other machines are named only when they are among `machines`, so a viewer never learns
-    the name of a machine they may not see. Costs a constant number of queries.
+    `among` (a Machine queryset; default `machines`) is every machine the viewer may see, when
+    `machines` is one page of them: copies are looked for among all of them. Other machines
+    are named only when they are among those, so a viewer never learns the name of a machine
+    they may not see. Costs a constant number of queries.
     """
     by_id = {m.pk: m for m in machines}
+    if among is None:
+        among = Machine.objects.filter(pk__in=list(by_id))
+        names = {pk: m.name for pk, m in by_id.items()}
+    else:
+        names = dict(among.values_list("pk", "name"))
     found = {
         m.pk: MachineFindings(
             machine=m,
             lost_history_days=[str(d) for d in (m.lost_history_days or [])],
-            copied_from=by_id.get(m.copied_from_id) if m.copied_from_id else None,
+            copied_from=m.copied_from if m.copied_from_id in names else None,
         )
         for m in machines
     }
-    for duplicate in duplicate_sessions(Machine.objects.filter(pk__in=list(by_id))):
+    # Only the ids a trigger recorded when the second machine's session was stored (usage
+    # migration 0014): grouping every session of a big team by id took seconds.
+    recorded = CopiedSession.objects.filter(team_id__in={m.team_id for m in machines}).values_list(
+        "session_id", flat=True
+    )
+    # Of those, the ones a machine of this page holds.
+    shown = SessionUsage.objects.filter(
+        machine__in=list(by_id), session_id__in=recorded
+    ).values_list("session_id", flat=True)
+    for duplicate in duplicate_sessions(among, shown):
         for copy in duplicate.copies:
-            entry = found[copy.machine_id]
+            entry = found.get(copy.machine_id)
+            if entry is None:
+                continue  # on another page
             entry.duplicate_sessions += 1
             others = {c.machine_name for c in duplicate.copies if c is not copy}
             entry.duplicate_with = sorted(set(entry.duplicate_with) | others)
-        found[duplicate.copies[0].machine_id].double_counted_usd += duplicate.double_counted_cost
+        if duplicate.copies[0].machine_id in found:
+            found[
+                duplicate.copies[0].machine_id
+            ].double_counted_usd += duplicate.double_counted_cost
     shared = (
         SharedRequest.objects.filter(machine__in=list(by_id))
         .values("machine_id", "owner_id")
@@ -237,8 +278,7 @@ def findings_by_machine(machines: list[Machine]) -> dict[int, MachineFindings]:
     for row in shared:
         entry = found[row["machine_id"]]
         entry.shared_requests += row["requests"]
-        owner = by_id.get(row["owner_id"])
-        entry.shared_with.append(owner.name if owner else "another machine")
+        entry.shared_with.append(names.get(row["owner_id"], "another machine"))
     unpriced = (
         DailyUsage.objects.filter(
             machine__in=list(by_id), cost_usd=0, total_tokens__gt=0, priced_by_server=False

@@ -18,6 +18,17 @@ from usage.models import HourlyUsage, RateLimitSnapshot, Subscription
 FIVE_HOUR = "five_hour"
 SEVEN_DAY = "seven_day"
 WINDOW_LENGTH = {FIVE_HOUR: timedelta(hours=5), SEVEN_DAY: timedelta(days=7)}
+# The snapshot fields a Reading is made of.
+READING_FIELDS = (
+    "subscription_id",
+    "machine_id",
+    "captured_at",
+    "five_hour_used_pct",
+    "five_hour_resets_at",
+    "seven_day_used_pct",
+    "seven_day_resets_at",
+    "extra_windows",
+)
 
 
 @dataclass(frozen=True)
@@ -127,7 +138,12 @@ def latest_quotas(subscriptions, now: datetime | None = None) -> dict[int, Quota
     )
     wanted = {row.pk: (row.five_pk, row.seven_pk, row.extra_pk) for row in annotated}
     pks = {pk for triple in wanted.values() for pk in triple if pk}
-    by_pk = RateLimitSnapshot.objects.select_related("machine").in_bulk(pks)
+    # Only what a reading shows: a big team's machines have many timestamps to parse.
+    by_pk = (
+        RateLimitSnapshot.objects.select_related("machine")
+        .only(*READING_FIELDS, "machine__name")
+        .in_bulk(pks)
+    )
     quotas = {}
     for sub in subs:
         five_pk, seven_pk, extra_pk = wanted.get(sub.pk, (None, None, None))

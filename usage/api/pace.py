@@ -108,21 +108,30 @@ class PaceView(ReadView, APIView):
         member = member_or_404(viewer, params["member"]) if params.get("member") else None
         if member is None and scope == "me":
             member = viewer
-        facts = DailyUsage.objects.all()
-        if member is not None:
-            facts = facts.filter(machine__owner=member)
-        elif team is not None:
-            facts = facts.filter(machine__team=team)
-        else:
-            facts = facts.filter(machine__owner=viewer)
         project = None
         if params.get("project"):
             try:
                 project = queries.resolve_project(viewer, params["project"])
             except Http404:
                 raise not_yours("project in your team") from None
-            facts = facts.filter(queries.project_filter(project))
-        result = pace.pace_of(facts, today)
+        if project is not None:
+            # A project's pace for one member reads that member's facts; else the rollups.
+            result = (
+                pace.pace_for_project(project, today, member=member)
+                if member is not None or team is not None
+                else pace.pace_of(
+                    DailyUsage.objects.filter(
+                        queries.project_filter(project), machine__owner=viewer
+                    ),
+                    today,
+                )
+            )
+        elif member is not None:
+            result = pace.pace_for_member(member, today)
+        elif team is not None:
+            result = pace.pace_for_team(team, today)
+        else:
+            result = pace.pace_for_member(viewer, today)
 
         budget = None
         if "budget" in params:

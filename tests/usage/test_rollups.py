@@ -1,0 +1,296 @@
+"""The rollups (usage.rollups) always equal the daily facts they sum, whatever wrote the facts:
+random ingests through the real endpoint, re-sends in another timezone that remove rows,
+incremental windows, machines retired, moved or deleted, projects grouped. Each check
+recomputes every rollup row from the raw facts in Python and compares; then the read API
+answers the same from the rollups as from the facts."""
+
+import random
+import uuid
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from accounts.access import Viewer
+from tests.conftest import api_client, token_for
+from tests.factories import SubscriptionFactory
+from tests.usage.ingest.helpers import envelope, post
+from usage import queries, rollups
+from usage.analytics import pace
+from usage.analytics.blocks import move_machine
+from usage.models import (
+    DailyUsage,
+    Machine,
+    Project,
+    UsageRollup,
+    UsageRollupDelta,
+)
+
+FIGURES = ("input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens")
+SUMMED = (*FIGURES, "total_tokens", "cost_usd", "facts")
+MODELS = ("claude-opus-4-5-20251101", "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001")
+PROJECTS = ("-home-dev-src-api", "-home-dev-src-web", "-home-dev-src-cli", "-home-dev-src-docs")
+TODAY = date(2026, 11, 20)
+PLACES = Decimal("0.000001")
+
+
+def _cost(value) -> Decimal:
+    # SQLite keeps costs as doubles: sums in another order differ in the last places.
+    value = Decimal(str(value))
+    return value if connection.vendor == "postgresql" else value.quantize(PLACES)
+
+
+def expected_rows() -> dict[tuple, dict]:
+    """Every rollup row, recomputed from the facts: (team, period, day, dimension, key_id,
+    key_text) → sums."""
+    out: dict[tuple, dict] = defaultdict(lambda: dict.fromkeys(SUMMED, 0))
+    facts = DailyUsage.objects.select_related("machine").values_list(
+        "machine__team_id",
+        "machine__owner_id",
+        "machine_id",
+        "project_id",
+        "model",
+        "source",
+        "day",
+        *FIGURES,
+        "total_tokens",
+        "cost_usd",
+    )
+    for team, owner, machine, project, model, source, day, *figures in facts:
+        keys = {
+            "team": (0, ""),
+            "member": (owner, source),
+            "machine": (machine, source),
+            "project": (project, ""),
+            "model": (0, model),
+            "source": (0, source),
+        }
+        periods = (("day", day), ("month", day.replace(day=1)), ("all", date(1, 1, 1)))
+        for period, start in periods:
+            for dimension, (key_id, key_text) in keys.items():
+                row = out[(team, period, start, dimension, key_id, key_text)]
+                for name, value in zip(
+                    (*FIGURES, "total_tokens", "cost_usd"), figures, strict=True
+                ):
+                    row[name] += value
+                row["facts"] += 1
+    return {key: {**row, "cost_usd": _cost(row["cost_usd"])} for key, row in out.items()}
+
+
+def stored_rows(*, with_deltas: bool = True) -> dict[tuple, dict]:
+    """The rollup rows as readers see them: UsageRollup plus pending deltas, empty ones left out."""
+    out: dict[tuple, dict] = defaultdict(lambda: dict.fromkeys(SUMMED, 0))
+    models = (UsageRollup, UsageRollupDelta) if with_deltas else (UsageRollup,)
+    for model in models:
+        for row in model.objects.values():
+            key = (
+                row["team_id"],
+                row["period"],
+                row["day"],
+                row["dimension"],
+                row["key_id"],
+                row["key_text"],
+            )
+            for name in SUMMED:
+                out[key][name] += row[name]
+    return {
+        key: {**row, "cost_usd": _cost(row["cost_usd"])}
+        for key, row in out.items()
+        if row["facts"] or any(row[name] for name in SUMMED)
+    }
+
+
+def assert_rollups_match_facts():
+    assert stored_rows() == expected_rows()
+    if connection.vendor == "postgresql":
+        rollups.fold_deltas()
+        assert not UsageRollupDelta.objects.exists()
+        assert stored_rows(with_deltas=False) == expected_rows()
+
+
+def daily_envelope(rng: random.Random, machine_uuid, name: str, days: list[date], **extra):
+    projects: dict[str, list] = {}
+    for day in days:
+        for key in rng.sample(PROJECTS, rng.randint(1, 3)):
+            breakdowns = []
+            for model in rng.sample(MODELS, rng.randint(1, 2)):
+                counts = {
+                    "inputTokens": rng.randint(1, 5000),
+                    "outputTokens": rng.randint(1, 50000),
+                    "cacheCreationTokens": rng.randint(0, 9000),
+                    "cacheReadTokens": rng.randint(0, 90000),
+                }
+                breakdowns.append({"modelName": model, **counts, "cost": rng.randint(1, 900) / 97})
+            row = {
+                "date": day.isoformat(),
+                **{k: sum(b[k] for b in breakdowns) for k in breakdowns[0] if k.endswith("Tokens")},
+                "totalCost": sum(b["cost"] for b in breakdowns),
+                "modelBreakdowns": breakdowns,
+            }
+            projects.setdefault(key, []).append(row)
+    reports = {"claude_daily_instances": {"projects": projects, "totals": {}}}
+    return envelope(reports, machine_uuid=machine_uuid, name=name, **extra)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rollups_equal_the_facts_after_random_ingests_and_changes(cast, team_a):
+    rng = random.Random(13)
+    people = [cast["owner"], cast["admin"], cast["member"], cast["outsider"]]
+    clients = {p.pk: api_client(token_for(p)) for p in people}
+    machines = [(p, uuid.uuid4(), f"pc{i}") for p in people for i in range(2)]
+    history = [TODAY - timedelta(days=i) for i in range(70, -1, -1)]
+
+    removed = 0
+    for step in range(14):
+        person, machine_uuid, name = rng.choice(machines)
+        if step % 5 == 4:
+            # Another reporting timezone: the machine's rows are regrouped, old days removed.
+            body = daily_envelope(rng, machine_uuid, name, history[-20:])
+            body["machine"]["timezone"] = "Asia/Tokyo"
+        elif step % 3 == 2:
+            since = history[-3]
+            body = daily_envelope(
+                rng, machine_uuid, name, history[-3:], full=False, since=since.isoformat()
+            )
+        else:
+            body = daily_envelope(rng, machine_uuid, name, rng.sample(history, 25))
+        response = post(clients[person.pk], body)
+        assert response.status_code in (200, 201), response.content
+        removed += response.json()["counts"]["claude_daily_instances"]["removed"]
+        if step == 6:
+            # A re-send of the same report changes nothing.
+            assert post(clients[person.pk], body).status_code in (200, 201, 202)
+        if step == 7:
+            laptop = Machine.objects.filter(owner=cast["member"]).first()
+            laptop.retired_at = timezone.now()
+            laptop.save(update_fields=["retired_at"])
+            move_machine(laptop, SubscriptionFactory(owner=cast["member"], label="Second"))
+        if step == 9:
+            api, web = (Project.objects.get(team=team_a, key=k) for k in PROJECTS[:2])
+            web.set_alias(api)
+        if step == 11:
+            Machine.objects.filter(owner=cast["admin"]).first().delete()
+        if step == 13:
+            # The owner moves to team B: the receiver moves their machines along (an UPDATE).
+            membership = cast["owner"].membership
+            membership.team = cast["outsider"].team
+            membership.save()
+            assert Machine.objects.filter(owner=cast["owner"], team=membership.team).exists()
+            assert_rollups_match_facts()
+            # And back, so the read side below asks as the owner of team A.
+            membership.team = team_a
+            membership.save()
+        if step % 4 == 3:
+            assert_rollups_match_facts()
+
+    assert DailyUsage.objects.exists()
+    assert removed > 0, "no re-send removed rows"
+    assert UsageRollup.objects.exists() or UsageRollupDelta.objects.exists()
+    assert_rollups_match_facts()
+
+    # Rebuilding from scratch gives the same rows.
+    rollups.rebuild()
+    assert stored_rows() == expected_rows()
+
+    # The read side gives the same answers from rollups as from the facts.
+    owner, member = cast["owner"], cast["member"]
+    ranges = [(None, None), (TODAY - timedelta(days=40), TODAY), (date(2026, 10, 3), None)]
+    ranges += [(date(2026, 10, 1), date(2026, 10, 31)), (TODAY, TODAY)]
+    ranges += [(date(2026, 9, 29), date(2026, 11, 18)), (None, date(2026, 10, 30))]
+    asks = [
+        {"viewer": owner, "scope": "team", "group_by": g}
+        for g in ("day", "week", "month", "project", "model", "machine", "member", "source")
+    ]
+    asks += [
+        {"viewer": member, "group_by": "day"},
+        {"viewer": member, "scope": "team", "group_by": "month"},
+        {"viewer": owner, "scope": "team", "group_by": "day", "project": PROJECTS[0]},
+        {"viewer": owner, "scope": "team", "group_by": "project", "project": PROJECTS[0]},
+        {"viewer": owner, "scope": "team", "group_by": "week", "model": MODELS[1]},
+        {"viewer": owner, "group_by": "month", "member": member.email},
+        {"viewer": owner, "group_by": "model", "scope": "team", "model": MODELS[0]},
+        {"viewer": owner, "group_by": "member", "scope": "team", "source": "claude-code"},
+        {"viewer": owner, "group_by": "machine", "scope": "team", "source": "codex"},
+        {"viewer": member, "group_by": "week", "source": "claude-code"},
+    ]
+    for since, until in ranges:
+        for ask in asks:
+            params = {k: v for k, v in ask.items() if k != "viewer"}
+            from_rollups = queries.aggregate_usage(
+                ask["viewer"], since=since, until=until, **params
+            )
+            assert from_rollups["results"] or not from_rollups["totals"]["total_tokens"]
+            original = queries._rollup_slice
+            queries._rollup_slice = lambda *a: None
+            try:
+                from_facts = queries.aggregate_usage(
+                    ask["viewer"], since=since, until=until, **params
+                )
+            finally:
+                queries._rollup_slice = original
+            assert _rounded(from_rollups) == _rounded(from_facts), (ask, since, until)
+
+    # Pace from rollups is the pace of the same facts.
+    team = Viewer.of(owner).team
+    assert pace.pace_for_team(team, TODAY) == pace.pace_of(
+        DailyUsage.objects.filter(machine__team=team), TODAY
+    )
+    assert pace.pace_for_member(member, TODAY) == pace.pace_of(
+        DailyUsage.objects.filter(machine__owner=member), TODAY
+    )
+
+
+def _rounded(data: dict) -> dict:
+    def fix(row: dict) -> dict:
+        return {**row, "cost_usd": _cost(row["cost_usd"])}
+
+    return {"results": [fix(r) for r in data["results"]], "totals": fix(data["totals"])}
+
+
+def test_a_plan_covers_each_day_of_the_range_exactly_once():
+    days = [date(2026, 1, 1) + timedelta(days=i) for i in range(0, 430, 7)]
+    for since in [None, *days[::5]]:
+        for until in [None, *days[1::4]]:
+            if since and until and since > until:
+                continue
+            covered: dict[date, int] = defaultdict(int)
+            low, high = date(2025, 12, 1), date(2027, 3, 31)
+            for part in rollups.plan(since, until, days=False):
+                first = part.first or low
+                last = part.last or high
+                day = first
+                while day <= last:
+                    if part.period == "day" or day.day == 1:
+                        span = (
+                            [day]
+                            if part.period == "day"
+                            else [
+                                day + timedelta(days=i)
+                                for i in range((rollups.month_last(day) - day).days + 1)
+                            ]
+                        )
+                        for d in span:
+                            covered[d] += part.sign
+                    day += timedelta(days=1)
+            want = {
+                low + timedelta(days=i)
+                for i in range((high - low).days + 1)
+                if (since is None or low + timedelta(days=i) >= since)
+                and (until is None or low + timedelta(days=i) <= until)
+            }
+            assert {d for d, n in covered.items() if n} == want, (since, until)
+            assert all(n in (0, 1) for n in covered.values()), (since, until)
+
+
+def test_the_beat_schedule_folds_pending_rollup_changes_every_minute():
+    from django.conf import settings
+
+    from telemetry_site.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["fold-usage-rollups"]
+    app.loader.import_default_modules()
+    assert entry["task"] in app.tasks
+    assert entry["schedule"].total_seconds() <= 60
