@@ -133,7 +133,8 @@ class OtlpLogsView(OtlpView):
 
 
 class OtlpMetricsView(OtlpView):
-    """POST an ExportMetricsServiceRequest; Claude Code's metrics are archived, others ignored."""
+    """POST an ExportMetricsServiceRequest; Claude Code's delta points become facts and
+    productivity figures, other metrics are ignored; cumulative points are rejected."""
 
     def post(self, request):
         try:
@@ -142,9 +143,28 @@ class OtlpMetricsView(OtlpView):
         except pipeline.IngestError as exc:
             log.info("otlp metrics refused", extra={"user": request.user.pk, "error": exc.detail})
             return self.fail(exc.status, exc.detail)
-        kept, points = metrics.keep_claude_code(export)
-        if points:
-            batch = _archive(self, kept, "otlp-metrics")
-            if batch is not None:
-                metrics.mark_archived(batch, points)
-        return self.answer(ExportMetricsServiceResponse())
+        decoded = metrics.decode_metrics(export)
+        response = ExportMetricsServiceResponse()
+        if decoded.rejected:
+            response.partial_success.rejected_data_points = decoded.rejected
+            response.partial_success.error_message = "; ".join(sorted(set(decoded.errors)))[:1000]
+        if not decoded.points:
+            return self.answer(response)
+        batch = _archive(self, decoded.kept, "otlp-metrics")
+        if batch is None:
+            return self.answer(response)
+        if not decoded.groups:
+            metrics.mark_archived(batch, decoded.points)
+            return self.answer(response)
+        try:
+            metrics.store(batch, team_of(request.user), decoded)
+        except Exception:
+            log.exception("otlp metrics batch failed", extra={"batch": str(batch.public_id)})
+            IngestBatch.objects.filter(pk=batch.pk).update(
+                status=BatchStatus.FAILED, error="internal error"
+            )
+            answer = self.fail(503, "The export was archived but not stored; retry later.")
+            answer["Retry-After"] = "60"
+            return answer
+        transaction.on_commit(lambda: pipeline.queue_derived_work(batch.pk))
+        return self.answer(response)

@@ -8,20 +8,20 @@ removes the OTLP figures for it (`supersede_after_agent`).
 """
 
 import hashlib
+import logging
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
-from usage.ingest import facts
+from usage.ingest.otlp import rebuild as otlp_rebuild
 from usage.ingest.otlp.decode import attributes, value_of
-from usage.ingest.parsers import DailyRow, HourlyRow, SessionRow, Tokens
+from usage.ingest.parsers import DAILY_KINDS, ParseError, Tokens, decode_json, parse_envelope
 from usage.models import (
     BatchStatus,
     DailyUsage,
@@ -30,7 +30,6 @@ from usage.models import (
     IngestPath,
     Machine,
     OtlpRequest,
-    Project,
     SessionUsage,
     Source,
     Subscription,
@@ -39,12 +38,30 @@ from usage.models import (
 API_REQUEST = "claude_code.api_request"
 # Every OTLP machine's uuid is derived from its owner and identity in this namespace.
 NAMESPACE = uuid.UUID("5f0c8d6e-8a8f-4f6b-9a51-0f7b1f6f0c71")
+# What the archive keeps of an api_request event (docs/otlp.md, "What is stored").
+KEPT_ATTRIBUTES = frozenset(
+    {
+        "event.name",
+        "event.timestamp",
+        "session.id",
+        "model",
+        "request_id",
+        "cost_usd",
+        "duration_ms",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_creation_tokens",
+    }
+)
 TOKEN_ATTRIBUTES = {
     "input_tokens": "input_tokens",
     "output_tokens": "output_tokens",
     "cache_read_tokens": "cache_read_tokens",
     "cache_creation_tokens": "cache_creation_tokens",
 }
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -108,9 +125,22 @@ def decode_logs(export: ExportLogsServiceRequest) -> Decoded:
                 rejected += 1
                 errors.append(str(exc))
                 continue
-            scope.log_records.add().CopyFrom(record)
+            scope.log_records.add().CopyFrom(_scrubbed(record))
         groups.append(group)
     return Decoded(groups=groups, rejected=rejected, errors=errors, kept=kept)
+
+
+def _scrubbed(record: LogRecord) -> LogRecord:
+    """The record as archived: its times, its event name as body and only KEPT_ATTRIBUTES, so
+    nothing Claude Code may add to an event later (prompt ids, paths, text) is stored."""
+    out = LogRecord(
+        time_unix_nano=record.time_unix_nano,
+        observed_time_unix_nano=record.observed_time_unix_nano,
+        event_name=record.event_name,
+    )
+    out.body.string_value = API_REQUEST
+    out.attributes.extend(pair for pair in record.attributes if pair.key in KEPT_ATTRIBUTES)
+    return out
 
 
 def _event_name(record) -> str:
@@ -190,7 +220,7 @@ def store(batch: IngestBatch, team, decoded: Decoded) -> dict[str, int]:
     with transaction.atomic():
         first = None
         for group in decoded.groups:
-            machine = _lock_machine(batch.user, team, group)
+            machine = lock_machine(batch.user, team, group)
             first = first or machine
             rows = [
                 OtlpRequest(
@@ -226,7 +256,7 @@ def store(batch: IngestBatch, team, decoded: Decoded) -> dict[str, int]:
     return counts
 
 
-def _lock_machine(user, team, group: Group) -> Machine:
+def lock_machine(user, team, group: Group) -> Machine:
     """The owner's OTLP machine for this identity, registered on first use, row-locked."""
     machine_uuid = uuid.uuid5(NAMESPACE, f"{user.pk}:{group.identity.lower()}")
     Machine.objects.get_or_create(
@@ -247,114 +277,30 @@ def _lock_machine(user, team, group: Group) -> Machine:
     return machine
 
 
-def _agent_machines(machine: Machine):
-    return Machine.objects.filter(
-        owner_id=machine.owner_id,
-        ingest_path=IngestPath.AGENT,
-        hostname__iexact=machine.hostname,
-    )
-
-
 def rebuild(machine: Machine, batch: IngestBatch, team, new: list[OtlpRequest]) -> int:
     """Recompute the OTLP machine's daily (team's days), hourly (UTC) and session facts that
-    `new` touches from all its stored events; keys an agent machine reported are left out.
-    Returns how many keys were withheld for the agent."""
+    `new` touches (usage.ingest.otlp.rebuild). Returns how many keys were withheld for the
+    agent."""
     if not new:
         return 0
-    zone = ZoneInfo(team.timezone)
-    days = {r.occurred_at.astimezone(zone).date() for r in new}
-    hours = {_hour(r.occurred_at) for r in new}
-    sessions = {r.session_id for r in new if r.session_id}
-    agents = _agent_machines(machine)
-    agent_days = set(
-        DailyUsage.objects.filter(
-            machine__in=agents, source=Source.CLAUDE_CODE, day__in=days
-        ).values_list("day", flat=True)
-    )
-    agent_hours = set(
-        HourlyUsage.objects.filter(machine__in=agents, hour__in=hours).values_list(
-            "hour", flat=True
-        )
-    )
-    agent_sessions = set(
-        SessionUsage.objects.filter(machine__in=agents, session_id__in=sessions).values_list(
-            "session_id", flat=True
-        )
-    )
-    start = min(days) - timedelta(days=1)
-    end = max(days) + timedelta(days=2)
-    window = OtlpRequest.objects.filter(
-        machine=machine,
-        occurred_at__gte=datetime.combine(start, datetime.min.time(), tzinfo=UTC),
-        occurred_at__lt=datetime.combine(end, datetime.min.time(), tzinfo=UTC),
-    )
-    daily: dict[tuple[date, str], Tokens] = defaultdict(Tokens)
-    hourly: dict[datetime, list[OtlpRequest]] = defaultdict(list)
-    for r in window:
-        day = r.occurred_at.astimezone(zone).date()
-        if day in days and day not in agent_days:
-            daily[(day, r.model)] += _tokens(r)
-        hour = _hour(r.occurred_at)
-        if hour in hours and hour not in agent_hours:
-            hourly[hour].append(r)
-    by_session: dict[str, list[OtlpRequest]] = defaultdict(list)
-    for r in OtlpRequest.objects.filter(machine=machine, session_id__in=sessions - agent_sessions):
-        by_session[r.session_id].append(r)
-
-    project = _no_project(team)
-    DailyUsage.objects.filter(machine=machine, day__in=days).delete()
-    HourlyUsage.objects.filter(machine=machine, hour__in=hours).delete()
-    SessionUsage.objects.filter(machine=machine, session_id__in=sessions).delete()
-    facts.upsert_daily(
+    zone = team.zone
+    return otlp_rebuild.rebuild(
         machine,
         batch,
-        [
-            DailyRow(Source.CLAUDE_CODE, day, "", model, tokens)
-            for (day, model), tokens in daily.items()
-        ],
-        {"": project.pk},
-        timezone=team.timezone,
+        team,
+        days={r.occurred_at.astimezone(zone).date() for r in new},
+        hours={otlp_rebuild.hour_of(r.occurred_at) for r in new},
+        sessions={r.session_id for r in new if r.session_id},
     )
-    facts.upsert_hourly(
-        machine,
-        batch,
-        [
-            HourlyRow(
-                hour=hour,
-                last_activity=max(r.occurred_at for r in rows),
-                entries=len(rows),
-                models=sorted({r.model for r in rows}),
-                limit_reset_at=None,
-                tokens=_sum(rows),
-                first_activity=min(r.occurred_at for r in rows),
-            )
-            for hour, rows in hourly.items()
-        ],
-    )
-    facts.upsert_sessions(
-        machine,
-        batch,
-        [
-            SessionRow(
-                session_id=session_id,
-                source=Source.CLAUDE_CODE,
-                project_key="",
-                first_activity=min(r.occurred_at for r in rows),
-                last_activity=max(r.occurred_at for r in rows),
-                models=sorted({r.model for r in rows}),
-                tokens=_sum(rows),
-            )
-            for session_id, rows in by_session.items()
-        ],
-        {"": project.pk},
-    )
-    return len(days & agent_days) + len(hours & agent_hours) + len(sessions & agent_sessions)
 
 
 def supersede_after_agent(sender, batch_id: int, **kwargs) -> None:
     """After an agent batch committed: remove the OTLP figures of the days, hours and sessions
     it reported for the same owner's machine of the same hostname (the agent is the reference)."""
-    batch = IngestBatch.objects.select_related("machine").filter(pk=batch_id).first()
+    # The body is read only when the owner also has an OTLP machine (below).
+    batch = (
+        IngestBatch.objects.select_related("machine").defer("body_gzip").filter(pk=batch_id).first()
+    )
     if batch is None or batch.machine is None or batch.machine.ingest_path != IngestPath.AGENT:
         return
     agent = batch.machine
@@ -365,44 +311,22 @@ def supersede_after_agent(sender, batch_id: int, **kwargs) -> None:
     )
     if not otlp.exists():
         return
-    days = DailyUsage.objects.filter(
-        machine=agent, batch_id=batch_id, source=Source.CLAUDE_CODE
-    ).values_list("day", flat=True)
-    hours = HourlyUsage.objects.filter(machine=agent, batch_id=batch_id).values_list(
-        "hour", flat=True
-    )
-    sessions = SessionUsage.objects.filter(machine=agent, batch_id=batch_id).values_list(
-        "session_id", flat=True
-    )
+    # Ingest stamps only the facts a batch changed, so what the batch reported is read from
+    # its archive: parsed again only here, for an owner who also has an OTLP machine.
+    try:
+        reports = parse_envelope(decode_json(batch.body()), now=batch.received_at).reports
+    except (OSError, EOFError, ParseError):
+        log.warning("archived agent batch does not parse", extra={"batch": batch_id})
+        return
+    days = {
+        row.day
+        for kind in DAILY_KINDS
+        for row in reports.get(kind, ())
+        if row.source == Source.CLAUDE_CODE
+    }
+    hours = {row.hour for row in reports.get("blocks_hourly", ())}
+    sessions = {row.session_id for row in reports.get("claude_session", ())}
     with transaction.atomic():
         DailyUsage.objects.filter(machine__in=otlp, day__in=list(days)).delete()
         HourlyUsage.objects.filter(machine__in=otlp, hour__in=list(hours)).delete()
         SessionUsage.objects.filter(machine__in=otlp, session_id__in=list(sessions)).delete()
-
-
-def _no_project(team) -> Project:
-    project, _ = Project.objects.get_or_create(
-        team=team, key="", defaults={"display_name": facts.display_name_for("", None)}
-    )
-    return project
-
-
-def _hour(at: datetime) -> datetime:
-    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def _tokens(r: OtlpRequest) -> Tokens:
-    return Tokens(
-        r.input_tokens,
-        r.output_tokens,
-        r.cache_creation_tokens,
-        r.cache_read_tokens,
-        Decimal(r.cost_usd),
-    )
-
-
-def _sum(rows: list[OtlpRequest]) -> Tokens:
-    total = Tokens()
-    for r in rows:
-        total += _tokens(r)
-    return total
