@@ -13,6 +13,8 @@ from budgets.models import (
     EnforcementExemption,
     QuotaAlertSetting,
     QuotaEnforcement,
+    Report,
+    ReportSetting,
     StaleAgentSetting,
 )
 
@@ -179,6 +181,32 @@ class QuotaAlertSettingAdmin(admin.ModelAdmin):
 @admin.register(StaleAgentSetting)
 class StaleAgentSettingAdmin(admin.ModelAdmin):
     list_display = ["user", "enabled", "hours", "updated_at"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(Report)
+class ReportAdmin(admin.ModelAdmin):
+    """Sent reports: read only (the figures are what went out); delete one to send it again."""
+
+    list_display = ["team", "kind", "period_start", "period_end", "created_at"]
+    list_filter = ["kind", "team"]
+    readonly_fields = [
+        "public_id",
+        "team",
+        "kind",
+        "period_start",
+        "period_end",
+        "data",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(ReportSetting)
+class ReportSettingAdmin(admin.ModelAdmin):
+    list_display = ["user", "weekly_digest", "monthly_report", "updated_at"]
     raw_id_fields = ["user"]
 
 

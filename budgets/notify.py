@@ -18,6 +18,7 @@ can silently drop an alert. We prefer a rare duplicate, and each webhook carries
 import logging
 import random
 import smtplib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,9 +28,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from budgets import signals, webhooks
-from budgets.messages import Message, compose
+from budgets import discord, signals, slack, teams, webhooks
+from budgets.chat import Card
+from budgets.messages import Message, compose, with_top_spenders
 from budgets.models import Alert, AlertKind, Channel, Delivery
+from budgets.reports.compose import compose_delivery
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +115,11 @@ def deliver(delivery_id: int, *, single_attempt: bool = False) -> Outcome | None
     try:
         if channel is not None and not channel.is_enabled and not is_test:
             raise PermanentFailure(f"The channel '{channel.name}' is disabled.")
-        _send(delivery, compose(alert))
+        if alert.kind == AlertKind.REPORT:
+            message = compose_delivery(delivery)
+        else:
+            message = compose(with_top_spenders(alert))
+        _send(delivery, message)
     except (PermanentFailure, webhooks.WebhookError, smtplib.SMTPException, OSError) as exc:
         return _failed(delivery, exc, single_attempt=single_attempt)
     except Exception as exc:
@@ -135,8 +142,20 @@ def _send(delivery: Delivery, message: Message) -> None:
         if not to:
             raise PermanentFailure(f"The channel '{channel.name}' has no recipients.")
         _send_email(to, message)
-    else:
+    elif channel.kind == Channel.Kind.WEBHOOK:
         webhooks.post(channel.url, channel.secret, f"msg_{delivery.public_id.hex}", message.payload)
+    else:
+        if message.card is None:
+            raise PermanentFailure("This message has no chat form.")
+        CHAT_TRANSPORTS[channel.kind](channel.url, message.card)
+
+
+# One module per chat service; each lays out a budgets.chat.Card in its native format.
+CHAT_TRANSPORTS: dict[str, Callable[[str, Card], None]] = {
+    Channel.Kind.SLACK: slack.send,
+    Channel.Kind.DISCORD: discord.send,
+    Channel.Kind.TEAMS: teams.send,
+}
 
 
 def _send_email(to: list[str], message: Message) -> None:
@@ -147,9 +166,12 @@ def _send_email(to: list[str], message: Message) -> None:
         headers={
             "Auto-Submitted": "auto-generated",
             "X-Claude-Telemetry-Event": message.event_type,
+            **message.headers,
         },
     )
     email.attach_alternative(message.html, "text/html")
+    for filename, content, mimetype in message.attachments:
+        email.attach(filename, content, mimetype)
     email.send(fail_silently=False)
 
 
@@ -211,10 +233,15 @@ def _failed(delivery: Delivery, exc: Exception, *, single_attempt: bool) -> Outc
     )
     reason = ""
     if getattr(exc, "gone", False):
-        reason = "The receiver answered 410 Gone."
-    elif channel.kind == Channel.Kind.WEBHOOK and isinstance(exc, webhooks.UnsafeURL):
+        code = getattr(exc, "status_code", None) or 410
+        reason = (
+            "The receiver answered 410 Gone."
+            if code == 410
+            else f"The receiver answered {code}: the webhook URL no longer works."
+        )
+    elif channel.is_http and isinstance(exc, webhooks.UnsafeURL):
         reason = "The URL points to a private address."
-    elif channel.kind == Channel.Kind.WEBHOOK and outcome.status == Status.FAILED and exhausted:
+    elif channel.is_http and outcome.status == Status.FAILED and exhausted:
         reason = f"{delivery.attempts} failed attempts in a row."
     if reason:
         disable_channel(channel, reason, now)

@@ -39,6 +39,11 @@ class WebhookError(Exception):
     permanent = False
     gone = False
 
+    def __init__(self, message: str = "", *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        # The receiver's HTTP status, when it answered at all.
+        self.status_code = status_code
+
 
 class UnsafeURL(WebhookError):
     permanent = True
@@ -226,6 +231,24 @@ def post(
     `timeout` seconds in all (default settings.WEBHOOK_TIMEOUT_SECONDS), answer included."""
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     timestamp = int(time.time())
+    headers = {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, msg_id, timestamp, body),
+    }
+    return post_json(url, body, headers=headers, timeout=timeout)
+
+
+def post_json(
+    url: str, body: bytes, *, headers: dict | None = None, timeout: float | None = None
+) -> WebhookResult:
+    """POST `body` (JSON bytes) through the SSRF guard with one deadline for the whole exchange.
+
+    Used by the signed webhook above and by the chat transports (budgets.slack, .discord,
+    .teams). Raises UnsafeURL (permanent) for a private address, WebhookGone for 410,
+    WebhookError (with `status_code` when the receiver answered) otherwise; returns the status
+    and the time taken in ms on a 2xx answer.
+    """
     ip = resolve(url)
     parts = urlsplit(url)
     ip_host = f"[{ip}]" if ip.version == 6 else str(ip)
@@ -236,13 +259,11 @@ def post(
         raise UnsafeURL("Refused webhook URL: the URL has no host.")
     name = f"[{hostname}]" if ":" in hostname else hostname
     host_header = name if parts.port is None else f"{name}:{parts.port}"
-    headers = {
+    all_headers = {
         "Host": host_header,
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, msg_id, timestamp, body),
+        **(headers or {}),
     }
     auth = (parts.username, parts.password or "") if parts.username else None
     # TLS checks the certificate against the real host name, not the IP connected to.
@@ -256,7 +277,7 @@ def post(
             deadline,
             httpx.Client(timeout=seconds, follow_redirects=False, trust_env=False) as client,
             client.stream(
-                "POST", pinned, content=body, headers=headers, auth=auth, extensions=extensions
+                "POST", pinned, content=body, headers=all_headers, auth=auth, extensions=extensions
             ) as response,
         ):
             snippet = _read_snippet(response) if not response.is_success else ""
@@ -271,12 +292,20 @@ def post(
     elapsed_ms = int((time.monotonic() - started) * 1000)
     code = response.status_code
     if code == 410:
-        raise WebhookGone("The receiver answered 410 Gone: it no longer wants these messages.")
+        raise WebhookGone(
+            f"The receiver answered 410 Gone: it no longer wants these messages. {snippet}".strip(),
+            status_code=code,
+        )
     if response.is_redirect:
         location = response.headers.get("location", "")
-        raise WebhookError(f"The receiver answered {code} (redirects are not followed): {location}")
+        raise WebhookError(
+            f"The receiver answered {code} (redirects are not followed): {location}",
+            status_code=code,
+        )
     if not response.is_success:
-        raise WebhookError(f"The receiver answered {code}: {snippet}".rstrip(": "))
+        raise WebhookError(
+            f"The receiver answered {code}: {snippet}".rstrip(": "), status_code=code
+        )
     log.info("webhook sent", extra={"host": parts.hostname, "status": code, "ms": elapsed_ms})
     return WebhookResult(status_code=code, elapsed_ms=elapsed_ms)
 

@@ -226,3 +226,56 @@ def spend(machine: Machine, day: date, usd, project: Project | None = None, mode
         defaults={"cost_usd": Decimal(str(usd)), "total_tokens": int(Decimal(str(usd)) * 1000)},
     )
     return row
+
+
+# --- chat services ------------------------------------------------------------------------------
+
+
+@dataclass
+class ChatReceiver:
+    """A real HTTP server on 127.0.0.1 standing in for Slack, Discord or a Teams workflow: it
+    records each JSON body and answers with the queued status codes, then with `ok_status`."""
+
+    answers: deque = field(default_factory=deque)
+    ok_status: int = 200
+    bodies: list[dict] = field(default_factory=list)
+    headers: list[dict] = field(default_factory=list)
+    port: int = 0
+
+    def url(self, path: str = "/services/T000/B000/XXXX") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def answer(self, *codes: int) -> None:
+        self.answers.extend(codes)
+
+
+@pytest.fixture
+def chat_receiver(settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_IPS = True
+    state = ChatReceiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            state.headers.append({k.lower(): v for k, v in self.headers.items()})
+            state.bodies.append(json.loads(body))
+            code = state.answers.popleft() if state.answers else state.ok_status
+            try:
+                self.send_response(code)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                self.wfile.write(b"ok" if code < 300 else b"no_service")
+            except OSError:
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()

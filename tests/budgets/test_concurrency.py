@@ -4,15 +4,23 @@ SQLite serialises every writing transaction (BEGIN IMMEDIATE), so there is no ra
 """
 
 import threading
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from django.db import connection
 
+from accounts.models import Team
 from budgets import evaluate, notify
-from budgets.models import Alert, AlertKind, Delivery
+from budgets.models import Alert, AlertKind, Delivery, Report
+from budgets.reports import schedule
 from tests.budgets.conftest import spend
-from tests.factories import email_channel, machine_for, make_budget, webhook_channel
+from tests.factories import (
+    chat_channel,
+    email_channel,
+    machine_for,
+    make_budget,
+    webhook_channel,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -92,3 +100,21 @@ def test_several_workers_sending_one_delivery_send_it_once(team_a, receiver):
 
     assert sorted(o.status if o else "" for o in outcomes) == [""] * (WORKERS - 1) + ["sent"]
     assert len(receiver.requests) == 1
+
+
+def test_several_beat_runs_at_once_make_each_report_once(
+    team_a, owner, admin, member, smtp_server, chat_receiver
+):
+    Team.objects.filter(pk=team_a.pk).update(created_at=datetime(2026, 9, 1, tzinfo=UTC))
+    chat_channel(team_a, "slack", chat_receiver.url(), weekly_digest=True, monthly_report=True)
+    spend(machine_for(member), date(2026, 11, 17), "40")
+    monday = datetime(2026, 11, 23, 7, 5, tzinfo=UTC)
+
+    results = run_at_once(schedule.send_due_reports, monday)
+
+    # The weekly digest and October's chargeback report, each made by exactly one worker.
+    assert sum(results) == 2
+    assert Report.objects.count() == 2
+    # Two reports to the owner and the admin by email, and to the one chat channel.
+    assert len(smtp_server.messages) == 4
+    assert len(chat_receiver.bodies) == 2

@@ -9,6 +9,7 @@ from tests.factories.accounts import MembershipFactory, TeamFactory, UserFactory
 from tests.factories.budgets import (
     BudgetFactory,
     ChannelFactory,
+    chat_channel,
     email_channel,
     make_budget,
     webhook_channel,
@@ -46,6 +47,7 @@ __all__ = [
     "SubscriptionFactory",
     "TeamFactory",
     "UserFactory",
+    "chat_channel",
     "daily",
     "email_channel",
     "hour",

@@ -64,3 +64,10 @@ def webhook_channel(team, receiver, name="Chat hook") -> Channel:
 
 def make_budget(team, amount="500", channels=(), **extra) -> Budget:
     return BudgetFactory(team=team, amount_usd=Decimal(amount), channels=channels, **extra)
+
+
+def chat_channel(team, kind: str, url: str, name: str | None = None, **extra) -> Channel:
+    """A Slack, Discord or Teams channel posting to `url` (a test receiver)."""
+    return ChannelFactory(
+        team=team, kind=kind, name=name or f"{kind} alerts", addresses=[], url=url, **extra
+    )
