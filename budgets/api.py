@@ -1,20 +1,24 @@
-"""GET /api/v1/budgets/ (the budgets the caller may see, with this period's progress) and
-GET /api/v1/agent/status/ (what the caller's Claude Code hooks and status line act on)."""
+"""GET /api/v1/budgets/ (the budgets the caller may see, with this period's progress),
+GET /api/v1/agent/status/ (what the caller's Claude Code hooks and status line act on) and
+POST /api/v1/agent/refusals/ (the prompts the caller's hooks refused)."""
 
 import logging
+from datetime import timedelta
 
 from django.core.cache import cache
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, serializers
+from rest_framework import generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from budgets.enforcement import member_status
+from budgets.enforcement import member_status, record_refusals
 from budgets.status import budget_status_for
+from telemetry_site.api.errors import error_responses
 from telemetry_site.api.permissions import TokenHasScope
-from telemetry_site.api.throttles import ReadThrottle
+from telemetry_site.api.throttles import IngestThrottle, ReadThrottle
 
 log = logging.getLogger(__name__)
 
@@ -106,3 +110,99 @@ class AgentStatusView(APIView):
             except Exception:
                 log.warning("agent status cache unavailable", exc_info=True)
         return Response(body)
+
+
+# An agent sends what queued while the server was away; more than this is split by the agent.
+MAX_REFUSALS = 500
+# A report dated further ahead than this comes from a wrong clock, not from a refusal.
+CLOCK_SKEW = timedelta(hours=1)
+
+
+def error_paths(errors, where: str = "") -> dict[str, list[str]]:
+    """DRF's nested errors as {JSON path: [reasons]}, the API's error shape
+    (telemetry_site.api.errors): `{"refusals": [{}, {"id": [...]}]}` ->
+    `{"refusals[1].id": [...]}`."""
+    found: dict[str, list[str]] = {}
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            found.update(error_paths(value, f"{where}.{key}" if where else str(key)))
+    elif isinstance(errors, list) and any(isinstance(e, dict | list) for e in errors):
+        for index, value in enumerate(errors):
+            found.update(error_paths(value, f"{where}[{index}]"))
+    elif isinstance(errors, list):
+        found[where or "non_field_errors"] = [str(e) for e in errors]
+    else:
+        found[where or "non_field_errors"] = [str(errors)]
+    return found
+
+
+class RefusalSerializer(serializers.Serializer):
+    """One refused prompt as the agent's hook queued it (agent/claude_telemetry/limits.py)."""
+
+    id = serializers.UUIDField()
+    at = serializers.DateTimeField()
+    subject = serializers.RegexField(r"^(budget|quota):[A-Za-z0-9_-]{1,64}$", max_length=80)
+    threshold = serializers.IntegerField(min_value=0, max_value=100_000)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    percent = serializers.FloatField(
+        min_value=0, max_value=1_000_000, required=False, allow_null=True
+    )
+    spent_usd = serializers.DecimalField(
+        max_digits=14, decimal_places=2, required=False, allow_null=True
+    )
+    cap_usd = serializers.DecimalField(
+        max_digits=14, decimal_places=2, required=False, allow_null=True
+    )
+    session_id = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+    def validate_at(self, value):
+        if value > timezone.now() + CLOCK_SKEW:
+            raise serializers.ValidationError("Is in the future; check this PC's clock.")
+        return value
+
+
+class RefusalBatchSerializer(serializers.Serializer):
+    refusals = RefusalSerializer(many=True, allow_empty=True)
+
+    def validate_refusals(self, value):
+        if len(value) > MAX_REFUSALS:
+            raise serializers.ValidationError(f"At most {MAX_REFUSALS} refusals per request.")
+        return value
+
+
+@extend_schema(
+    summary="Record the prompts the caller's Claude Code hooks refused",
+    request=RefusalBatchSerializer,
+    responses={200: OpenApiTypes.OBJECT, **error_responses(400, 401, 403, 429)},
+)
+class AgentRefusalsView(APIView):
+    """POST /api/v1/agent/refusals/: {"refusals": [...]} -> {"recorded": n, "duplicates": m}.
+
+    The agent's own token (`ingest` scope). The whole batch is checked first: one bad item is a
+    400 naming it and nothing is stored. A refusal sent again (same `id`) is not counted again.
+    """
+
+    required_scope = "ingest"
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    throttle_classes = [IngestThrottle]
+
+    def post(self, request):
+        batch = RefusalBatchSerializer(data=request.data)
+        if not batch.is_valid():
+            return Response(
+                {"detail": "Invalid input.", "errors": error_paths(batch.errors)},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        items = [dict(item) for item in batch.validated_data["refusals"]]
+        for item in items:
+            for field in ("spent_usd", "cap_usd"):
+                if item.get(field) is not None:
+                    item[field] = f"{item[field]:.2f}"
+        try:
+            recorded, duplicates = record_refusals(request.user, items)
+        except ValueError as exc:
+            return Response(
+                {"detail": "Invalid input.", "errors": {"refusals": [str(exc)]}},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response({"recorded": recorded, "duplicates": duplicates})

@@ -3,7 +3,12 @@
 `member_status(user)` is the body of GET /api/v1/agent/status/ (docs/agent.md): the budgets and
 quota windows set to warn or stop, each at ok / warn / stop for this member now, the running
 5-hour block across the member's machines and the weekly quota. Computing it records each new
-warning or stop as an EnforcementEvent (once per subject, period, level and threshold).
+warning or stop as an EnforcementEvent (once per subject, period, level and threshold);
+`record_refusals` stores each prompt the member's hook refused (POST /api/v1/agent/refusals/).
+
+A project budget applies only to prompts in that project: its check carries the project's
+keys (ccusage's encoded working folder, or the agent's salted hash of it) and the hook
+compares them with the session's own (docs/agent.md, "Project budgets").
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
@@ -29,7 +35,7 @@ from budgets.models import (
 )
 from budgets.status import status_of
 from telemetry_site.formatting import CENT, decimal_string
-from usage.models import Block, RateLimitSnapshot
+from usage.models import Block, DailyUsage, Project, RateLimitSnapshot
 
 OK, WARN, STOP = "ok", "warn", "stop"
 _RANK = {OK: 0, WARN: 1, STOP: 2}
@@ -51,6 +57,8 @@ class Check:
     period_key: str
     exempt: bool = False
     exempt_until: datetime | None = None
+    # Project budgets only: {"id", "name", "keys"}; the check applies in those folders only.
+    project: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +73,7 @@ class Check:
             "resets_at": _iso(self.resets_at),
             "exempt": self.exempt,
             "exempt_until": _iso(self.exempt_until),
+            "project": self.project,
         }
 
 
@@ -88,9 +97,19 @@ def _lift(level: str, exemption) -> tuple[str, bool, datetime | None]:
     return level, False, None
 
 
+def project_keys(project: Project) -> list[str]:
+    """The keys agents report a project under: its own and its aliases' (sorted; the empty
+    key of usage without a project is never one)."""
+    keys = {project.key, *Project.objects.filter(alias_of=project).values_list("key", flat=True)}
+    keys.discard("")
+    return sorted(keys)
+
+
 def budget_checks(user, team, now: datetime, exemptions) -> list[Check]:
-    """The team and own member budgets set to warn or stop (and project budgets, which only
-    warn: a prompt's project is not known to the server), at their level for `user`."""
+    """The team, project and own member budgets set to warn or stop, at their level for `user`.
+
+    A project budget's check names the project and its keys: the hook applies it only to
+    sessions in that project (the server does not know which project a prompt is for)."""
     budgets = (
         Budget.objects.filter(team=team, active=True)
         .exclude(enforcement=Enforcement.NOTIFY)
@@ -108,10 +127,16 @@ def budget_checks(user, team, now: datetime, exemptions) -> list[Check]:
         crossed = [t for t in budget.sorted_thresholds if status.spent * 100 >= status.amount * t]
         level = WARN if crossed else OK
         threshold = max(crossed) if crossed else None
-        stops = budget.enforcement == Enforcement.STOP and budget.scope != ScopeKind.PROJECT
-        if stops and status.spent >= status.amount:
+        if budget.enforcement == Enforcement.STOP and status.spent >= status.amount:
             level, threshold = STOP, 100
         level, exempt, until = _lift(level, _exemption(exemptions, budget))
+        project = None
+        if budget.scope == ScopeKind.PROJECT and budget.project is not None:
+            project = {
+                "id": str(budget.project.public_id),
+                "name": budget.project.display_name,
+                "keys": project_keys(budget.project),
+            }
         checks.append(
             Check(
                 subject=f"budget:{budget.public_id}",
@@ -126,6 +151,7 @@ def budget_checks(user, team, now: datetime, exemptions) -> list[Check]:
                 period_key=status.period_start.isoformat(),
                 exempt=exempt,
                 exempt_until=until,
+                project=project,
             )
         )
     return checks
@@ -213,6 +239,18 @@ def running_block(user, now: datetime) -> dict[str, Any] | None:
     }
 
 
+def _works_in(user, check: Check, now: datetime) -> bool:
+    """Whether `user` spent in the check's project this period: a project budget's warning or
+    stop concerns only the members working there, so only theirs are recorded."""
+    budget = Budget.objects.select_related("team").get(public_id=check.subject.split(":", 1)[1])
+    start, end = budget.current_period(now)
+    return (
+        DailyUsage.objects.filter(budget.usage_filter(), machine__owner=user)
+        .filter(day__gte=start, day__lte=end)
+        .exists()
+    )
+
+
 def _record(user, team, checks: list[Check], now: datetime) -> None:
     events = [
         EnforcementEvent(
@@ -228,7 +266,7 @@ def _record(user, team, checks: list[Check], now: datetime) -> None:
             created_at=now,
         )
         for c in checks
-        if c.level != OK
+        if c.level != OK and (c.project is None or _works_in(user, c, now))
     ]
     # The unique constraint keeps one row per crossing, whichever request computes it first.
     EnforcementEvent.objects.bulk_create(events, ignore_conflicts=True)
@@ -246,7 +284,8 @@ def contacts(team) -> list[str]:
 def member_status(user, now: datetime | None = None) -> dict[str, Any]:
     """The agent status of `user` (shape in docs/agent.md); records new warnings and stops.
 
-    `decision` is the worst level over the checks; a user outside any team gets no checks.
+    `decision` is the worst level over the checks that hold in every project (project budgets
+    are left out: they hold in their project only); a user outside any team gets no checks.
     """
     now = now or timezone.now()
     team = team_of(user)
@@ -262,10 +301,12 @@ def member_status(user, now: datetime | None = None) -> dict[str, Any]:
             team, quota, now, exemptions
         )
         _record(user, team, checks, now)
-    decision = max((c.level for c in checks), key=_RANK.__getitem__, default=OK)
+    # A project's stop holds in that project only, so it does not set the overall decision.
+    everywhere = [c for c in checks if c.project is None]
+    decision = max((c.level for c in everywhere), key=_RANK.__getitem__, default=OK)
     weekly = quota.get(QuotaWindow.SEVEN_DAY)
     five_hour = quota.get(QuotaWindow.FIVE_HOUR)
-    personal = [c for c in checks if c.kind == "budget"]
+    personal = [c for c in everywhere if c.kind == "budget"]
     return {
         "generated_at": _iso(now),
         "member": user.email,
@@ -290,3 +331,71 @@ def recent_events(user, team, *, whole_team: bool, limit: int = 20):
     if not whole_team:
         events = events.filter(member=user)
     return events[:limit]
+
+
+def _refusal_label(team, subject: str, shown: str) -> str | None:
+    """The limit's name as the status gives it, from the server's own records; `shown` (what
+    the agent displayed) for a budget removed since. None for a subject of no known shape."""
+    kind, _, key = subject.partition(":")
+    if kind == "quota":
+        return QuotaWindow(key).label if key in QuotaWindow.values else None
+    if kind != "budget":
+        return None
+    try:
+        budget = Budget.objects.select_related("project", "member").get(team=team, public_id=key)
+    except (Budget.DoesNotExist, ValueError, ValidationError):
+        return f"{shown[:180]} (removed)" if shown else None
+    return f"{budget.name} ({budget.scope_label.lower()}, {budget.period}ly)"
+
+
+def record_refusals(user, refusals: list[dict[str, Any]]) -> tuple[int, int]:
+    """Store each prompt `user`'s hook refused as an EnforcementEvent of kind `refused`.
+
+    `refusals`: validated items (budgets.api.RefusalSerializer): `id` (UUID, the agent's key),
+    `at` (aware datetime), `subject`, `threshold` (percent), `name` and the figures shown
+    (`percent`, `spent_usd`, `cap_usd` in USD, `session_id`). Returns (recorded, already
+    recorded): an id seen before counts once however often it is sent. Raises ValueError
+    (nothing stored) when `user` is in no team or a subject is of no known shape.
+    """
+    team = team_of(user)
+    if team is None:
+        raise ValueError("You are not in a team, so there are no limits to report on.")
+    events = []
+    seen: set = set()
+    for item in refusals:
+        if item["id"] in seen:
+            continue
+        seen.add(item["id"])
+        label = _refusal_label(team, item["subject"], item.get("name") or "")
+        if label is None:
+            raise ValueError(f"Unknown subject {item['subject']!r}.")
+        figures = {
+            "percent": item.get("percent"),
+            "spent_usd": item.get("spent_usd"),
+            "cap_usd": item.get("cap_usd"),
+            "session_id": item.get("session_id") or "",
+        }
+        events.append(
+            EnforcementEvent(
+                team=team,
+                member=user,
+                kind=EnforcementEvent.Kind.REFUSED,
+                subject=item["subject"],
+                label=label,
+                period_key=_iso(item["at"]) or "",
+                threshold=item["threshold"],
+                data={k: v for k, v in figures.items() if v not in (None, "")},
+                client_id=item["id"],
+                created_at=item["at"],
+            )
+        )
+    ids = [e.client_id for e in events]
+    known = set(
+        EnforcementEvent.objects.filter(
+            member=user, kind=EnforcementEvent.Kind.REFUSED, client_id__in=ids
+        ).values_list("client_id", flat=True)
+    )
+    fresh = [e for e in events if e.client_id not in known]
+    # The partial unique index keeps a refusal sent twice at once to one row.
+    EnforcementEvent.objects.bulk_create(fresh, ignore_conflicts=True)
+    return len(fresh), len(events) - len(fresh)

@@ -11,12 +11,17 @@ import sys
 import time
 
 from claude_telemetry.limits import (
+    QUICK_REFRESH_SECONDS,
     STALE_SECONDS,
     describe,
     live_checks,
     now_utc,
+    queue_refusal,
+    quick_refresh,
+    quick_refresh_due,
     read_cache,
     refresh_in_background,
+    session_project_keys,
 )
 
 # typing and subprocess cost milliseconds Claude Code would wait for on every prompt.
@@ -58,29 +63,43 @@ def session_end(home: Home) -> int:
 
 # --- UserPromptSubmit and SessionStart: budgets and quotas in the session ------------------------
 # Contract (docs/agent.md, Claude Code's hooks reference): JSON on stdin with `hook_event_name`,
-# `session_id` (and `prompt` / `source`); exit 0 with JSON on stdout. `decision: "block"` with
-# `reason` refuses a prompt; `systemMessage` is shown to the user; `additionalContext` in
-# `hookSpecificOutput` is given to Claude. Anything unexpected means exit 0 and no output.
+# `session_id`, `transcript_path`, `cwd` (and `prompt` / `source`); exit 0 with JSON on stdout.
+# `decision: "block"` with `reason` refuses a prompt; `systemMessage` is shown to the user;
+# `additionalContext` in `hookSpecificOutput` is given to Claude. Anything unexpected means
+# exit 0 and no output.
 
+# The whole hook, on any OS: the work runs in a thread the main thread waits for this long.
 HARD_TIMEOUT_SECONDS = 0.5
 PROMPT_SUBMIT = "UserPromptSubmit"
 SESSION_START = "SessionStart"
 _NOTIFIED_FILE = "limits-notified.json"
 _NOTIFIED_SESSIONS = 50
+TIMED_OUT_NOTE = (
+    f"claude-telemetry: the limits check took over {HARD_TIMEOUT_SECONDS:g} s, so limits are "
+    "not checked this time."
+)
 
 
-def _arm_hard_timeout() -> None:
-    """Past HARD_TIMEOUT_SECONDS the hook exits 0 with no output: the prompt goes through."""
-    import signal
+def _within(seconds: float, work, *args):
+    """(finished, result) of `work(*args)` run in a daemon thread waited for `seconds` at most:
+    a hard timeout that holds on every OS (no signals), for work that may block in a system
+    call (a DNS lookup, a read). The thread is left behind when it does not finish."""
+    import threading
 
-    if not hasattr(signal, "setitimer"):  # pragma: no cover - Windows has no interval timer
-        return
+    result: list = []
 
-    def give_up(signum, frame):
-        os._exit(0)
+    def run() -> None:
+        try:
+            result.append(work(*args))
+        except BaseException as exc:  # the caller fails open on it
+            result.append(exc)
 
-    signal.signal(signal.SIGALRM, give_up)
-    signal.setitimer(signal.ITIMER_REAL, HARD_TIMEOUT_SECONDS)
+    worker = threading.Thread(target=run, daemon=True, name="claude-telemetry-hook")
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive() or not result:
+        return False, None
+    return True, result[0]
 
 
 def _output(event: str, notice: str) -> dict:
@@ -114,23 +133,34 @@ def _first_time(home_root, session_id: str, keys: list[str]) -> list[str]:
     return new
 
 
-def decide(event: str, payload: dict, status: dict | None, age: float, home_root) -> dict | None:
-    """The hook's JSON answer for `event` (or None: say nothing, let the prompt through)."""
+def decide(
+    event: str,
+    payload: dict,
+    status: dict | None,
+    age: float,
+    home_root,
+    unreachable: str | None = None,
+) -> dict | None:
+    """The hook's JSON answer for `event` (or None: say nothing, let the prompt through).
+
+    `unreachable` is why this hook's own attempt to fetch a missing or stale status failed
+    (None when it was not tried or succeeded): the prompt then says so once."""
     if status is None:
-        if event == SESSION_START:
+        if event == SESSION_START or unreachable:
+            why = f" ({unreachable})" if unreachable else ""
             return _output(
                 event,
-                "claude-telemetry: no budget status yet, so limits are not checked "
+                f"claude-telemetry: no budget status yet{why}, so limits are not checked "
                 "(run: claude-telemetry limits --refresh).",
             )
         return None
     now = now_utc()
-    checks = live_checks(status, now)
+    checks = live_checks(status, now, session_project_keys(payload, status))
     contacts = [c for c in status.get("contacts") or [] if isinstance(c, str)]
     stops = [c for c in checks if c["level"] == "stop"]
     warns = [c for c in checks if c["level"] == "warn"]
     if age > STALE_SECONDS:
-        if event == SESSION_START or stops:
+        if event == SESSION_START or stops or unreachable:
             return _output(
                 event,
                 f"claude-telemetry: the budget status is {age / 60:.0f} min old (server or "
@@ -140,6 +170,8 @@ def decide(event: str, payload: dict, status: dict | None, age: float, home_root
     if stops:
         reason = "Budget limit reached. " + " ".join(describe(c, contacts) for c in stops)
         if event == PROMPT_SUBMIT:
+            # Reported to the server by the next refresh; this only appends a line.
+            queue_refusal(home_root, stops, payload.get("session_id"), now)
             return {"decision": "block", "reason": reason}
         return _output(event, reason + " Prompts will be refused until then.")
     if not warns:
@@ -152,25 +184,47 @@ def decide(event: str, payload: dict, status: dict | None, age: float, home_root
     return _output(event, "Near a limit. " + " ".join(describe(c, contacts) for c in warns))
 
 
-def limits_hook(home_root, explicit_home: bool, event: str) -> int:
-    """`hook-prompt-submit` / `hook-session-start`: answer from the local status, always exit 0."""
-    _arm_hard_timeout()
+def _answer(home_root, explicit_home: bool, event: str) -> dict | None:
     import json
 
     try:
         payload = json.loads(sys.stdin.buffer.read() or b"null")
     except (OSError, ValueError):
-        return 0  # malformed input never blocks
+        return None  # malformed input never blocks
     # Only the event this command was installed for; anything else is not Claude Code's input.
     if not isinstance(payload, dict) or payload.get("hook_event_name") != event:
-        return 0
+        return None
     status, age = read_cache(home_root)
+    unreachable = None
+    if (status is None or age > STALE_SECONDS) and quick_refresh_due(home_root):
+        finished, problem = _within(QUICK_REFRESH_SECONDS, quick_refresh, home_root)
+        if finished and problem is None:
+            status, age = read_cache(home_root)
+        elif not finished:
+            unreachable = f"no answer within {QUICK_REFRESH_SECONDS:g} s"
+        elif problem:
+            unreachable = str(problem)
     try:
-        answer = decide(event, payload, status, age, home_root)
+        answer = decide(event, payload, status, age, home_root, unreachable)
     except Exception:  # a damaged status must fail open
         answer = None
-    refresh_in_background(home_root, explicit_home, age)
-    if answer is not None:
+    refused = isinstance(answer, dict) and answer.get("decision") == "block"
+    refresh_in_background(home_root, explicit_home, age, force=refused)
+    return answer
+
+
+def limits_hook(home_root, explicit_home: bool, event: str) -> int:
+    """`hook-prompt-submit` / `hook-session-start`: answer from the local status, always exit 0.
+
+    Everything runs in a thread the main thread waits for HARD_TIMEOUT_SECONDS at most; past
+    that the prompt goes through with a note, whatever the thread is stuck on."""
+    import json
+
+    finished, answer = _within(HARD_TIMEOUT_SECONDS, _answer, home_root, explicit_home, event)
+    if not finished:
+        os.write(1, json.dumps({"systemMessage": TIMED_OUT_NOTE}).encode())
+        os._exit(0)  # the stuck thread may hold a lock interpreter shutdown would wait for
+    if isinstance(answer, dict):
         sys.stdout.write(json.dumps(answer))
         sys.stdout.flush()
     return 0

@@ -201,7 +201,7 @@ def run_wrapper(home_root: Path) -> int:
     except Exception as exc:
         _note_error(home_root, exc)
     original = original_command(home_root)
-    limits = _limits_segment(home_root) if segment_enabled(home_root) else None
+    limits = _limits_segment(home_root, data) if segment_enabled(home_root) else None
     if limits is None:
         if not original:
             return 0
@@ -240,13 +240,31 @@ def set_segment(home_root: Path, enabled: bool) -> None:
         marker.unlink(missing_ok=True)
 
 
-def _limits_segment(home_root: Path) -> str | None:
+def _limits_segment(home_root: Path, data: bytes) -> str | None:
     try:
-        from claude_telemetry.limits import now_utc, read_cache, refresh_in_background, segment
+        from claude_telemetry.limits import (
+            now_utc,
+            read_cache,
+            refresh_in_background,
+            segment,
+            session_project_keys,
+        )
 
         status, age = read_cache(home_root)
         refresh_in_background(home_root, True, age)
-        return segment(status, age, now_utc())
+        keys = None
+        with contextlib.suppress(ValueError):
+            payload = json.loads(data or b"null")
+            if isinstance(payload, dict) and status is not None:
+                # The session's project, as the hooks find it (its budgets show in the segment).
+                workspace = payload.get("workspace")
+                project_dir = workspace.get("project_dir") if isinstance(workspace, dict) else None
+                where = {
+                    "transcript_path": payload.get("transcript_path"),
+                    "cwd": project_dir if isinstance(project_dir, str) else payload.get("cwd"),
+                }
+                keys = session_project_keys(where, status)
+        return segment(status, age, now_utc(), keys)
     except Exception as exc:  # the segment is extra; the user's line must still show
         _note_error(home_root, exc)
         return None

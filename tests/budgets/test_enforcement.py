@@ -95,8 +95,10 @@ def test_a_member_budget_counts_only_that_members_spend(team_a, member, admin):
     assert check_of(member_status(member), "Mine")["level"] == "stop"
 
 
-def test_a_project_budget_warns_but_never_stops(team_a, member):
+def test_a_project_budget_stops_in_that_project_only_and_names_its_keys(team_a, member, admin):
     project = project_for(team_a)
+    clone = project_for(team_a, "-home-dev-work-api-server")
+    clone.set_alias(project)
     make_budget(
         team_a,
         amount="10",
@@ -105,8 +107,39 @@ def test_a_project_budget_warns_but_never_stops(team_a, member):
         project=project,
         enforcement=Enforcement.STOP,
     )
-    spend(machine_for(member), TODAY, "20", project=project)
-    assert check_of(member_status(member), "API")["level"] == "warn"
+    spend(machine_for(admin), TODAY, "9", project=clone)  # an alias counts for its project
+    check = check_of(member_status(member), "API")
+    assert (check["level"], check["threshold"]) == ("warn", 90)
+    spend(machine_for(member), TODAY, "1", project=project)
+    status = member_status(member)
+    check = check_of(status, "API")
+    assert (check["level"], check["spent_usd"], check["cap_usd"]) == ("stop", "10.00", "10.00")
+    assert check["project"] == {
+        "id": str(project.public_id),
+        "name": project.display_name,
+        "keys": ["-home-dev-src-api-server", "-home-dev-work-api-server"],
+    }
+    # It holds in that project only, so it is not the member's overall decision.
+    assert status["decision"] == "ok"
+    assert status["budget_percent"] is None
+
+
+def test_a_project_stop_is_recorded_for_the_members_who_work_there(team_a, member, admin):
+    project = project_for(team_a)
+    make_budget(
+        team_a,
+        amount="10",
+        name="API",
+        scope=ScopeKind.PROJECT,
+        project=project,
+        enforcement="stop",
+    )
+    spend(machine_for(member), TODAY, "12", project=project)
+    member_status(member)
+    member_status(admin)  # the admin did not work in the project this month
+    assert list(EnforcementEvent.objects.values_list("member__email", "kind")) == [
+        (member.email, "stop")
+    ]
 
 
 def test_an_exemption_lifts_the_stop_for_that_member_until_it_ends(team_a, member, admin):
@@ -272,7 +305,7 @@ def test_a_member_may_not_set_enforcement_and_an_outsider_gets_404(cast, team_a)
     assert budget.enforcement == Enforcement.NOTIFY
 
 
-def test_a_budget_form_without_the_field_keeps_alerts_only_and_a_project_stop_is_refused(
+def test_a_budget_form_without_the_field_keeps_alerts_only_and_a_project_budget_may_stop(
     cast, team_a
 ):
     client = login(cast["admin"])
@@ -284,9 +317,8 @@ def test_a_budget_form_without_the_field_keeps_alerts_only_and_a_project_stop_is
     response = client.post(
         reverse("budget_create"), budget_post(scope="project", project=project.pk, name="P")
     )
-    assert response.status_code == 400
-    assert "can warn but not stop" in response.content.decode()
-    assert Budget.objects.count() == 1
+    assert response.status_code == 302
+    assert Budget.objects.get(name="P").enforcement == Enforcement.STOP
 
 
 @pytest.mark.parametrize(("role", "code"), [("owner", 302), ("admin", 302), ("member", 403)])
@@ -357,3 +389,107 @@ def test_the_budgets_page_lists_warnings_and_stops_to_whom_they_concern(cast, te
     assert "member@a.example" in own and 'id="exemption-new"' not in own
     other = login(cast["outsider"]).get(reverse("budgets")).content.decode()
     assert "member@a.example" not in other
+
+
+# --- refused prompts reported by the agent -----------------------------------------------------
+
+REFUSALS = "/api/v1/agent/refusals/"
+
+
+def refusal(subject: str, **changes) -> dict:
+    return {
+        "id": "5f0c6a52-8d0e-4a55-9a4b-6a1d3c1f0e01",
+        "at": "2026-11-20T11:58:00Z",
+        "subject": subject,
+        "threshold": 100,
+        "name": "Team cap (whole team, monthly)",
+        "percent": 120.0,
+        "spent_usd": "120.00",
+        "cap_usd": "100.00",
+        "session_id": "session-1",
+        **changes,
+    }
+
+
+def test_each_refused_prompt_is_a_row_and_a_resent_one_counts_once(team_a, member):
+    budget = team_budget(team_a)
+    spend(machine_for(member), TODAY, "120")
+    member_status(member)  # the stop itself, once per period
+    client = api_client(token_for(member, ("ingest",)))
+    first = refusal(f"budget:{budget.public_id}")
+    second = refusal("quota:five_hour", id="6a7b0c11-0000-4000-8000-000000000002", threshold=95)
+    response = client.post(REFUSALS, {"refusals": [first, second]}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json() == {"recorded": 2, "duplicates": 0}
+    # The agent did not get the answer and sends the same batch again.
+    again = client.post(REFUSALS, {"refusals": [first, second, first]}, format="json")
+    assert again.json() == {"recorded": 0, "duplicates": 2}
+    refused = EnforcementEvent.objects.filter(kind="refused").order_by("threshold")
+    assert [(e.label, e.threshold, e.created_at) for e in refused] == [
+        ("5-hour quota", 95, datetime(2026, 11, 20, 11, 58, tzinfo=UTC)),
+        ("Team cap (whole team, monthly)", 100, datetime(2026, 11, 20, 11, 58, tzinfo=UTC)),
+    ]
+    assert refused[1].data["spent_usd"] == "120.00" and refused[1].member == member
+    assert EnforcementEvent.objects.filter(kind="stop").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ({"id": "not-a-uuid"}, "id"),
+        ({"at": "2026-11-20T15:00:00Z"}, "at"),  # three hours ahead of the server
+        ({"subject": "budget:<script>"}, "subject"),
+        ({"threshold": -1}, "threshold"),
+        ({"spent_usd": "lots"}, "spent_usd"),
+    ],
+)
+def test_a_bad_refusal_is_a_400_naming_the_field_and_nothing_is_stored(team_a, member, item, field):
+    budget = team_budget(team_a)
+    good = refusal(f"budget:{budget.public_id}", id="6a7b0c11-0000-4000-8000-000000000009")
+    bad = refusal(**{"subject": f"budget:{budget.public_id}", **item})
+    response = api_client(token_for(member, ("ingest",))).post(
+        REFUSALS, {"refusals": [good, bad]}, format="json"
+    )
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == [f"refusals[1].{field}"]
+    assert not EnforcementEvent.objects.exists()
+
+
+def test_more_refusals_than_a_request_takes_are_refused_whole(team_a, member):
+    budget = team_budget(team_a)
+    items = [
+        refusal(f"budget:{budget.public_id}", id=f"6a7b0c11-0000-4000-8000-{n:012d}")
+        for n in range(501)
+    ]
+    response = api_client(token_for(member, ("ingest",))).post(
+        REFUSALS, {"refusals": items}, format="json"
+    )
+    assert response.status_code == 400
+    assert "At most 500" in response.json()["errors"]["refusals"][0]
+    assert not EnforcementEvent.objects.exists()
+
+
+def test_refusals_take_the_agents_ingest_token_and_stay_in_the_callers_team(
+    team_a, member, outsider
+):
+    budget = team_budget(team_a)
+    body = {"refusals": [refusal(f"budget:{budget.public_id}")]}
+    assert api_client().post(REFUSALS, body, format="json").status_code == 401
+    read_only = api_client(token_for(member, ("read",))).post(REFUSALS, body, format="json")
+    assert read_only.status_code == 403
+    # Another team's budget id means nothing to the outsider's team: no row of team A's.
+    answer = api_client(token_for(outsider, ("ingest",))).post(REFUSALS, body, format="json")
+    assert answer.status_code == 200
+    event = EnforcementEvent.objects.get()
+    assert (event.team, event.member) == (outsider.team, outsider)
+    assert event.label == "Team cap (whole team, monthly) (removed)"
+    assert not EnforcementEvent.objects.filter(team=team_a).exists()
+
+
+def test_the_team_page_lists_refused_prompts(cast, team_a):
+    budget = team_budget(team_a)
+    api_client(token_for(cast["member"], ("ingest",))).post(
+        REFUSALS, {"refusals": [refusal(f"budget:{budget.public_id}")]}, format="json"
+    )
+    page = login(cast["admin"]).get(reverse("budgets")).content.decode()
+    assert "Prompt refused" in page and "member@a.example" in page
