@@ -7,6 +7,8 @@ from typing import Any, cast
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.urls import reverse
+from django.utils.html import format_html
 
 from accounts.models import User
 from budgets import webhooks
@@ -102,17 +104,25 @@ class BudgetForm(forms.ModelForm):
         enforcement.required = False
         enforcement.help_text = (
             "Members whose agent has the hooks installed see a notice at the thresholds; "
-            "with stop, their prompts are refused once the amount is spent."
+            "with stop, their prompts are refused once the amount is spent (for a project "
+            "budget, in that project only)."
         )
         # Aliases are covered by their main project, so budgets are set on main projects only.
         project = cast(forms.ModelChoiceField, self.fields["project"])
         project.queryset = Project.objects.filter(team=team, alias_of__isnull=True).exclude(key="")
         project.help_text = "For a project budget; its aliases are included."
+        project.empty_label = "Choose a project"
         member = cast(forms.ModelChoiceField, self.fields["member"])
         member.queryset = User.objects.filter(membership__team=team)
         member.help_text = "For a member budget."
+        member.empty_label = "Choose a member"
         channels = cast(forms.ModelMultipleChoiceField, self.fields["channels"])
         channels.queryset = Channel.objects.filter(team=team)
+        if not channels.queryset.exists():
+            channels.help_text = format_html(
+                '<a href="{}">Add a channel</a> to be told by email, webhook or chat.',
+                reverse("channel_create"),
+            )
         amount = cast(forms.DecimalField, self.fields["amount_usd"])
         # The stubs inherit IntegerField's `int | None`; Django's DecimalField takes a Decimal.
         amount.min_value = Decimal("0.01")  # type: ignore[assignment]
@@ -125,13 +135,8 @@ class BudgetForm(forms.ModelForm):
             self.add_error("project", "Choose the project this budget is for.")
         if scope == ScopeKind.MEMBER and not data.get("member"):
             self.add_error("member", "Choose the member this budget is for.")
+        # A project budget stops prompts in that project only (the hook knows the session's).
         data["enforcement"] = data.get("enforcement") or Enforcement.NOTIFY
-        if scope == ScopeKind.PROJECT and data["enforcement"] == Enforcement.STOP:
-            self.add_error(
-                "enforcement",
-                "A project budget can warn but not stop: the server does not know which "
-                "project a prompt is for.",
-            )
         if scope != ScopeKind.PROJECT:
             data["project"] = None
         if scope != ScopeKind.MEMBER:
@@ -179,6 +184,15 @@ class MemberEmailsField(forms.ModelMultipleChoiceField):
         return obj.email
 
 
+URL_HELP = {
+    Channel.Kind.WEBHOOK: "any HTTPS endpoint, signed (Standard Webhooks) with a secret shown "
+    "once after saving",
+    Channel.Kind.SLACK: "an incoming webhook, https://hooks.slack.com/services/…",
+    Channel.Kind.DISCORD: "a channel webhook, https://discord.com/api/webhooks/…",
+    Channel.Kind.TEAMS: "a Workflows webhook (“When a Teams webhook request is received”)",
+}
+
+
 class ChannelForm(forms.ModelForm):
     kind = forms.ChoiceField(
         choices=Channel.Kind.choices, initial=Channel.Kind.EMAIL, widget=forms.RadioSelect
@@ -197,21 +211,37 @@ class ChannelForm(forms.ModelForm):
         required=False,
         assume_scheme="https",
         label="Webhook URL",
-        help_text="Any HTTPS endpoint, e.g. a Slack incoming webhook. Requests are signed "
-        "(Standard Webhooks) with a secret shown once after saving.",
+        help_text="; ".join(
+            f"{Channel.Kind(kind).label.split(' (')[0]}: {text}" for kind, text in URL_HELP.items()
+        )
+        + ".",
+    )
+    budgets = forms.ModelMultipleChoiceField(
+        queryset=Budget.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Budgets that alert here",
+        help_text="The budgets whose thresholds and forecasts this channel receives.",
     )
 
     class Meta:
         model = Channel
-        fields = ["name", "kind", "members", "addresses", "url"]
+        fields = ["name", "kind", "members", "addresses", "url", "weekly_digest", "monthly_report"]
+        labels = {
+            "weekly_digest": "Weekly digest",
+            "monthly_report": "Monthly chargeback report",
+        }
 
     def __init__(self, *args, team, **kwargs):
         super().__init__(*args, **kwargs)
         self.team = team
         members = cast(MemberEmailsField, self.fields["members"])
         members.queryset = User.objects.filter(membership__team=team, is_active=True)
+        budgets = cast(forms.ModelMultipleChoiceField, self.fields["budgets"])
+        budgets.queryset = Budget.objects.filter(team=team).order_by("name")
         if self.instance.pk:
-            # Changing kind would change what the secret means; make a new channel instead.
+            budgets.initial = list(self.instance.budgets.values_list("pk", flat=True))
+            # Changing kind would change what the URL and the secret mean; make a new channel.
             self.fields["kind"].disabled = True
 
     def clean_url(self):
@@ -226,9 +256,10 @@ class ChannelForm(forms.ModelForm):
         super().clean()
         data = self.cleaned_data
         kind = data.get("kind")
-        if kind == Channel.Kind.WEBHOOK:
+        if kind in URL_HELP:
             if not data.get("url") and "url" not in self.errors:
-                self.add_error("url", "A webhook channel needs a URL.")
+                name = "webhook" if kind == Channel.Kind.WEBHOOK else Channel.Kind(kind).label
+                self.add_error("url", f"A {name} channel needs a URL.")
             data["members"], data["addresses"] = [], []
         elif kind == Channel.Kind.EMAIL:
             if not data.get("members") and not data.get("addresses") and not self.errors:
@@ -243,8 +274,13 @@ class ChannelForm(forms.ModelForm):
         channel.addresses = self.cleaned_data.get("addresses", [])
         if commit:
             channel.save()
-            channel.members.set(self.cleaned_data.get("members", []))
+            self.save_relations(channel)
         return channel
+
+    def save_relations(self, channel: Channel) -> None:
+        """Members and budgets, once the channel has its id."""
+        channel.members.set(self.cleaned_data.get("members", []))
+        channel.budgets.set(self.cleaned_data.get("budgets", []))
 
 
 class AlertSettingsForm(forms.Form):
@@ -255,9 +291,19 @@ class AlertSettingsForm(forms.Form):
         min_value=1, max_value=24 * 60, label="after (hours without a sync)"
     )
 
-    def __init__(self, *args, subscriptions, stale_setting, **kwargs):
+    def __init__(self, *args, subscriptions, stale_setting, reports=None, **kwargs):
+        """`reports`: the scheduled reports this person may get by email, as {field: whether
+        they get it now} for "weekly_digest" and (if they may see others) "monthly_report"."""
         super().__init__(*args, **kwargs)
         self.subscriptions = list(subscriptions)
+        labels = {
+            "weekly_digest": "Email me the weekly digest",
+            "monthly_report": "Email me the monthly chargeback report (with CSV)",
+        }
+        for name, current in (reports or {}).items():
+            self.fields[name] = forms.BooleanField(
+                required=False, initial=current, label=labels[name]
+            )
         self.fields["stale_enabled"].initial = stale_setting.enabled
         self.fields["stale_hours"].initial = stale_setting.hours
         for sub in self.subscriptions:
@@ -268,6 +314,9 @@ class AlertSettingsForm(forms.Form):
             self.fields[f"quota_{sub.public_id}_threshold"] = forms.IntegerField(
                 min_value=1, max_value=100, initial=setting.threshold, label="at (% used)"
             )
+
+    def report_fields(self):
+        return [self[name] for name in ("weekly_digest", "monthly_report") if name in self.fields]
 
     def quota_rows(self):
         return [

@@ -5,19 +5,24 @@ whatever the id), then the object within the admin's own team (else 404).
 """
 
 import logging
+from datetime import timedelta
 from typing import Any
 
+from csp.decorators import csp_replace
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Prefetch, Q
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.access import is_team_admin, team_of
+from accounts.access import is_team_admin, membership_of, team_of
+from accounts.models import User
 from budgets import notify, tasks
 from budgets.enforcement import recent_events
 from budgets.forms import (
@@ -36,8 +41,14 @@ from budgets.models import (
     EnforcementExemption,
     QuotaAlertSetting,
     QuotaEnforcement,
+    Report,
+    ReportKind,
+    ReportSetting,
     StaleAgentSetting,
 )
+from budgets.reports import compose as report_compose
+from budgets.reports import schedule as report_schedule
+from budgets.reports import unsubscribe as unsubscribe_links
 from budgets.status import budget_status_for
 from telemetry_site.queueing import enqueue, enqueue_on_commit
 from usage.models import Subscription
@@ -67,8 +78,34 @@ def _stale_setting(user) -> StaleAgentSetting:
     return StaleAgentSetting.objects.filter(user=user).first() or StaleAgentSetting(user=user)
 
 
+def _report_choices(user) -> dict[str, bool]:
+    """The reports `user` may get by email and whether they get them now (their choice or
+    their role's default, budgets.reports.schedule.wants)."""
+    membership = membership_of(user)
+    if membership is None:
+        return {}
+    setting = ReportSetting.objects.filter(user=user).first()
+    choices = {
+        "weekly_digest": report_schedule.wants(membership, setting, ReportKind.WEEKLY_DIGEST)
+    }
+    if report_schedule.may_receive(membership, ReportKind.MONTHLY_CHARGEBACK):
+        choices["monthly_report"] = report_schedule.wants(
+            membership, setting, ReportKind.MONTHLY_CHARGEBACK
+        )
+    return choices
+
+
+def _settings_form(user, data=None) -> AlertSettingsForm:
+    return AlertSettingsForm(
+        data,
+        subscriptions=_subscriptions_with_settings(user),
+        stale_setting=_stale_setting(user),
+        reports=_report_choices(user),
+    )
+
+
 def _recent_alerts(user, team, admin: bool):
-    alerts = Alert.objects.filter(team=team).exclude(kind=AlertKind.TEST)
+    alerts = Alert.objects.filter(team=team).exclude(kind__in=[AlertKind.TEST, AlertKind.REPORT])
     if not admin:
         alerts = alerts.filter(
             Q(budget__in=Budget.objects.visible_to(user))
@@ -98,10 +135,7 @@ def budgets_page(request):
         context.update(_enforcement_context(request.user, team, admin))
         if admin:
             context["inactive"] = Budget.objects.filter(team=team, active=False)
-    context["settings_form"] = AlertSettingsForm(
-        subscriptions=_subscriptions_with_settings(request.user),
-        stale_setting=_stale_setting(request.user),
-    )
+    context["settings_form"] = _settings_form(request.user)
     return render(request, "budgets/budgets.html", context)
 
 
@@ -130,10 +164,7 @@ def _budgets_page_with(request, team, status: int, **forms):
         "is_admin": True,
         "statuses": budget_status_for(request.user),
         "alerts": _recent_alerts(request.user, team, True),
-        "settings_form": AlertSettingsForm(
-            subscriptions=_subscriptions_with_settings(request.user),
-            stale_setting=_stale_setting(request.user),
-        ),
+        "settings_form": _settings_form(request.user),
         **_enforcement_context(request.user, team, True, **forms),
     }
     return render(request, "budgets/budgets.html", context, status=status)
@@ -184,7 +215,10 @@ def alert_settings(request):
     """A member's own quota and stale-agent alert settings (never anyone else's)."""
     subs = _subscriptions_with_settings(request.user)
     form = AlertSettingsForm(
-        request.POST, subscriptions=subs, stale_setting=_stale_setting(request.user)
+        request.POST,
+        subscriptions=subs,
+        stale_setting=_stale_setting(request.user),
+        reports=_report_choices(request.user),
     )
     if not form.is_valid():
         team = team_of(request.user)
@@ -213,6 +247,13 @@ def alert_settings(request):
                     "threshold": form.cleaned_data[f"quota_{sub.public_id}_threshold"],
                 },
             )
+        choices = {
+            name: form.cleaned_data[name]
+            for name in ("weekly_digest", "monthly_report")
+            if name in form.cleaned_data
+        }
+        if choices:
+            ReportSetting.objects.update_or_create(user=request.user, defaults=choices)
     messages.success(request, "Your alert settings are saved.")
     return redirect("budgets")
 
@@ -300,7 +341,7 @@ def channel_create(request):
         channel = form.save(commit=False)
         channel.created_by = request.user
         channel.save()
-        channel.members.set(form.cleaned_data.get("members", []))
+        form.save_relations(channel)
         log.info("alert channel created", extra={"channel": channel.pk, "team": team.pk})
         if channel.kind == Channel.Kind.WEBHOOK:
             _show_secret_once(request, channel)
@@ -376,3 +417,115 @@ def channel_rotate_secret(request, public_id):
     _show_secret_once(request, channel)
     messages.success(request, f"Channel '{channel.name}' has a new secret.")
     return redirect("channels")
+
+
+# --- scheduled reports -------------------------------------------------------------------------
+
+
+def _preview_report(team, kind: str, now) -> Report:
+    """An unsaved report of the period in progress (this week, this month), as it would be
+    sent if the period ended now."""
+    today = team.today(now)
+    if kind == ReportKind.MONTHLY_CHARGEBACK:
+        start, end = today.replace(day=1), today
+    else:
+        start, end = today - timedelta(days=today.weekday()), today
+    data = report_schedule.compute(team, kind, start, end, now)
+    return Report(
+        team=team, kind=kind, period_start=start, period_end=end, data=data, created_at=now
+    )
+
+
+def _preview_kind(request) -> str:
+    if request.GET.get("kind") == "monthly":
+        return ReportKind.MONTHLY_CHARGEBACK
+    return ReportKind.WEEKLY_DIGEST
+
+
+@login_required
+def reports_page(request):
+    """Admins preview this period's digest or chargeback report (the email's own HTML, framed
+    from report_preview) and see the reports sent so far."""
+    team = _admin_team(request)
+    kind = _preview_kind(request)
+    report = _preview_report(team, kind, timezone.now())
+    subject = report_compose.render(report)[0]
+    sent = (
+        Report.objects.filter(team=team)
+        .select_related("alert")
+        .prefetch_related("alert__deliveries")
+        .order_by("-period_start", "kind")[:24]
+    )
+    return render(
+        request,
+        "budgets/reports.html",
+        {
+            "team": team,
+            "kind": kind,
+            "subject": subject,
+            "preview_query": "monthly" if kind == ReportKind.MONTHLY_CHARGEBACK else "weekly",
+            "report": report,
+            "sent": sent,
+            "weekly_recipients": report_schedule.recipients(team, ReportKind.WEEKLY_DIGEST),
+            "monthly_recipients": report_schedule.recipients(team, ReportKind.MONTHLY_CHARGEBACK),
+            "report_channels": Channel.objects.filter(team=team).filter(
+                Q(weekly_digest=True) | Q(monthly_report=True)
+            ),
+        },
+    )
+
+
+# The email's HTML carries its own <style> (mail clients need it inline); only this framed
+# document may use inline styles, and only this site may frame it.
+@csp_replace({"style-src": ["'self'", "'unsafe-inline'"], "frame-ancestors": ["'self'"]})
+@xframe_options_sameorigin
+@login_required
+def report_preview(request):
+    """The HTML email of this period's report so far, as the admin's team would get it."""
+    team = _admin_team(request)
+    report = _preview_report(team, _preview_kind(request), timezone.now())
+    return HttpResponse(report_compose.render(report)[2])
+
+
+@login_required
+def report_csv(request, public_id):
+    """The CSV of a sent chargeback report of the admin's own team."""
+    team = _admin_team(request)
+    report = get_object_or_404(
+        Report, public_id=public_id, team=team, kind=ReportKind.MONTHLY_CHARGEBACK
+    )
+    response = HttpResponse(
+        report_compose.chargeback_csv(report.data), content_type="text/csv; charset=utf-8"
+    )
+    filename = report_compose.csv_filename(team, report.data)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@csrf_exempt  # the signed token authenticates; mail clients POST without a CSRF token (RFC 8058)
+@require_http_methods(["GET", "POST"])
+def report_unsubscribe(request, token):
+    """GET asks to confirm (link scanners must not unsubscribe anyone); POST unsubscribes,
+    from the page's button or from the mail client's one-click List-Unsubscribe-Post."""
+    found = report_unsubscribe_target(token)
+    if found is None:
+        return render(request, "budgets/unsubscribe.html", {"invalid": True}, status=404)
+    user, kind = found
+    label = ReportKind(kind).label
+    if request.method == "POST":
+        field = "weekly_digest" if kind == ReportKind.WEEKLY_DIGEST else "monthly_report"
+        ReportSetting.objects.update_or_create(user=user, defaults={field: False})
+        log.info("report unsubscribed", extra={"user": user.pk, "kind": kind})
+        return render(request, "budgets/unsubscribe.html", {"done": True, "label": label})
+    return render(
+        request, "budgets/unsubscribe.html", {"label": label, "email": user.email, "token": token}
+    )
+
+
+def report_unsubscribe_target(token: str):
+    """(user, kind) a valid unsubscribe token names, or None."""
+    read = unsubscribe_links.read_token(token)
+    if read is None or read[1] not in ReportKind.values:
+        return None
+    user = User.objects.filter(pk=read[0]).first()
+    return None if user is None else (user, read[1])

@@ -22,6 +22,6 @@
     toggle(form, "scope", { project: ["project"], member: ["member"] });
   });
   document.querySelectorAll("form[data-toggle-kind]").forEach(function (form) {
-    toggle(form, "kind", { members: ["email"], addresses: ["email"], url: ["webhook"] });
+    toggle(form, "kind", { members: ["email"], addresses: ["email"], url: ["webhook", "slack", "discord", "teams"] });
   });
 })();

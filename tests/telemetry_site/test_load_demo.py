@@ -11,9 +11,10 @@ from django.core.management.base import CommandError
 from django.db.models import Sum
 
 from accounts.models import ApiToken, Team, User
-from budgets.models import Budget
+from budgets.models import Budget, Channel
 from tests.conftest import login
 from usage.models import Block, DailyUsage, Machine, RateLimitSnapshot, SessionUsage, Subscription
+from usage.naming import rename_machine
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -40,6 +41,7 @@ def counts() -> dict:
         "readings": RateLimitSnapshot.objects.count(),
         "tokens": ApiToken.objects.filter(revoked_at__isnull=True).count(),
         "budgets": Budget.objects.count(),
+        "channels": Channel.objects.count(),
         "cost": DailyUsage.objects.aggregate(total=Sum("cost_usd"))["total"],
     }
 
@@ -87,10 +89,24 @@ def test_the_demo_fills_a_team_through_the_agent_and_a_second_run_adds_nothing(d
     assert SessionUsage.objects.count() > 0
     assert RateLimitSnapshot.objects.count() == 3
     assert Budget.objects.filter(team=team).count() == 2
+    # Every demo budget alerts through the leads' email channel (issue 14).
+    for budget in Budget.objects.filter(team=team):
+        assert [c.name for c in budget.channels.all()] == ["Team leads"]
+    assert Channel.objects.get(team=team).recipients() == [
+        "admin@demo.example",
+        "owner@demo.example",
+    ]
 
     first = counts()
-    load("--anchor", anchor)
+    # A rename on the web (the machines page's rule) survives the next run (issue 14).
+    laptop = Machine.objects.get(owner=owner, name="laptop")
+    rename_machine(laptop, "Work laptop")
+    output = load("--anchor", anchor)
     assert counts() == first
+    laptop.refresh_from_db()
+    assert laptop.name == "Work laptop"
+    # No site answers in the test: the report says how to start one, at SITE_URL.
+    assert "Start the site with `make run`, open http" in output
 
 
 def test_the_demo_pages_show_the_figures_of_the_read_api(demo_var):

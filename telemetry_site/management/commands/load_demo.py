@@ -36,7 +36,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteDatabaseWrapper
 
 from accounts.models import ApiToken, Role, Team, User, hash_token
-from budgets.models import Budget, ScopeKind
+from budgets.models import Budget, Channel, ScopeKind
+from telemetry_site import devserver
 from telemetry_site.celery import app as celery_app
 from telemetry_site.synthetic_logs import write_home
 from usage.models import (
@@ -253,12 +254,19 @@ class Command(BaseCommand):
 
     def ensure_budgets(self, users) -> None:
         team = Team.objects.get(slug=TEAM_SLUG)
-        Budget.objects.update_or_create(
+        # Alerts and reports by email to the team's leads (the console in development).
+        channel, _ = Channel.objects.update_or_create(
+            team=team,
+            name="Team leads",
+            defaults={"kind": Channel.Kind.EMAIL, "weekly_digest": True, "monthly_report": True},
+        )
+        channel.members.set([users["owner"], users["admin"]])
+        team_budget, _ = Budget.objects.update_or_create(
             team=team,
             name="Team monthly",
             defaults={"scope": ScopeKind.TEAM, "amount_usd": Decimal("900")},
         )
-        Budget.objects.update_or_create(
+        dev_budget, _ = Budget.objects.update_or_create(
             team=team,
             name="Dev monthly",
             defaults={
@@ -267,6 +275,8 @@ class Command(BaseCommand):
                 "amount_usd": Decimal("150"),
             },
         )
+        for budget in (team_budget, dev_budget):
+            budget.channels.add(channel)
 
     # --- the server, inside this process ----------------------------------------------------
 
@@ -430,10 +440,15 @@ class Command(BaseCommand):
                 f"Demo team ready: {len(users)} members, {machines} machines, {facts} daily rows."
             )
         )
+        running = devserver.running_site()
+        where = (
+            f"Open {running}/ (the site is running)"
+            if running
+            else f"Start the site with `make run`, open {settings.SITE_URL}/"
+        )
         self.say(
-            f"Open {settings.SITE_URL}/ (start the site with `make run`) and ask for a login "
-            f"link for {users['owner'].email}; the other members are {users['admin'].email} "
-            f"(admin) and {users['dev'].email} (member)."
+            f"{where} and ask for a login link for {users['owner'].email}; the other members "
+            f"are {users['admin'].email} (admin) and {users['dev'].email} (member)."
         )
         if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend"):
             self.say(f"Login emails are written to {settings.EMAIL_FILE_PATH}/.")
