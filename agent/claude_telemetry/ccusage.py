@@ -7,18 +7,29 @@ a timeout, and turns every way they can fail into one readable line.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shlex
 import shutil
 import signal
 import subprocess
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from claude_telemetry.config import CCUSAGE_ENV, DEFAULT_CCUSAGE, Config
+from claude_telemetry.native import Resolution, find_native_binary
+from claude_telemetry.report_cache import (
+    OTHER_AGENTS_MAX_AGE_SECONDS,
+    ReportCache,
+    report_key,
+    tree_fingerprint,
+)
+
+log = logging.getLogger(__name__)
 
 # Envelope key -> ccusage arguments. Order matters only for the progress display.
 REPORT_KINDS: dict[str, list[str]] = {
@@ -40,6 +51,9 @@ DOCTOR_HINT = "Run `claude-telemetry doctor` for advice."
 FIRST_ACTIVITY_KIND = "hour_first_activity"
 # A 5-hour block and the hour before it: the span in which a burn rate can still be shown.
 FIRST_ACTIVITY_HOURS = 6
+# ccusage processes at once: each is single-threaded; more than a few only queue for cores.
+MAX_PARALLEL = 4
+_UNSET: Any = object()  # "not looked up yet", as opposed to None ("could not be read")
 
 
 def _is_report(kind: str, data: dict[str, Any]) -> bool:
@@ -152,13 +166,38 @@ class Runner:
     workdir: Path | None = None  # a folder without .ccusage/ so no project config is picked up
     progress: Callable[[str, int, int], None] | None = None
     empty_claude_dir: Path | None = None  # stands in for an unusable CLAUDE_CONFIG_DIR
-    _argv: list[str] | None = field(default=None, init=False)
+    # Where the resolved command is remembered between runs (the agent home); None: not kept.
+    cache_dir: Path | None = None
+    # Run the npm launcher's native binary directly (see native.py); False runs the command
+    # line exactly as configured.
+    prefer_native: bool = True
+    _resolution: Resolution | None = field(default=None, init=False)
+
+    @property
+    def resolution(self) -> Resolution:
+        if self._resolution is None:
+            resolution = Resolution(self.cache_dir, ccusage_command_line(self.config))
+            if resolution.argv is None:
+                base = ccusage_argv(self.config)
+                native = find_native_binary(base) if self.prefer_native else None
+                if native is not None:
+                    resolution.remember([str(native)], native)
+                else:
+                    # A single program keeps its version until the file changes.
+                    resolution.remember(base, Path(base[0]) if len(base) == 1 else None)
+            self._resolution = resolution
+        return self._resolution
 
     @property
     def argv(self) -> list[str]:
-        if self._argv is None:
-            self._argv = ccusage_argv(self.config)
-        return self._argv
+        argv = self.resolution.argv
+        assert argv is not None
+        return argv
+
+    @property
+    def native(self) -> bool:
+        """Does this runner start ccusage's native binary (no Node)?"""
+        return find_native_binary(ccusage_argv(self.config)) == Path(self.argv[0])
 
     @property
     def timeout(self) -> int:
@@ -169,6 +208,10 @@ class Runner:
         return self.config.ccusage_offline if self.config else True
 
     def version(self) -> str:
+        """ccusage's version; remembered for the same binary, so usually no process starts."""
+        known = self.resolution.version
+        if known:
+            return known
         out = self._run(["--version"], "--version")
         text = out.decode("utf-8", "replace").strip()
         # "ccusage 20.0.24" (or a bare version from other wrappers)
@@ -177,6 +220,7 @@ class Runner:
             raise CcusageError(
                 f"`ccusage --version` printed {text[:80]!r}, not a version. {DOCTOR_HINT}"
             )
+        self.resolution.remember_version(version)
         return version
 
     def report_args(self, kind: str, since: date | None) -> list[str]:
@@ -210,11 +254,17 @@ class Runner:
         since: date | None,
         dirs: ClaudeDirs | None = None,
         claude_config_dir: str | None = None,
+        cache: ReportCache | None = None,
+        variant: str = "",
     ) -> dict[str, Any]:
         """Every report kind, or CcusageError: never a subset that looks complete.
 
-        `claude_config_dir` points ccusage at other Claude folders (request_keys' copies
-        without other machines' requests)."""
+        The kinds run at the same time (each ccusage is one process on one core). With a
+        `cache`, a kind whose inputs are unchanged since its stored copy is not run again
+        (report_cache). `claude_config_dir` points ccusage at other Claude folders
+        (request_keys' copies without other machines' requests); `variant` then names what
+        was left out, so a copy's reports never stand in for the full logs' or another copy's.
+        """
         dirs = dirs or claude_dirs()
         kinds = list(REPORT_KINDS)
         overrides: dict[str, str] = {}
@@ -227,22 +277,196 @@ class Runner:
             if dirs.from_env:
                 # ccusage exits 1 when CLAUDE_CONFIG_DIR has no valid folder, even for Codex.
                 overrides["CLAUDE_CONFIG_DIR"] = str(self._empty_claude_dir())
+        keys: dict[str, str] = {}
         reports: dict[str, Any] = {}
-        for index, kind in enumerate(kinds, start=1):
-            if self.progress:
-                self.progress(kind, index, len(kinds))
-            reports[kind] = self.run_report(kind, since, overrides)
+        if cache is not None:
+            claude = tree_fingerprint(dirs.projects_dirs())
+            codex = tree_fingerprint([codex_dir()])
+            for kind in kinds:
+                inputs = [claude, codex] if kind not in CLAUDE_ONLY_KINDS else [claude]
+                keys[kind] = report_key(
+                    kind, self.argv, self.version(), self.report_args(kind, since), inputs, variant
+                )
+                max_age = None if kind in CLAUDE_ONLY_KINDS else OTHER_AGENTS_MAX_AGE_SECONDS
+                stored = cache.get(kind, keys[kind], max_age)
+                if isinstance(stored, dict) and _is_report(kind, stored):
+                    reports[kind] = stored
+        todo = [k for k in kinds if k not in reports]
+        answers: Future | None = None
+        early: Future | None = None
+        if todo:
+            log.info("running ccusage for %s (reusing %s)", todo, list(reports) or "nothing")
+            with ThreadPoolExecutor(
+                max_workers=MAX_PARALLEL + 1, thread_name_prefix="ccusage"
+            ) as pool:
+                if "claude_session" in reports and "blocks_hourly" in todo:
+                    answers = pool.submit(self.session_answers, reports["claude_session"])
+                elif "claude_session" in todo and "blocks_hourly" in kinds and cache is not None:
+                    # The sessions active lately are usually the ones the last report named
+                    # (a new request mostly lands in a running session): look those up now,
+                    # beside the reports, rather than after `claude session`. The fresh
+                    # report then decides which answers count (session_answers' `known`).
+                    guess = self.recent_session_ids(cache.latest("claude_session"))
+                    if guess:
+                        early = pool.submit(self.lookup_sessions, guess)
+
+                def started(kind: str, report: dict[str, Any]) -> None:
+                    nonlocal answers
+                    if kind == "claude_session" and "blocks_hourly" in kinds:
+                        # The recent sessions' entries need only this report: look them up
+                        # while the other reports still run.
+                        answers = pool.submit(self._answers_after, report, early)
+
+                fresh = self._run_many(
+                    [
+                        (kind, lambda kind=kind: self.run_report(kind, since, overrides))
+                        for kind in todo
+                    ],
+                    pool=pool,
+                    on_result=started,
+                )
+                for kind, report in fresh.items():
+                    reports[kind] = report
+                    if cache is not None:
+                        cache.put(kind, keys[kind], report)
+                looked_up = answers.result() if answers is not None else _UNSET
+        else:
+            looked_up = _UNSET
+        reports = {kind: reports[kind] for kind in kinds}
         if "blocks_hourly" in reports and "claude_session" in reports:
-            firsts = self.hour_first_activity(reports["blocks_hourly"], reports["claude_session"])
+            firsts = self._first_activity(reports, keys, todo, cache, looked_up)
             if firsts:  # nothing recent: no report, as from agents before this one
                 reports[FIRST_ACTIVITY_KIND] = {"hours": firsts}
+        if cache is not None:
+            cache.save()
         return reports
+
+    def _first_activity(
+        self,
+        reports: dict[str, Any],
+        keys: dict[str, str],
+        ran: list[str],
+        cache: ReportCache | None,
+        answers: Any = _UNSET,
+    ) -> dict[str, str] | None:
+        """hour_first_activity, reused from the cache while the sessions and hours are the
+        same (only the hours still inside the window are kept)."""
+        key = report_key(keys.get("blocks_hourly"), keys.get("claude_session"))
+        if cache is not None and not {"blocks_hourly", "claude_session"} & set(ran):
+            stored = cache.get(FIRST_ACTIVITY_KIND, key)
+            if isinstance(stored, dict):
+                cutoff = _window_start(datetime.now(UTC))
+                return {
+                    start: first
+                    for start, first in stored.items()
+                    if isinstance(first, str) and (_instant(start) or _EPOCH) >= cutoff
+                }
+        firsts = self.hour_first_activity(
+            reports["blocks_hourly"], reports["claude_session"], answers=answers
+        )
+        if cache is not None and firsts is not None:
+            cache.put(FIRST_ACTIVITY_KIND, key, firsts)
+        return firsts
+
+    def _run_many(
+        self,
+        jobs: list[tuple[str, Callable[[], Any]]],
+        *,
+        pool: ThreadPoolExecutor | None = None,
+        on_result: Callable[[str, Any], None] | None = None,
+    ) -> dict[str, Any]:
+        """Run `jobs` ((label, call)) at the same time; their results by label, in order.
+
+        Each call starts one ccusage process, so threads suffice (in `pool`, else a pool of
+        their own). `on_result(label, result)` runs as each one succeeds. Every job finishes
+        (or times out) before the first CcusageError is raised: no process is left behind.
+        """
+        if pool is None:
+            workers = min(len(jobs), MAX_PARALLEL)
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ccusage") as own:
+                return self._run_many(jobs, pool=own, on_result=on_result)
+        results: dict[str, Any] = {}
+        errors: list[BaseException] = []
+        futures = {pool.submit(call): label for label, call in jobs}
+        for done, future in enumerate(as_completed(futures), start=1):
+            label = futures[future]
+            if self.progress:
+                self.progress(label, done, len(jobs))
+            try:
+                results[label] = future.result()
+            except Exception as exc:  # re-raised below, after every process ended
+                errors.append(exc)
+                continue
+            if on_result is not None:
+                on_result(label, results[label])
+        if errors:
+            raise errors[0]
+        return {label: results[label] for label, _ in jobs}
+
+    @staticmethod
+    def recent_session_ids(sessions: Any, now: datetime | None = None) -> list[str]:
+        """The ids of the sessions of a `claude session` report active in the last
+        FIRST_ACTIVITY_HOURS hours, in report order without repeats; [] for anything else."""
+        if not isinstance(sessions, dict) or not isinstance(sessions.get("sessions"), list):
+            return []
+        cutoff = _window_start(now or datetime.now(UTC))
+        ids = [
+            str(s["sessionId"])
+            for s in sessions["sessions"]
+            if isinstance(s, dict)
+            and s.get("sessionId")
+            and (_instant(s.get("lastActivity")) or cutoff) >= cutoff
+        ]
+        return list(dict.fromkeys(ids))
+
+    def lookup_sessions(self, ids: list[str]) -> dict[str, Any] | None:
+        """ccusage's `claude session --id … --json` for each of `ids`, at the same time
+        ({id: answer}); None when one cannot be read."""
+
+        def read_session(session_id: str) -> Any:
+            args = ["claude", "session", "--json", "--id", session_id]
+            if self.offline:
+                args.append("--offline")
+            return json.loads(self._run(args, "session --id"))
+
+        if not ids:
+            return {}
+        try:
+            return self._run_many([(sid, lambda sid=sid: read_session(sid)) for sid in ids])
+        except (CcusageError, ValueError):
+            return None
+
+    def session_answers(
+        self,
+        sessions: dict[str, Any],
+        now: datetime | None = None,
+        known: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """ccusage's `claude session --id … --json` for each session of the `claude session`
+        report active in the last FIRST_ACTIVITY_HOURS hours ({id: answer}); None when one
+        cannot be read. `known` holds answers already read from the same logs (looked up
+        early): those sessions are not asked again, and answers for other ids are ignored."""
+        ids = self.recent_session_ids(sessions, now)
+        known = known or {}
+        fresh = self.lookup_sessions([sid for sid in ids if sid not in known])
+        if fresh is None:
+            return None
+        return {sid: known[sid] if sid in known else fresh[sid] for sid in ids}
+
+    def _answers_after(
+        self, sessions: dict[str, Any], early: Future | None
+    ) -> dict[str, Any] | None:
+        """session_answers for the fresh report, reusing what `early` (a lookup_sessions
+        started before the report) read; a failed early lookup is simply asked again."""
+        known = early.result() if early is not None else None
+        return self.session_answers(sessions, known=known or None)
 
     def hour_first_activity(
         self,
         hourly: dict[str, Any],
         sessions: dict[str, Any],
         now: datetime | None = None,
+        answers: Any = _UNSET,
     ) -> dict[str, str] | None:
         """{hourly bucket's startTime: its first entry's timestamp} for the recent hours.
 
@@ -251,12 +475,10 @@ class Runner:
         (`claude session --id … --json`, for the sessions active in the last
         FIRST_ACTIVITY_HOURS hours); only the timestamps leave the machine. None when a
         session cannot be read: the server then counts from the hour's start, as it does for
-        older agents, rather than from a first entry that may be too late.
+        older agents, rather than from a first entry that may be too late. `answers` are
+        session_answers already looked up (run_all starts them early).
         """
-        now = now or datetime.now(UTC)
-        cutoff = (now - timedelta(hours=FIRST_ACTIVITY_HOURS)).replace(
-            minute=0, second=0, microsecond=0
-        )
+        cutoff = _window_start(now or datetime.now(UTC))
         buckets: list[tuple[datetime, datetime, str]] = []
         for block in hourly.get("blocks") or []:
             if not isinstance(block, dict) or block.get("isGap"):
@@ -267,22 +489,12 @@ class Runner:
         buckets.sort()
         if not buckets:
             return {}
-        ids = [
-            str(s["sessionId"])
-            for s in sessions.get("sessions") or []
-            if isinstance(s, dict)
-            and s.get("sessionId")
-            and (_instant(s.get("lastActivity")) or cutoff) >= cutoff
-        ]
+        if answers is _UNSET:
+            answers = self.session_answers(sessions, now)
+        if answers is None:
+            return None
         stamps: list[datetime] = []
-        for session_id in ids:
-            args = ["claude", "session", "--json", "--id", session_id]
-            if self.offline:
-                args.append("--offline")
-            try:
-                data = json.loads(self._run(args, "session --id"))
-            except (CcusageError, ValueError):
-                return None
+        for data in answers.values():
             entries = data.get("entries") if isinstance(data, dict) else None
             if not isinstance(entries, list):
                 return None
@@ -350,6 +562,14 @@ class Runner:
                 f"{_last_line(err) or 'no error message'}. {DOCTOR_HINT}"
             )
         return out
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _window_start(now: datetime) -> datetime:
+    """The first hour whose first entry is still looked up (FIRST_ACTIVITY_HOURS back)."""
+    return (now - timedelta(hours=FIRST_ACTIVITY_HOURS)).replace(minute=0, second=0, microsecond=0)
 
 
 def _instant(value: Any) -> datetime | None:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from claude_telemetry import __version__
 from claude_telemetry.config import ConfigError, Home, resolve_home
@@ -45,6 +48,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep the token in the OS keyring (needs the keyring package)",
     )
+    p.add_argument(
+        "--privacy",
+        choices=["paths", "names", "hashed"],
+        help="what the server learns about projects: folder paths and git remotes (default), "
+        "folder names only, or hashed names",
+    )
+    p.add_argument(
+        "--plan",
+        choices=["pro", "max5x", "max20x", "team", "api", "skip"],
+        help="the plan of your Claude account, when the server does not know it yet "
+        "(a plan already chosen is never changed)",
+    )
     p.add_argument("--skip-ccusage-check", action="store_true", help=argparse.SUPPRESS)
 
     p = sub.add_parser("sync", help="run ccusage and send the reports")
@@ -52,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
     p.add_argument("--output", type=Path, help="with --dry-run: write the envelope JSON here")
     p.add_argument("--service", action="store_true", help="quiet; respect the retry back-off")
+    p.add_argument(
+        "--verbose", action="store_true", help="also print the server's counts per report"
+    )
+    p.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
 
     sub.add_parser("status", help="server, last sync, spool, service")
     sub.add_parser("doctor", help="check everything the agent needs")
@@ -101,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    # httpx imports its own command line (click, pygments, rich: ~35 ms) when those happen to
+    # be installed; a None entry makes that optional import fail at once. The agent never
+    # uses httpx's command line, and httpx's client is the same without it.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[assignment]
     from claude_telemetry.logs import setup_logging
 
     setup_logging(home)
@@ -134,13 +157,18 @@ def _known_errors() -> tuple[type[Exception], ...]:
 
 
 class Ui:
-    """Printing through rich: colours on a terminal, plain text in pipes and logs."""
+    """Printing through rich on a terminal (colours, prompts, progress); plain text in pipes,
+    logs and the background service, which then never import rich (~40 ms of start-up)."""
 
     def __init__(self):
-        from rich.console import Console
+        if sys.stdout.isatty() or sys.stderr.isatty():
+            from rich.console import Console
 
-        self.out = Console(highlight=False, soft_wrap=True)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+            self.out: Any = Console(highlight=False, soft_wrap=True)
+            self.err: Any = Console(stderr=True, highlight=False, soft_wrap=True)
+        else:
+            self.out = PlainConsole(sys.stdout)
+            self.err = PlainConsole(sys.stderr)
 
     def say(self, text: str = "") -> None:
         self.out.print(text, markup=False)
@@ -158,14 +186,55 @@ class Ui:
         self.err.print(text, markup=False)
 
 
+class PlainConsole:
+    """The part of rich's Console the commands use, for output that is not a terminal:
+    style tags in our own markup are dropped, the text itself is printed as it is."""
+
+    _STYLE = re.compile(r"\[/?[a-z ]*\]")
+    is_terminal = False
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def print(self, text: str = "", end: str = "\n", markup: bool = True) -> None:
+        self.stream.write((self._STYLE.sub("", text) if markup else text) + end)
+        self.stream.flush()
+
+
 # --- commands ---------------------------------------------------------------------------------
 
 
 def cmd_setup(home: Home, args, ui: Ui) -> int:
-    from claude_telemetry.setup import configure, default_name, existing_config, token_from_env
+    from claude_telemetry.setup import (
+        PRIVACY_CHOICES,
+        SetupError,
+        check_server,
+        check_token,
+        configure,
+        default_name,
+        existing_config,
+        privacy_choice,
+        token_from_env,
+    )
 
     previous = existing_config(home)
     server, token, name = args.server, args.token or token_from_env(), args.name
+    privacy = args.privacy
+    if previous and args.token and not (server or name or privacy):
+        # `setup --token X` alone: a new token for the same server and machine.
+        result = configure(
+            home,
+            server=previous.server_url,
+            token=args.token,
+            name=previous.machine_name,
+            use_keyring=args.keyring or previous.token_store == "keyring",
+            check_ccusage=False,
+            say=ui.say,
+        )
+        ui.ok(f"Token replaced; still {previous.server_url} as machine {result.machine_name!r}.")
+        if args.plan:
+            _setup_plan(home, result.config, args.token, args, ui)
+        return 0
     if args.non_interactive:
         missing = [flag for flag, v in (("--server", server), ("--token", token)) if not v]
         if missing:
@@ -176,16 +245,42 @@ def cmd_setup(home: Home, args, ui: Ui) -> int:
         from rich.prompt import Prompt
 
         ui.say("Connect this machine to your team's claude-telemetry server.")
-        server = server or Prompt.ask(
-            "Server URL", default=previous.server_url if previous else None
-        )
-        if not token:
-            ui.say("Create a token with the 'ingest' scope in the web app (Settings > Tokens).")
-            token = Prompt.ask("API token", password=True)
-        name = name or Prompt.ask(
-            "Name for this machine",
-            default=previous.machine_name if previous else default_name(),
-        )
+        # Each answer is checked as it is given; a wrong one is asked again, not the lot.
+        while True:
+            server = server or Prompt.ask(
+                "Server URL", default=previous.server_url if previous else None
+            )
+            try:
+                server = check_server(server or "")
+                break
+            except SetupError as exc:
+                ui.error(str(exc))
+                server = None
+        ui.ok(f"{server} is a claude-telemetry server.")
+        while True:
+            if not token:
+                ui.say(f"Make a token on the machines page ({server}/machines/) and paste it here.")
+                token = Prompt.ask("API token", password=True)
+            try:
+                token = check_token(server, token or "")
+                break
+            except SetupError as exc:
+                ui.error(str(exc))
+                token = None
+        ui.ok("The server accepts the token.")
+        while not (name or "").strip():
+            name = Prompt.ask(
+                "Name for this machine",
+                default=previous.machine_name if previous else default_name(),
+            )
+        if privacy is None and not (previous and previous.privacy_chosen):
+            ui.say("What may the server learn about your projects?")
+            keys = list(PRIVACY_CHOICES)
+            for number, key in enumerate(keys, start=1):
+                ui.say(f"  {number}. {PRIVACY_CHOICES[key]}")
+            default = str(keys.index(privacy_choice(previous)) + 1) if previous else "1"
+            answer = Prompt.ask("Choose", choices=["1", "2", "3"], default=default)
+            privacy = keys[int(answer) - 1]
     result = configure(
         home,
         server=server,
@@ -193,6 +288,7 @@ def cmd_setup(home: Home, args, ui: Ui) -> int:
         name=name,
         use_keyring=args.keyring,
         check_ccusage=not args.skip_ccusage_check,
+        privacy=privacy,
         say=ui.say,
     )
     ui.ok(
@@ -200,8 +296,10 @@ def cmd_setup(home: Home, args, ui: Ui) -> int:
         f"the team reports in {result.timezone}."
     )
     ui.say(f"Configuration saved in {home.config_file}.")
+    ui.say(f"Projects: the server gets {PRIVACY_CHOICES[privacy_choice(result.config)]}.")
     if result.ccusage_problem:
         ui.warn(result.ccusage_problem)
+    _setup_plan(home, result.config, token, args, ui)
     if not args.non_interactive:
         from rich.prompt import Confirm
 
@@ -217,41 +315,135 @@ def cmd_setup(home: Home, args, ui: Ui) -> int:
     return 0
 
 
+def _setup_plan(home: Home, config, token: str, args, ui: Ui) -> None:
+    """Ask once which plan pays for this machine's Claude account while the server does not
+    know it (`--plan` answers for scripts); a plan someone chose is never changed here."""
+    from claude_telemetry.config import load_state, save_state
+    from claude_telemetry.setup import (
+        PLAN_CHOICES,
+        SUBSCRIPTIONS_PAGE,
+        SetupError,
+        account_plan,
+        choose_plan,
+    )
+
+    server = config.server_url
+    page = f"{server}{SUBSCRIPTIONS_PAGE}"
+    info = account_plan(server, token, config.machine_uuid)
+    if info is None:
+        if args.plan and args.plan != "skip":
+            ui.warn(f"The server cannot take the plan from here; choose it on {page}.")
+        return
+    if info["chosen"]:
+        label = info.get("plan_label") or info.get("plan")
+        if args.plan and args.plan not in ("skip", info.get("plan")):
+            ui.warn(f"The plan is already {label}; it is not changed here. Change it on {page}.")
+        else:
+            ui.say(f"Plan: {label}.")
+        return
+    state = load_state(home)
+    plan = args.plan
+    if plan is None and not args.non_interactive and not state.get("plan_asked"):
+        from rich.prompt import Prompt
+
+        ui.say("Which plan pays for this Claude account? (the dashboards compare its price")
+        ui.say("with the API value of your usage; nothing is assumed until you say)")
+        keys = list(PLAN_CHOICES)
+        for number, key in enumerate(keys, start=1):
+            ui.say(f"  {number}. {PLAN_CHOICES[key]}")
+        answer = Prompt.ask(
+            "Choose", choices=[str(n) for n in range(1, len(keys) + 1)], default=str(len(keys))
+        )
+        plan = keys[int(answer) - 1]
+        state["plan_asked"] = True  # asked once: a later setup does not ask again
+        save_state(home, state)
+    if plan is None or plan == "skip":
+        ui.say(f"Plan unknown: choose it on {page} or with `claude-telemetry setup --plan …`.")
+        return
+    try:
+        ui.ok(f"Plan: {choose_plan(server, token, config.machine_uuid, plan)}.")
+    except SetupError as exc:
+        ui.warn(str(exc))
+
+
 def cmd_sync(home: Home, args, ui: Ui) -> int:
     from claude_telemetry.config import load_config
     from claude_telemetry.sync import Syncer
 
     config = load_config(home)
-    show_progress = not args.service and ui.err.is_terminal
-    if show_progress:
-        with ui.err.status("Starting") as status:
-            outcome = Syncer(home, config, progress=status.update).run(
-                full=args.full, dry_run=args.dry_run, output=args.output
+    show_progress = not args.service and not args.json and ui.err.is_terminal
+    syncer = None
+    try:
+        if show_progress:
+            with ui.err.status("Starting") as status:
+                syncer = Syncer(home, config, progress=status.update)
+                outcome = syncer.run(
+                    full=args.full, dry_run=args.dry_run, output=args.output, keep_client=True
+                )
+        else:
+            syncer = Syncer(home, config)
+            outcome = syncer.run(
+                full=args.full,
+                dry_run=args.dry_run,
+                service=args.service,
+                output=args.output,
+                keep_client=True,
             )
-    else:
-        outcome = Syncer(home, config).run(
-            full=args.full, dry_run=args.dry_run, service=args.service, output=args.output
+        if not args.dry_run:
+            # On the sync's own connection: no second client, TLS set-up or handshake.
+            _refresh_limits(home, config, http=syncer.http)
+    finally:
+        if syncer is not None:
+            syncer.close()
+    if args.json:
+        import json
+
+        result = {0: "ok", 75: "kept"}.get(outcome.code, "failed")
+        print(
+            json.dumps(
+                {
+                    "result": result,
+                    "exit_code": outcome.code,
+                    "message": outcome.message,
+                    "notes": outcome.lines + outcome.after,
+                    **outcome.detail,
+                },
+                ensure_ascii=False,
+            )
         )
+        return outcome.code
     for line in outcome.lines:
         ui.say(line)
-    if not args.dry_run:
-        _refresh_limits(home, config)
     if outcome.code == 0:
         ui.ok(outcome.message)
     elif outcome.code == 75:
         ui.warn(outcome.message)
     else:
         ui.error(outcome.message)
+    for line in outcome.after:
+        ui.say(line)
+    if args.verbose and outcome.detail.get("counts_text"):
+        ui.say(f"{outcome.detail['counts_text']} ({outcome.detail.get('bytes', 0):,} bytes gzip)")
     return outcome.code
 
 
-def _refresh_limits(home: Home, config) -> str | None:
-    """Refresh the hooks' status file; the error in words when the server did not answer."""
+def _refresh_limits(home: Home, config, http=None) -> str | None:
+    """Refresh the hooks' status file; the error in words when the server did not answer.
+    `http`: an open httpx.Client with this config's server and token to reuse, or None."""
     from claude_telemetry.config import load_token
     from claude_telemetry.limits import REFRESH_TIMEOUT_SECONDS, refresh
 
     try:
-        refresh(home.root, config.server_url, load_token(home, config), REFRESH_TIMEOUT_SECONDS)
+        salt = config.hash_salt if config.hash_project_names else None
+        token = load_token(home, config)
+        refresh(
+            home.root,
+            config.server_url,
+            token,
+            REFRESH_TIMEOUT_SECONDS,
+            project_salt=salt,
+            client=http,
+        )
     except Exception as exc:  # the hooks fail open on an old file; sync's result stands
         log.warning("limits refresh failed: %s", exc)
         return f"{type(exc).__name__}: {exc}"
@@ -323,7 +515,8 @@ def cmd_status(home: Home, args, ui: Ui) -> int:
         (
             "ccusage",
             f"{ccusage_command_line(config)}"
-            + (f" (last used {state['ccusage_version']})" if state.get("ccusage_version") else ""),
+            + (f" (last used {state['ccusage_version']})" if state.get("ccusage_version") else "")
+            + _native_note(home, config),
         ),
         ("Service", service.describe(home)),
         (
@@ -341,6 +534,17 @@ def cmd_status(home: Home, args, ui: Ui) -> int:
     for key, value in rows:
         ui.say(f"{key + ':':<{width}} {value}")
     return 0
+
+
+def _native_note(home: Home, config) -> str:
+    """', run as its native binary <path>' when the last sync found one (native.py)."""
+    from claude_telemetry.ccusage import ccusage_command_line
+    from claude_telemetry.native import Resolution
+
+    argv = Resolution(home.root, ccusage_command_line(config)).argv
+    if argv and len(argv) == 1 and "@ccusage" in Path(argv[0]).parts:
+        return f", run as its native binary {argv[0]}"
+    return ""
 
 
 def _when(iso: str | None) -> str:
@@ -390,8 +594,9 @@ def cmd_doctor(home: Home, args, ui: Ui) -> int:
     for check in checks:
         ui.out.print(f"[{colours[check.level]}]{check.level.upper():<4}[/] ", end="")
         ui.out.print(f"{check.name:<{width}}  {check.detail}", markup=False)
-        if check.fix:
-            ui.out.print(f"{'':<5}{'':<{width}}  → {check.fix}", markup=False)
+        for number, line in enumerate(check.fix.splitlines()):
+            arrow = "→" if number == 0 else " "
+            ui.out.print(f"{'':<5}{'':<{width}}  {arrow} {line}", markup=False)
     failed = [c for c in checks if c.level == "fix"]
     return 1 if failed else 0
 

@@ -1,9 +1,17 @@
 """HTTP to the server: one gzip POST to /api/v1/ingest/, with every answer sorted into
-acknowledged, keep-and-retry-later, or rejected."""
+acknowledged, keep-and-retry-later, or rejected.
+
+A big report is answered 202: the server has stored it and processes it in the background.
+That is an acknowledgement (the report may leave the spool); the client then asks for the
+batch's state for a little while, so the answer usually carries what was stored, and
+otherwise goes on without it.
+"""
 
 from __future__ import annotations
 
 import email.utils
+import ssl
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,6 +21,8 @@ import httpx
 from claude_telemetry import __version__
 
 INGEST_PATH = "/api/v1/ingest/"
+# How long to follow a report answered 202 before going on without its counts (seconds).
+FOLLOW_SECONDS = 20.0
 
 
 class SendError(Exception):
@@ -68,15 +78,56 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, (parsed - datetime.now(parsed.tzinfo)).total_seconds())
 
 
+def tls_verify(server_url: str) -> ssl.SSLContext | bool:
+    """httpx's `verify` for a client that only talks to `server_url`.
+
+    For https it is httpx's default (True: certifi's CA bundle). Loading that bundle takes
+    20-120 ms, so a plain-http server gets an empty TLS context instead: the client never
+    follows redirects and only asks `server_url`, so it is never used, and if it were it
+    would trust no certificate (it fails closed).
+    """
+    if server_url.lower().startswith("https:"):
+        return True
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+def connection_limits(server_url: str) -> httpx.Limits:
+    """Keep a connection alive between the requests of one sync only to an https server.
+
+    There a new connection costs a TLS handshake, and the proxy in front (nginx, see
+    docs/production.md) answers without Nagle delays. A plain-http server is usually
+    Django's development server, which writes an answer in several pieces without
+    TCP_NODELAY: on a reused connection each answer then waits ~40 ms for the client's
+    delayed ACK, while a new local connection costs well under a millisecond.
+    """
+    if server_url.lower().startswith("https:"):
+        return httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's own
+    return httpx.Limits(max_keepalive_connections=0)
+
+
 class Client:
-    def __init__(self, server_url: str, token: str, timeout: float = 120.0):
+    def __init__(
+        self,
+        server_url: str,
+        token: str,
+        timeout: float = 120.0,
+        follow_seconds: float = FOLLOW_SECONDS,
+    ):
         self.server_url = server_url.rstrip("/")
         self.token = token
+        self.follow_seconds = follow_seconds
         self.http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=10.0),
             # A redirect would re-send the token somewhere nobody chose; never follow one.
             follow_redirects=False,
-            headers={"User-Agent": f"claude-telemetry-agent/{__version__}"},
+            # Every request goes to this server with this token (the limits refresh after a
+            # sync reuses this client).
+            headers={
+                "User-Agent": f"claude-telemetry-agent/{__version__}",
+                "Authorization": f"Bearer {token}",
+            },
+            verify=tls_verify(self.server_url),
+            limits=connection_limits(self.server_url),
         )
 
     def close(self) -> None:
@@ -106,7 +157,38 @@ class Client:
             ) from None
         except httpx.TransportError as exc:
             raise SendError(f"Cannot reach {self.server_url}: {_reason(exc)}.", keep=True) from None
-        return self._ack(response)
+        ack = self._ack(response)
+        if ack.status == 202:
+            return self._follow(ack)
+        return ack
+
+    def _follow(self, accepted: Ack) -> Ack:
+        """After a 202, ask for the batch's state every few seconds for `follow_seconds`.
+
+        Returns its state once processed (status "processed" with counts, or "failed" with the
+        reason), else the 202 answer: either way the server holds the report. Errors while
+        asking are no reason to send it again, so they end the wait quietly.
+        """
+        path = accepted.data.get("status_url")
+        if not isinstance(path, str) or not path.startswith(INGEST_PATH):
+            return accepted
+        deadline = time.monotonic() + self.follow_seconds
+        delay = 0.5
+        while time.monotonic() + delay <= deadline:
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            try:
+                response = self.http.get(
+                    self.server_url + path, headers={"Authorization": f"Bearer {self.token}"}
+                )
+                data = response.json() if response.status_code == 200 else None
+            except (httpx.HTTPError, ValueError):
+                return accepted
+            if not isinstance(data, dict):
+                return accepted
+            if data.get("status") in ("processed", "failed"):
+                return Ack(accepted.status, {**accepted.data, **data})
+        return accepted
 
     def _ack(self, response: httpx.Response) -> Ack:
         status = response.status_code

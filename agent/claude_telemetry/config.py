@@ -104,6 +104,7 @@ class Config:
     send_project_paths: bool = True
     hash_project_names: bool = False
     hash_salt: str = field(default_factory=lambda: secrets.token_hex(16))
+    privacy_chosen: bool = False  # setup asked the privacy question (asked once)
     spool_max_mb: int = 100
 
     def validate(self) -> None:
@@ -150,6 +151,7 @@ _LAYOUT: dict[str, list[tuple[str, str]]] = {
         ("send_project_paths", "send_project_paths"),
         ("hash_project_names", "hash_project_names"),
         ("hash_salt", "hash_salt"),
+        ("chosen", "privacy_chosen"),
     ],
     "spool": [("max_mb", "spool_max_mb")],
 }

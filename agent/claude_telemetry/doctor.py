@@ -23,6 +23,7 @@ from claude_telemetry.config import (
     load_token,
 )
 from claude_telemetry.envelope import check_in_envelope, encode
+from claude_telemetry.native import find_native_binary
 from claude_telemetry.spool import Spool
 from claude_telemetry.statusline import latest_capture_time
 
@@ -75,7 +76,42 @@ def check_permissions(home: Home, config: Config | None) -> Check:
     return Check("permissions", OK, f"agent home private; token in {store}")
 
 
+NODE_FIX = (
+    "Install Node.js 20 or newer (https://nodejs.org/en/download, or your package manager; "
+    "it brings npx), open a new terminal so it is on PATH, and run claude-telemetry doctor "
+    "again. `node --version` must say v20 or later. Or set CLAUDE_TELEMETRY_CCUSAGE to a "
+    "ccusage binary."
+)
+
+
+def node_version(node: str) -> tuple[int, str] | None:
+    """(major, 'v20.11.1') of the `node` program, or None when it does not answer."""
+    try:
+        text = subprocess.run(
+            [node, "--version"], capture_output=True, text=True, timeout=20, check=False
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    major = text.lstrip("v").split(".")[0]
+    return (int(major), text) if major.isdigit() else None
+
+
+def _runs_on_node(argv: list[str]) -> bool:
+    """npx, node, or a script whose first line starts node (ccusage's npm launcher)."""
+    name = os.path.basename(argv[0]).lower()
+    if name.startswith(("npx", "node")):
+        return True
+    try:
+        with open(argv[0], "rb") as fh:
+            first = fh.readline(200)
+    except OSError:
+        return False
+    return first.startswith(b"#!") and b"node" in first
+
+
 def check_node(config: Config | None) -> Check:
+    """ccusage is an npm package: Node.js 20+ runs it (through npx by default). Where its
+    native binary is found (native.py), Node is only needed to install or update it."""
     try:
         argv = ccusage_argv(config)
     except CcusageError as exc:
@@ -83,31 +119,21 @@ def check_node(config: Config | None) -> Check:
             "node",
             FIX,
             str(exc).replace(" Run `claude-telemetry doctor` for advice.", ""),
-            "Install Node.js 20 or newer (it brings npx), or set CLAUDE_TELEMETRY_CCUSAGE "
-            "to the path of a ccusage binary.",
+            NODE_FIX,
         )
-    if os.path.basename(argv[0]).lower().startswith("npx"):
-        node = shutil.which("node")
-        if node is None:
-            return Check(
-                "node", FIX, "npx found but node is not on PATH", "Install Node.js 20 or newer."
-            )
-        try:
-            version = subprocess.run(
-                [node, "--version"], capture_output=True, text=True, timeout=20, check=False
-            ).stdout.strip()
-        except (OSError, subprocess.TimeoutExpired):
-            version = ""
-        major = version.lstrip("v").split(".")[0]
-        if not major.isdigit() or int(major) < 20:
-            return Check(
-                "node",
-                FIX,
-                f"Node.js {version or '?'} is too old for ccusage",
-                "Install Node.js 20 or newer.",
-            )
-        return Check("node", OK, f"Node.js {version}, npx at {argv[0]}")
-    return Check("node", OK, f"ccusage runs as {argv[0]} (no npx needed)")
+    native = find_native_binary(argv)
+    if native is not None:
+        return Check("node", OK, f"ccusage runs as its native binary {native} (no Node start)")
+    if not _runs_on_node(argv):
+        return Check("node", OK, f"ccusage runs as {argv[0]} (no Node.js needed)")
+    node = shutil.which("node")
+    if node is None:
+        return Check("node", FIX, f"{argv[0]} needs Node.js, which is not on PATH", NODE_FIX)
+    found = node_version(node)
+    if found is None or found[0] < 20:
+        shown = found[1] if found else "of unknown version"
+        return Check("node", FIX, f"Node.js {shown} at {node} is too old for ccusage", NODE_FIX)
+    return Check("node", OK, f"Node.js {found[1]}, ccusage through {argv[0]}")
 
 
 def check_ccusage(home: Home, config: Config | None) -> tuple[Check, str]:
@@ -237,9 +263,20 @@ def check_server(home: Home, config: Config, ccusage_version: str) -> list[Check
 
 
 def check_service(home: Home) -> Check:
+    """The background sync: a service, or a cron line. Never advises a command that already
+    failed here (install-service's enabling): then it gives that run's manual steps."""
     text = service.describe(home)
+    manifest = service.load_manifest(home) or {}
+    if service.cron_installed(home):
+        extra = " (the service files are unused: claude-telemetry uninstall-service)"
+        return Check("service", OK, "sync runs from cron" + (extra if manifest else ""))
     if text == "not installed":
         return Check("service", FIX, "no background sync", "claude-telemetry install-service")
+    if manifest.get("enable_error"):
+        if service.timer_enabled(manifest):
+            return Check("service", OK, f"{manifest.get('description')}, enabled by hand")
+        steps = [line.strip() for line in manifest.get("manual_steps") or []]
+        return Check("service", FIX, text, "\n".join(steps) or "see install-service's output")
     if "broken" in text or "not enabled" in text:
         return Check("service", FIX, text, "claude-telemetry install-service")
     return Check("service", OK, text)

@@ -21,6 +21,10 @@ from claude_telemetry.ccusage import ClaudeDirs
 
 # Lines before --since minus this still count toward the window's first day in any timezone.
 ZONE_SLACK = timedelta(days=2)
+# A transcript last written this long before the window's start holds no line inside it
+# (Claude Code appends; its lines' times are when they were written). The margin covers a
+# clock that was behind on the PC that wrote a copied file.
+MTIME_SLACK = timedelta(days=1)
 
 
 def request_key(message_id: str, request_id: str) -> str:
@@ -66,8 +70,11 @@ def scan(projects_dirs: list[Path], since: date | None = None) -> dict[str, list
     `since`, with two days of slack for timezones, when given)."""
     start = datetime(since.year, since.month, since.day, tzinfo=UTC) - ZONE_SLACK if since else None
     first_hour: dict[str, datetime] = {}
+    oldest = (start - MTIME_SLACK).timestamp() if start is not None else None
     for path in _transcripts(projects_dirs):
         try:
+            if oldest is not None and path.stat().st_mtime < oldest:
+                continue  # nothing in the window: not read at all (steady-state syncs)
             with path.open(encoding="utf-8", errors="replace") as lines:
                 for line in lines:
                     found = _line_key(line)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import plistlib
+import shlex
 import shutil
 import subprocess
 import sys
@@ -324,15 +325,84 @@ def install(
     for cmd in plan.enable:
         problem = _run(cmd)
         if problem:
-            messages.append(
-                f"Could not run `{' '.join(cmd)}`: {problem}. The files are in "
-                "place; run it yourself, or uninstall-service to remove them."
-            )
+            steps = manual_steps(plan, home, interval_minutes)
+            manifest["enable_error"] = f"`{' '.join(cmd)}`: {problem}"
+            manifest["manual_steps"] = steps
+            atomic_write(manifest_path(home), json.dumps(manifest, indent=2).encode())
+            messages.append(f"Could not run `{' '.join(cmd)}`: {problem}.")
+            messages += steps
             return messages, False
     manifest["enabled"] = True
     atomic_write(manifest_path(home), json.dumps(manifest, indent=2).encode())
     messages.append(f"Installed {plan.description}.")
     return messages, True
+
+
+def cron_line(home: Home, interval_minutes: int) -> str:
+    """A crontab line that runs the same sync every `interval_minutes` (1-60 evenly; longer
+    intervals run hourly at most every N hours)."""
+    argv = " ".join(shlex.quote(a) for a in sync_argv(home))
+    log = shlex.quote(str(home.logs_dir / "cron.log"))
+    if interval_minutes < 60:
+        when = f"*/{interval_minutes} * * * *"
+    else:
+        when = f"0 */{max(1, interval_minutes // 60)} * * *"
+    return f"{when} {argv} >> {log} 2>&1"
+
+
+def manual_steps(plan: ServicePlan, home: Home, interval_minutes: int) -> list[str]:
+    """What to run when the service manager cannot be reached from here: the exact commands
+    for a session where it can, and (Linux, macOS) a cron line that needs no service manager."""
+    enable = " && ".join(shlex.join(c) for c in plan.enable)
+    lines = ["The service files are in place. Start them from a session where this works:"]
+    lines.append(f"  {enable}")
+    if plan.platform == "linux":
+        lines.append(
+            "systemd's user manager is not reachable here (no user bus: an SSH or su session, "
+            "a container, WSL without systemd). On a server, keep it running without a login:"
+        )
+        lines.append(f"  sudo loginctl enable-linger {os.environ.get('USER') or '$USER'}")
+    if plan.platform in ("linux", "macos"):
+        line = cron_line(home, interval_minutes)
+        lines.append("Or sync from cron instead (no service manager needed):")
+        lines.append(f"  (crontab -l 2>/dev/null; echo {shlex.quote(line)}) | crontab -")
+        lines.append("then remove the unused service files: claude-telemetry uninstall-service")
+    return lines
+
+
+def cron_installed(home: Home) -> bool:
+    """Does the user's crontab run this agent home's sync?"""
+    if shutil.which("crontab") is None:
+        return False
+    try:
+        done = subprocess.run(
+            ["crontab", "-l"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    home_arg = shlex.quote(str(home.root))
+    return any(
+        "claude_telemetry" in line and home_arg in line and " sync" in line
+        for line in done.stdout.splitlines()
+        if not line.lstrip().startswith("#")
+    )
+
+
+def timer_enabled(manifest: dict) -> bool:
+    """Is the installed unit enabled after all (the user ran the printed commands)?"""
+    if manifest.get("platform") != "linux" or shutil.which("systemctl") is None:
+        return False
+    try:
+        done = subprocess.run(
+            ["systemctl", "--user", "is-enabled", f"{UNIT}.timer"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def uninstall(home: Home) -> list[str]:
@@ -368,6 +438,8 @@ def describe(home: Home) -> str:
         return "not installed"
     missing = [i["path"] for i in manifest.get("files") or [] if not Path(i["path"]).exists()]
     state = "enabled" if manifest.get("enabled") else "files only, not enabled"
+    if manifest.get("enable_error"):
+        state = f"files written, not started ({manifest['enable_error']})"
     if missing:
         state = f"broken: {', '.join(missing)} missing"
     return f"{manifest.get('description')}, {state}"

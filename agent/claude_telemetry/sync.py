@@ -10,8 +10,10 @@ import json
 import logging
 import random
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -30,9 +32,11 @@ from claude_telemetry.config import (
 from claude_telemetry.envelope import build_envelope, decode, encode, summary
 from claude_telemetry.fsutil import LockBusy, exclusive_lock
 from claude_telemetry.projects import project_identity
+from claude_telemetry.report_cache import ReportCache, report_key, tree_fingerprint
 from claude_telemetry.request_keys import scan, without_requests
 from claude_telemetry.spool import Spool
 from claude_telemetry.statusline import prune_sent_captures, read_new_captures
+from claude_telemetry.summary import human_lines, sent_usage
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +48,40 @@ BACKOFF_MAX_SECONDS = 6 * 3600
 # Server errors (5xx) on one spooled report before newer reports go first: a report the server
 # always fails on must not hold everything newer back. It stays and is tried after them.
 SPOOL_ATTEMPTS_BEFORE_SKIP = 3
+# The report cache's entry for the answer to the request keys (see _foreign_requests).
+FOREIGN_KIND = "foreign_request_keys"
 
 
 @dataclass
 class Outcome:
     code: int
     message: str
-    lines: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # printed before the message
+    after: list[str] = field(default_factory=list)  # printed after it
+    # The raw detail for `sync --verbose` / `--json`: window, report counts, the server's answer.
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def synced_outcome(
+    envelope: dict[str, Any], ack: Ack, server_url: str, lines: list[str]
+) -> Outcome:
+    """A successful sync in a person's words (summary.human_lines), with the raw counts kept
+    in `detail`."""
+    duplicate = " (already had it)" if ack.data.get("duplicate") else ""
+    window = "full history" if envelope["full"] else f"since {envelope['since']}"
+    human = human_lines(envelope, ack.data, server_url)
+    return Outcome(
+        EXIT_OK,
+        human[0],
+        lines,
+        after=human[1:],
+        detail={
+            "window": window,
+            "counts_text": f"Synced {window}: {_counts_text(ack)}{duplicate}.",
+            "sent": sent_usage(envelope),
+            "server": {k: v for k, v in ack.data.items() if k != "foreign_request_keys"},
+        },
+    )
 
 
 def backoff_seconds(failures: int, retry_after: float | None = None, rng=random) -> float:
@@ -80,7 +111,10 @@ def apply_ack(state: dict[str, Any], envelope: dict[str, Any], ack: Ack) -> None
     server_tz = data.get("timezone")
     if isinstance(server_tz, str) and 0 < len(server_tz) <= 64:
         state["timezone"] = server_tz
-    if envelope.get("full") and envelope.get("reports"):
+    # A big report the server stored but could not process: it keeps it, yet the history is
+    # not on the server, so the next sync sends the whole history again.
+    failed = data.get("status") == "failed"
+    if envelope.get("full") and envelope.get("reports") and not failed:
         state["full_acked"] = True
         state["ccusage_version"] = envelope["machine"].get("ccusage_version")
     if state.get("timezone") != sent_tz and envelope.get("reports"):
@@ -139,6 +173,13 @@ def _now_iso() -> str:
 
 
 def _counts_text(ack: Ack) -> str:
+    state = ack.data.get("status")
+    if state == "received":
+        # A big report: the server stored it and processes it in the background.
+        return f"accepted; the server is still processing it (batch {ack.data.get('batch_id')})"
+    if state == "failed":
+        # Stored on the server, which keeps it to process again after a fix.
+        return f"accepted, but the server could not process it: {ack.data.get('detail')}"
     counts = ack.data.get("counts")
     if not isinstance(counts, dict) or not counts:
         return "nothing new"
@@ -170,6 +211,29 @@ class Syncer:
         self.config = config
         self.progress = progress or (lambda text: None)
         self.spool = Spool(home.spool_dir, home.rejected_dir, config.spool_max_mb * 1024 * 1024)
+        # One HTTP client for the whole sync (the request keys, the spool, the report and the
+        # limits refresh after it): one TLS set-up, and for https one kept-alive connection.
+        self._client: Client | None = None
+        self._client_lock = threading.Lock()
+
+    def client(self, token: str) -> Client:
+        """The sync's HTTP client, made on first use (from any thread)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = Client(self.config.server_url, token)
+            return self._client
+
+    @property
+    def http(self) -> Any:
+        """The sync's open httpx.Client, or None when it has not talked to the server."""
+        return self._client.http if self._client is not None else None
+
+    def close(self) -> None:
+        """Close the HTTP client, if one was made."""
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     def run(
         self,
@@ -178,13 +242,19 @@ class Syncer:
         dry_run: bool = False,
         service: bool = False,
         output: Path | None = None,
+        keep_client: bool = False,
     ) -> Outcome:
+        """One sync. `keep_client` leaves the HTTP client open for the caller (the limits
+        refresh after it; `http`), who then calls close()."""
         self.home.ensure()
         try:
             with exclusive_lock(self.home.lock_file):
                 return self._run(full=full, dry_run=dry_run, service=service, output=output)
         except LockBusy:
             return Outcome(EXIT_OK, "Another sync is running on this machine; this one is skipped.")
+        finally:
+            if not keep_client:
+                self.close()
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -209,11 +279,12 @@ class Syncer:
                 save_state(self.home, state)
             return Outcome(EXIT_FAILED, str(exc))
         body = encode(envelope)
+        log.info("reports ready: %s bytes gzip", f"{len(body):,}")
         if dry_run:
             return self._dry_run(envelope, body, output)
         assert token is not None
-        with Client(self.config.server_url, token) as client:
-            outcome = self._send(client, state, envelope, body)
+        outcome = self._send(self.client(token), state, envelope, body)
+        outcome.detail.setdefault("bytes", len(body))
         state["captures"] = prune_sent_captures(self.home.captures_dir, offsets, datetime.now(UTC))
         state["last_sync"] = {
             "at": _now_iso(),
@@ -234,8 +305,10 @@ class Syncer:
             self.config,
             timezone=timezone,
             workdir=self.home.root,
-            progress=lambda kind, i, n: self.progress(f"Running ccusage ({i}/{n}): {kind}"),
+            progress=lambda kind, i, n: self.progress(f"Ran ccusage ({i}/{n}): {kind}"),
+            cache_dir=self.home.root,
         )
+        cache = ReportCache(self.home.root)
         self.progress("Checking ccusage")
         version = runner.version()
         since = None if full else plan_since(state, version, self.config.overlap_days)
@@ -243,16 +316,44 @@ class Syncer:
         if dirs.missing and dirs.from_env:
             log.warning("CLAUDE_CONFIG_DIR entries without projects/: %s", dirs.missing)
         log.info("running ccusage %s (%s, tz %s)", version, since or "full history", timezone)
-        foreign = self._foreign_requests(dirs, since, version, timezone, token)
+        # Unchanged logs hold no request another machine could have reported first since the
+        # last look: reuse its answer instead of hashing every request and asking again.
+        foreign_key = report_key(
+            tree_fingerprint(dirs.projects_dirs()),
+            since,
+            self.config.server_url,
+            self.config.machine_uuid,
+        )
+        stored = cache.get(FOREIGN_KIND, foreign_key) if token is not None else None
+        reports = None
+        if isinstance(stored, list):
+            foreign: set[str] | None = {k for k in stored if isinstance(k, str)}
+        else:
+            # Usually no other machine reported any of these requests: ccusage runs on the
+            # logs as they are while the keys are hashed and sent, and runs again on a copy
+            # only when the answer names some.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="request-keys") as pool:
+                asked = pool.submit(self._foreign_requests, dirs, since, version, timezone, token)
+                try:
+                    reports = runner.run_all(since, dirs, cache=cache)
+                finally:
+                    foreign = asked.result()
+            if token is not None and foreign is not None:
+                cache.put(FOREIGN_KIND, foreign_key, sorted(foreign))
+                cache.save()
         if foreign:
             # ccusage reads a copy of the logs without the requests another machine reported.
             with tempfile.TemporaryDirectory(dir=self.home.root, prefix="logs-") as tmp:
                 self.progress(f"Leaving out {len(foreign):,} requests another machine reported")
                 reports = runner.run_all(
-                    since, dirs, claude_config_dir=without_requests(dirs, foreign, Path(tmp))
+                    since,
+                    dirs,
+                    claude_config_dir=without_requests(dirs, foreign, Path(tmp)),
+                    cache=cache,
+                    variant=report_key(sorted(foreign)),
                 )
-        else:
-            reports = runner.run_all(since, dirs)
+        elif reports is None:
+            reports = runner.run_all(since, dirs, cache=cache)
         self.progress("Reading project folders")
         reports, projects = project_identity(
             reports,
@@ -275,12 +376,13 @@ class Syncer:
 
     def _foreign_requests(
         self, dirs, since: date | None, version: str, timezone: str, token: str | None
-    ) -> set[str]:
+    ) -> set[str] | None:
         """The keys of this machine's requests that another machine reported first.
 
         Sends the hashed request keys of the window (request_keys) in a report of their own
         and reads the answer. Without a token (dry run), without Claude logs, or when the
-        server cannot be asked now, nothing is left out.
+        server cannot be asked now (None: not asked, so the answer is not remembered),
+        nothing is left out.
         """
         if token is None or not dirs.valid:
             return set()
@@ -297,14 +399,13 @@ class Syncer:
         )
         envelope["full"] = False  # keys only: it says nothing about which days are complete
         try:
-            with Client(self.config.server_url, token) as client:
-                ack = client.ingest(encode(envelope))
+            ack = self.client(token).ingest(encode(envelope))
         except SendError as exc:
             log.warning("request keys not sent (%s); nothing is left out this time", exc)
-            return set()
+            return None
         keys = ack.data.get("foreign_request_keys")
         if not isinstance(keys, list):
-            return set()
+            return None
         return {k for k in keys if isinstance(k, str)}
 
     def _dry_run(self, envelope: dict, body: bytes, output: Path | None) -> Outcome:
@@ -368,13 +469,7 @@ class Syncer:
             except SendError as exc:
                 attempts[entry.path.name] = attempts.get(entry.path.name, 0) + 1
                 lines.append(f"A spooled report that keeps failing is still kept: {exc}")
-        duplicate = " (already had it)" if ack.data.get("duplicate") else ""
-        window = "full history" if envelope["full"] else f"since {envelope['since']}"
-        return Outcome(
-            EXIT_OK,
-            f"Synced {window}: {_counts_text(ack)}{duplicate}.",
-            lines,
-        )
+        return synced_outcome(envelope, ack, self.config.server_url, lines)
 
     def _send_spooled(self, client: Client, state: dict, entry, lines: list[str]) -> None:
         """Send one spooled report: acknowledged → removed; refused for its content (4xx) →

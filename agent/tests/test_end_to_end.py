@@ -98,8 +98,17 @@ def test_setup_then_sync_puts_ccusages_own_totals_on_the_server(server, token, c
     assert "the team reports in UTC" in connected.stdout
     done = cli("sync")
     assert done.code == 0, done.output
-    assert "Synced full history" in done.stdout
+    assert "Sent the whole history" in done.stdout
     report = usage(server, token)
+    # What a person reads: days, tokens and cost sent (ccusage's own totals), what changed,
+    # and where to look; not the report names.
+    everything = ccusage_totals("all-daily-by-agent.json")
+    days = json.loads((FIXTURES / "output" / "all-daily-by-agent.json").read_text())["daily"]
+    assert f"{len(days)} days of usage ({days[0]['period']} to {days[-1]['period']})" in done.stdout
+    assert f"${everything['totalCost']:,.2f}" in done.stdout
+    assert "Changed on the server:" in done.stdout and " new sessions" in done.stdout
+    assert f"Dashboard: {server.url}/" in done.stdout
+    assert "claude_daily_instances" not in done.stdout
     # All agents together equal ccusage's unified report; Claude alone its Claude report.
     assert_same_totals(report["totals"], ccusage_totals("all-daily-by-agent.json"))
     assert_same_totals(by_source(report)["claude-code"], ccusage_totals("claude-daily.json"))
@@ -119,8 +128,19 @@ def test_the_next_sync_sends_a_window_and_counts_nothing_twice(
     assert "covering days since 2026-11-21" in done.stdout
     done = cli("sync")
     assert done.code == 0, done.output
-    assert "Synced since 2026-11-21" in done.stdout
+    assert "Sent days since 2026-11-21" in done.stdout
+    # The days were all there already: nothing is new (a session seen through the window
+    # may be restated).
+    assert " new " not in done.stdout and "Dashboard:" in done.stdout
     assert usage(server, token) == first
+    # The raw detail is still there for scripts and support.
+    done = cli("sync", "--json")
+    answer = json.loads(done.stdout)
+    assert answer["result"] == "ok" and answer["window"] == "since 2026-11-21"
+    assert answer["server"]["counts"]["claude_daily_instances"]["created"] == 0
+    assert answer["sent"]["days"] == 4 and answer["bytes"] > 0
+    done = cli("sync", "--verbose")
+    assert "claude_daily_instances +0" in done.stdout
 
 
 def test_an_unreachable_server_spools_and_the_next_sync_drains_once(
@@ -240,7 +260,7 @@ def test_statusline_readings_reach_the_server_once(server, token, connected, cli
     assert done.code == 0, done.output
     done = cli("sync")
     assert done.code == 0, done.output
-    assert "statusline +1" in done.stdout
+    assert "1 new rate-limit reading" in done.stdout
     done = cli("sync")
     assert "statusline" not in done.stdout
 
@@ -328,10 +348,11 @@ def test_a_spooled_report_the_server_refuses_is_set_aside_and_the_rest_goes_on(
 
 
 def test_the_interactive_setup_asks_and_connects(server, token, cli, agent_env):
-    answers = f"{server.url}\n{token}\nworkstation\nn\nn\n".encode()
+    answers = f"{server.url}\n{token}\nworkstation\n1\n6\nn\nn\n".encode()
     done = cli("setup", stdin=answers)
     assert done.code == 0, done.output
     assert "Connected as machine 'workstation'" in done.stdout
+    assert "Projects: the server gets project folder paths and git remotes" in done.stdout
     config = (Path(agent_env["CLAUDE_TELEMETRY_HOME"]) / "config.toml").read_text()
     assert 'name = "workstation"' in config and token not in config
     # Declined: neither the service nor the statusline capture was installed.
@@ -351,7 +372,7 @@ def test_days_follow_the_teams_timezone_and_a_change_resends_everything(
     assert cli("sync").code == 0
     Team.objects.filter(slug="team-a").update(timezone="Asia/Tokyo")
     # The server tells the agent on its next answer; the sync after that regroups all days.
-    assert "Synced since" in cli("sync").stdout
+    assert "Sent days since" in cli("sync").stdout
     assert agent_state(agent_env)["timezone"] == "Asia/Tokyo"
     out = tmp_path / "envelope.json"
     assert cli("sync", "--dry-run", "--output", str(out)).code == 0
@@ -364,6 +385,6 @@ def test_days_follow_the_teams_timezone_and_a_change_resends_everything(
         for r in rows
     }
     assert days == {row["date"] for row in tokyo["daily"]}
-    assert "Synced full history" in cli("sync").stdout
+    assert "Sent the whole history" in cli("sync").stdout
     # The UTC days were replaced, not kept beside the Tokyo ones: nothing counts twice.
     assert_same_totals(usage(server, token)["totals"], ccusage_totals("all-daily-by-agent.json"))

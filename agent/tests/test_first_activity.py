@@ -100,3 +100,48 @@ def test_without_recent_usage_no_first_activity_report_is_sent(use_agent_env, tm
     # The fixture logs end days before now.
     reports = Runner(make_config(), timezone="UTC", workdir=tmp_path).run_all(since=None)
     assert FIRST_ACTIVITY_KIND not in reports
+
+
+def test_sessions_named_by_the_last_report_are_looked_up_early_and_give_the_same_hours(
+    recent_home, tmp_path
+):
+    """A sync after new usage looks up the sessions the previous `claude session` report
+    named while the reports run; the fresh report decides: a session it no longer names is
+    dropped and a new one is looked up after it."""
+    from claude_telemetry.report_cache import ReportCache
+
+    from tests.crafted_logs import write_session
+
+    home = tmp_path / "agent-home"
+    home.mkdir()
+    runner = Runner(make_config(), timezone="UTC", workdir=tmp_path, cache_dir=home)
+    runner.run_all(since=None, cache=ReportCache(home))
+    cache = ReportCache(home)
+    assert Runner.recent_session_ids(cache.latest("claude_session")) == ["a", "b"]
+    # The last report also named a session that is gone now; and a new session starts.
+    stored = cache.entries["claude_session"]["report"]
+    stored["sessions"].append({**stored["sessions"][0], "sessionId": "gone"})
+    cache.put("claude_session", "an older key", stored)
+    cache.save()
+    config_dir = tmp_path / "home" / ".claude"
+    write_session(
+        config_dir,
+        [assistant_line(recent_home + timedelta(hours=2, minutes=1), session_id="d")],
+        session_id="d",
+    )
+    looked_up: list[list[str]] = []
+    lookup = Runner.lookup_sessions
+
+    def recording(self, ids):
+        looked_up.append(list(ids))
+        return lookup(self, ids)
+
+    runner = Runner(make_config(), timezone="UTC", workdir=tmp_path, cache_dir=home)
+    runner.lookup_sessions = recording.__get__(runner)  # the real lookups, recorded
+    early = runner.run_all(since=None, cache=ReportCache(home))
+    assert looked_up[0] == ["a", "b", "gone"]  # from the last report, before the fresh one
+    assert looked_up[1] == ["d"]  # only what the fresh report adds
+    # Exactly what looking everything up after the fresh report gives.
+    late = Runner(make_config(), timezone="UTC", workdir=tmp_path).run_all(since=None)
+    assert early[FIRST_ACTIVITY_KIND] == late[FIRST_ACTIVITY_KIND]
+    assert iso_ms(recent_home + timedelta(hours=2)) in early[FIRST_ACTIVITY_KIND]["hours"]

@@ -1,7 +1,17 @@
-"""The agent stands alone: no Django, its own entry points."""
+"""The agent stands alone: no Django, its own entry points, installable from the server."""
 
+import os
 import subprocess
 import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+from test_end_to_end import issue_token
+
+from dashboards.agent_wheel import ensure_wheel
+from usage.models import Machine
 
 
 def test_the_agent_never_imports_django():
@@ -50,3 +60,49 @@ def test_an_unknown_command_is_a_usage_error_not_a_traceback():
     )
     assert done.returncode == 2 and "invalid choice" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_wheel_the_server_offers_installs_and_runs_from_its_url(server, tmp_path, settings):
+    """`pip install <url>` of the machines page's wheel, through the live server, into a fresh
+    virtual environment: the console script pipx would expose runs and connects."""
+    settings.VAR_DIR = tmp_path / "var"
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    url = server.url + reverse("agent_wheel", args=[ensure_wheel().filename])
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+         "--no-index", "--quiet", url],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # The dependencies come from this test run's environment (no network here); the agent
+    # itself only from the wheel.
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    (Path(site) / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    script = venv / "bin" / "claude-telemetry"
+    where = subprocess.run(
+        [str(python), "-c", "import claude_telemetry; print(claude_telemetry.__file__)"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert where.startswith(str(venv))
+    version = subprocess.run([str(script), "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("claude-telemetry 0.1.0")
+    env = {
+        "HOME": str(tmp_path),
+        "PATH": os.environ["PATH"],
+        "CLAUDE_TELEMETRY_HOME": str(tmp_path / "agent"),
+        "NO_COLOR": "1",
+    }
+    setup = subprocess.run(
+        [str(script), "setup", "--server", server.url, "--token", issue_token(), "--name",
+         "from-the-wheel", "--non-interactive", "--skip-ccusage-check"],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    assert Machine.objects.filter(name="from-the-wheel").exists()

@@ -271,7 +271,7 @@ def test_a_timezone_change_regroups_the_days_it_still_has_and_keeps_the_lost_one
 
     done = sync(cli, env)
 
-    assert "Synced full history" in done.stdout
+    assert "Sent the whole history" in done.stdout
     assert "replaced 1 rows" in done.stdout
     # The UTC 11-20 became Tokyo's 11-21; the October days, gone from the logs, stay.
     assert daily() == {date(2026, 10, 20): 1100, date(2026, 10, 21): 1100, date(2026, 11, 21): 2200}
@@ -373,7 +373,7 @@ def test_a_copied_folder_that_only_syncs_splits_off_and_then_sends_its_whole_his
     second_run = sync(cli, pc2)
 
     assert "copied from another machine" in first_run.stdout
-    assert "Synced full history" in second_run.stdout
+    assert "Sent the whole history" in second_run.stdout
     first, second = Machine.objects.order_by("first_seen_at", "id")
     assert second.copied_from == first
     assert daily(first) == {date(2026, 11, 24): 1100}
@@ -499,12 +499,12 @@ def test_requests_synced_between_machines_later_count_once_in_incremental_syncs(
         sync(cli, env)
     # Two more laptop requests; a folder sync then brings the whole transcript to the desktop.
     write_session(laptop_home, "webapp", OCTOBER, LAPTOP_REQUESTS[1:])
-    assert "Synced since" in sync(cli, laptop).stdout
+    assert "Sent days since" in sync(cli, laptop).stdout
     target = desktop_home / ".claude" / "projects" / first.parent.name
     target.mkdir()
     shutil.copy2(first, target / first.name)
 
-    assert "Synced since" in sync(cli, desktop).stdout
+    assert "Sent days since" in sync(cli, desktop).stdout
 
     union = ccusage_on_all(laptop_home, desktop_home)
     assert union["totalTokens"] == 32400

@@ -3,11 +3,13 @@
 import plistlib
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from datetime import datetime
+from pathlib import Path
 
 import pytest
-from claude_telemetry import service
+from claude_telemetry import doctor, service
 from claude_telemetry.config import Home
 
 TASK_NS = "{http://schemas.microsoft.com/windows/2004/02/mit/task}"
@@ -124,3 +126,66 @@ def setup_config(env):
     from claude_telemetry.config import save_config
 
     save_config(Home(Path(env["CLAUDE_TELEMETRY_HOME"])), make_config())
+
+
+def test_without_a_user_systemd_bus_it_prints_the_commands_and_a_cron_line(
+    cli, tmp_path, agent_env
+):
+    """A container or an SSH session has no user bus: say exactly what to run, and where
+    nothing can run a service, the cron line."""
+    setup_config(agent_env)
+    no_bus = {
+        "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus",
+        "XDG_RUNTIME_DIR": str(tmp_path / "no-runtime"),
+    }
+    done = cli("install-service", "--interval", "20", env=no_bus)
+    assert done.code == 1
+    out = done.stdout
+    assert "run it yourself" not in out
+    assert (
+        "systemctl --user daemon-reload && systemctl --user enable --now "
+        "claude-telemetry-sync.timer"
+    ) in out
+    assert "loginctl enable-linger" in out
+    cron = next(line for line in out.splitlines() if "| crontab -" in line)
+    home = agent_env["CLAUDE_TELEMETRY_HOME"]
+    assert f"*/20 * * * * {sys.executable} -m claude_telemetry --home {home} sync --service" in (
+        cron
+    )
+    # The cron line is a real crontab entry: five time fields and a command.
+    entry = cron.split("echo ", 1)[1].split(") | crontab", 1)[0].strip("'")
+    assert len(entry.split(maxsplit=5)) == 6
+    assert "files written, not started" in cli("status", env=no_bus).stdout
+
+    # doctor names the same steps instead of the command that just failed.
+    check = doctor.check_service(Home(Path(home)))
+    assert check.level == "fix"
+    assert "install-service" not in check.fix.replace("uninstall-service", "")
+    assert "systemctl --user daemon-reload" in check.fix and "crontab -" in check.fix
+
+
+def test_doctor_explains_how_to_get_nodejs_when_it_is_missing_or_too_old(tmp_path, monkeypatch):
+    real = shutil.which("node")
+    # ccusage's npm launcher without its native package: it needs Node.js to run.
+    launcher = tmp_path / "ccusage" / "src" / "cli.js"
+    launcher.parent.mkdir(parents=True)
+    launcher.write_text("#!/usr/bin/env node\n")
+    launcher.chmod(0o755)
+    (tmp_path / "ccusage" / "package.json").write_text('{"name": "ccusage", "version": "20.0.24"}')
+    monkeypatch.setenv("CLAUDE_TELEMETRY_CCUSAGE", str(launcher))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", str(bin_dir))
+    missing = doctor.check_node(None)
+    assert missing.level == "fix" and "not on PATH" in missing.detail
+    assert "Node.js 20 or newer" in missing.fix and "nodejs.org" in missing.fix
+    old_node = bin_dir / "node"
+    old_node.write_text("#!/bin/sh\necho v18.19.0\n")
+    old_node.chmod(0o755)
+    old = doctor.check_node(None)
+    assert old.level == "fix" and "v18.19.0" in old.detail and "too old" in old.detail
+    if real:  # the Node.js of this machine, as it is
+        old_node.unlink()
+        old_node.symlink_to(real)
+        found = doctor.node_version(str(old_node))
+        assert doctor.check_node(None).level == ("ok" if found and found[0] >= 20 else "fix")
