@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from accounts.access import Viewer
 from accounts.models import User
-from telemetry_site.formatting import window_name
+from dashboards.periods import Change, change, previous_period
+from telemetry_site.formatting import short_day, window_name
 from usage import queries
 from usage.analytics import pace, ratelimits
 from usage.analytics.blocks import (
@@ -98,17 +99,25 @@ class Figure:
 
 @dataclass(frozen=True)
 class UsageSummary:
-    """Today, this week (from Monday) and this month, plus the last 30 days for a chart."""
+    """Today, this week (from Monday), this month and a chosen period (month to date unless
+    a preset or dates say otherwise), each with its change against the previous period of
+    equal length, plus the last 30 days for a chart. Days are the team's reporting days."""
 
     today: Figure
     week: Figure
     month: Figure
     days: list[dict]
+    period: Figure
+    since: date
+    until: date
+    changes: dict[str, Change]
 
     @property
     def has_usage(self) -> bool:
-        return any(d["total_tokens"] or d["cost_usd"] for d in self.days) or bool(
-            self.month.total_tokens
+        return (
+            any(d["total_tokens"] or d["cost_usd"] for d in self.days)
+            or bool(self.month.total_tokens)
+            or bool(self.period.total_tokens)
         )
 
     def chart(self) -> dict:
@@ -124,22 +133,40 @@ class UsageSummary:
         }
 
 
-def usage_summary(user: User, today: date, **query) -> UsageSummary:
-    """One aggregate_usage call (the read API's function) gives every figure of the summary."""
+def usage_summary(
+    user: User, today: date, period: tuple[date, date] | None = None, **query
+) -> UsageSummary:
+    """One aggregate_usage call (the read API's function) gives every figure of the summary,
+    the previous periods' included. `period` is (since, until), inclusive; month to date
+    when None. `query` is aggregate_usage's filters (scope, member, …)."""
     week_start = today - timedelta(days=today.weekday())
     month_start = today.replace(day=1)
     chart_start = today - timedelta(days=CHART_DAYS - 1)
-    first = min(week_start, month_start, chart_start)
-    rows = queries.aggregate_usage(user, group_by="day", since=first, until=today, **query)
+    since, until = period or (month_start, today)
+    spans = {
+        "today": (today, today),
+        "week": (week_start, today),
+        "month": (month_start, today),
+        "period": (since, until),
+    }
+    previous = {name: previous_period(*span) for name, span in spans.items()}
+    first = min(chart_start, *(start for start, _ in previous.values()))
+    last = max(today, until)
+    rows = queries.aggregate_usage(user, group_by="day", since=first, until=last, **query)
     by_day = {date.fromisoformat(r["key"]): r for r in rows["results"]}
 
-    def total(start: date) -> Figure:
-        picked = [r for d, r in by_day.items() if start <= d <= today]
+    def total(start: date, end: date) -> Figure:
+        picked = [r for d, r in by_day.items() if start <= d <= end]
         return Figure(
             cost_usd=sum((r["cost_usd"] for r in picked), Decimal(0)),
             total_tokens=sum(r["total_tokens"] for r in picked),
         )
 
+    figures = {name: total(*span) for name, span in spans.items()}
+    changes = {
+        name: change(figures[name].cost_usd, total(*previous[name]).cost_usd, *previous[name])
+        for name in spans
+    }
     days = []
     for offset in range(CHART_DAYS):
         day = chart_start + timedelta(days=offset)
@@ -147,13 +174,20 @@ def usage_summary(user: User, today: date, **query) -> UsageSummary:
         days.append(
             {
                 "day": day,
-                "label": day.strftime("%b %-d"),
+                "label": short_day(day, today),
                 "cost_usd": row["cost_usd"] if row else Decimal(0),
                 "total_tokens": row["total_tokens"] if row else 0,
             }
         )
     return UsageSummary(
-        today=total(today), week=total(week_start), month=total(month_start), days=days
+        today=figures["today"],
+        week=figures["week"],
+        month=figures["month"],
+        days=days,
+        period=figures["period"],
+        since=since,
+        until=until,
+        changes=changes,
     )
 
 

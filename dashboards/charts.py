@@ -4,16 +4,18 @@ from django.utils import timezone
 
 from accounts.access import Viewer
 from dashboards.cards import machine_label, subscription_label
+from telemetry_site.formatting import short_day
 from usage.models import Block
 
 
 def blocks_chart(blocks: list[Block], viewer: Viewer, several_subscriptions: bool) -> dict:
     """Chart data: one bar per block (oldest first), stacked by contributing machine."""
     ordered = sorted(blocks, key=lambda b: b.start_time)
+    today = timezone.localdate()
     labels = []
     for block in ordered:
         local = timezone.localtime(block.start_time)
-        label = local.strftime("%b %-d %H:%M")
+        label = f"{short_day(local.date(), today)} {local:%H:%M}"
         if several_subscriptions:
             label = f"{label} · {subscription_label(block.subscription, viewer)}"
         labels.append(label)

@@ -10,9 +10,12 @@ from django.db import transaction
 from django.http import QueryDict
 
 from accounts.access import Viewer
+from accounts.models import calendar_team
+from dashboards.periods import PRESET_LABELS, PRESETS, preset_range
 from telemetry_site.api.fields import day_in_range
+from telemetry_site.formatting import model_name
 from usage import queries
-from usage.models import Plan, Source, Subscription
+from usage.models import IngestPath, Plan, Source, Subscription
 
 SOURCE_CHOICES = [("", "All sources"), *Source.choices]
 UNKNOWN_CHOICE = "“%(value)s” is not one of the options, so this filter is ignored."
@@ -21,6 +24,13 @@ UNKNOWN_CHOICE = "“%(value)s” is not one of the options, so this filter is i
 def _choice_field(form: forms.BaseForm, name: str) -> forms.ChoiceField:
     """A ChoiceField of the form by name (form.fields is typed as holding plain Fields)."""
     return cast(forms.ChoiceField, form.fields[name])
+
+
+def _machine_label(machine, viewer: Viewer) -> str:
+    """A machine's name in the filter menus: the path it came by when it is Claude Code's OTLP
+    export, the owner when it is someone else's."""
+    label = f"{machine.name} · OTLP" if machine.ingest_path == IngestPath.OTLP else machine.name
+    return label if machine.owner_id == viewer.user.pk else f"{label} ({machine.owner.email})"
 
 
 def day_field() -> forms.DateField:
@@ -32,29 +42,85 @@ def day_field() -> forms.DateField:
     )
 
 
+class PresetSelect(forms.Select):
+    """The date preset menu; each option carries its days (`data-since`, `data-until`) so
+    app.js fills the date fields at once, and typing a date switches the menu to Custom."""
+
+    def __init__(self, *args, today: date | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.today = today
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value and value != "custom" and self.today is not None:
+            since, until = preset_range(str(value), self.today)
+            option["attrs"]["data-since"] = since.isoformat()
+            option["attrs"]["data-until"] = until.isoformat()
+        return option
+
+
 class FilterForm(forms.Form):
     """A GET filter form: a bad value becomes an error shown on the page, and is then ignored.
 
-    An end date before the start date is read as the range between the two: the dates are
-    swapped in the fields too, so the page shows the data for the dates its fields say.
+    A form with dates has a `range` preset first (last 7 or 30 days, month to date, last
+    month, custom) counted in the team's days (`today`); a preset other than Custom sets the
+    dates, which the fields then show. An end date before the start date is read as the range
+    between the two: the dates are swapped in the fields too, so the page shows the data for
+    the dates its fields say.
     """
 
-    def __init__(self, *args, **kwargs):
+    # A page whose dates may be left open ("any time") offers that as the first preset.
+    open_range = False
+
+    def __init__(self, *args, today: date | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.today = today or calendar_team(None).today()
+        if "since" in self.fields:
+            choices = [("", "Any time")] if self.open_range else []
+            self.fields["range"] = forms.ChoiceField(
+                required=False,
+                label="Dates",
+                choices=[*choices, *PRESETS],
+                widget=PresetSelect(today=self.today, attrs={"data-preset": ""}),
+            )
+            self.order_fields(["range", *[n for n in self.fields if n != "range"]])
         for field in self.fields.values():
             if isinstance(field, forms.ChoiceField):
                 field.error_messages["invalid_choice"] = UNKNOWN_CHOICE
 
+    def _rewrite(self, **values: str) -> None:
+        """Show `values` in the fields (the form's data is the submitted query string)."""
+        data = QueryDict(mutable=True)
+        data.update(self.data)
+        for name, value in values.items():
+            data[name] = value
+        self.data = data
+
+    @property
+    def range_label(self) -> str:
+        """The preset's name, or the dates for a custom range ("Nov 1, 2026 to Nov 24, 2026")."""
+        preset = self.value("range")
+        if preset and preset != "custom":
+            return PRESET_LABELS[preset]
+        since, until = self.value("since"), self.value("until")
+        if since and until:
+            return f"{since:%b} {since.day}, {since.year} to {until:%b} {until.day}, {until.year}"
+        return "Any time"
+
     def clean(self) -> dict[str, Any]:
         super().clean()
         cleaned = self.cleaned_data
+        preset = cleaned.get("range")
+        if preset and preset != "custom":
+            cleaned["since"], cleaned["until"] = preset_range(preset, self.today)
+            self._rewrite(since=cleaned["since"].isoformat(), until=cleaned["until"].isoformat())
+            for name in ("since", "until"):
+                # A preset replaces whatever the date fields held, a bad value included.
+                self.errors.pop(name, None)
         since, until = cleaned.get("since"), cleaned.get("until")
         if since and until and since > until:
             cleaned["since"], cleaned["until"] = until, since
-            data = QueryDict(mutable=True)
-            data.update(self.data)
-            data["since"], data["until"] = until.isoformat(), since.isoformat()
-            self.data = data
+            self._rewrite(since=until.isoformat(), until=since.isoformat())
             self.add_error(
                 None,
                 f"The end date is before the start date, so the two were swapped: showing "
@@ -87,12 +153,14 @@ class DashboardFilters(FilterForm):
     member = forms.ChoiceField(required=False)
     source = forms.ChoiceField(required=False, choices=SOURCE_CHOICES)
 
+    open_range = True
+
     def __init__(self, data, *, viewer: Viewer, machines, projects, members, **kwargs):
+        kwargs.setdefault("today", viewer.today())
         super().__init__(data, **kwargs)
         self.viewer = viewer
         _choice_field(self, "machine").choices = [("", "All machines")] + [
-            (str(m.uuid), m.name if m.owner_id == viewer.user.pk else f"{m.name} ({m.owner.email})")
-            for m in machines
+            (str(m.uuid), _machine_label(m, viewer)) for m in machines
         ]
         _choice_field(self, "project").choices = [("", "All projects")] + [
             (str(p.public_id), p.display_name) for p in projects
@@ -107,9 +175,43 @@ class DashboardFilters(FilterForm):
             del self.fields["scope"]
 
 
+class SessionFilters(DashboardFilters):
+    """The sessions list's filters plus a search (a session id, or part of a project's name)
+    and a 5-hour block (`<subscription public id>/<start in Unix seconds>`, from the blocks
+    page's links) whose sessions to list."""
+
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        strip=True,
+        label="Session id or project",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "id or project name"}),
+    )
+    block = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
+
+    def clean_block(self) -> tuple[str, int] | None:
+        value = self.cleaned_data.get("block") or ""
+        if not value:
+            return None
+        subscription, _, start = value.partition("/")
+        if not submitted_ids(subscription) or not start.isdigit():
+            raise forms.ValidationError("This link to a block is not one the page can read.")
+        return submitted_ids(subscription)[0], int(start)
+
+
+def block_link(block) -> str:
+    """The sessions list's `block` value for a block (see SessionFilters)."""
+    return f"{block.subscription.public_id}/{int(block.start_time.timestamp())}"
+
+
 def with_defaults(query: QueryDict, **defaults: str) -> QueryDict:
-    """The query string with defaults for the parameters it leaves empty, for a bound form."""
+    """The query string with defaults for the parameters it leaves empty, for a bound form.
+
+    Dates given without a preset (a link from before presets, a bookmark) are a custom range.
+    """
     data = query.copy()
+    if not data.get("range") and (data.get("since") or data.get("until")):
+        data["range"] = "custom"
     for name, value in defaults.items():
         if not data.get(name):
             data[name] = value
@@ -125,6 +227,7 @@ class BlockFilters(FilterForm):
     subscription = forms.ChoiceField(required=False)
 
     def __init__(self, data, *, viewer: Viewer, subscriptions, **kwargs):
+        kwargs.setdefault("today", viewer.today())
         super().__init__(data, **kwargs)
         _choice_field(self, "subscription").choices = [("", "All subscriptions")] + [
             (
@@ -137,6 +240,26 @@ class BlockFilters(FilterForm):
             _choice_field(self, "scope").choices = [("me", "Only mine"), ("team", "Whole team")]
         else:
             del self.fields["scope"]
+
+
+class PeriodFilters(FilterForm):
+    """The period of the overview and team pages: a preset (month to date unless chosen) or
+    custom dates; the pages' breakdowns and the period's stat card follow it."""
+
+    since = day_field()
+    until = day_field()
+
+    def period(self) -> tuple[date, date]:
+        """The chosen days, inclusive; month to date when nothing usable was chosen."""
+        since, until = self.value("since"), self.value("until")
+        if since is None or until is None:
+            return preset_range("mtd", self.today)
+        return since, until
+
+
+def period_filters(request, today: date) -> PeriodFilters:
+    """The overview's and team page's period form, bound with its defaults (month to date)."""
+    return PeriodFilters(with_defaults(request.GET, range="mtd"), today=today)
 
 
 PERIODS = [("day", "Day"), ("week", "Week"), ("month", "Month")]
@@ -173,7 +296,9 @@ class ExplorerFilters(DashboardFilters):
     split = forms.ChoiceField(required=False, choices=SPLITS, label="Split by")
     model = forms.ChoiceField(required=False)
 
+    open_range = False
     field_order = [
+        "range",
         "since",
         "until",
         "period",
@@ -188,7 +313,9 @@ class ExplorerFilters(DashboardFilters):
 
     def __init__(self, data, *, viewer: Viewer, models: list[str], **kwargs):
         super().__init__(data, viewer=viewer, **kwargs)
-        _choice_field(self, "model").choices = [("", "All models")] + [(m, m) for m in models]
+        _choice_field(self, "model").choices = [("", "All models")] + [
+            (m, model_name(m)) for m in models
+        ]
         if viewer.team is not None and "scope" not in self.fields:
             self.fields["scope"] = forms.ChoiceField(
                 required=False, choices=[("me", "Only mine"), ("team", "Whole team (totals)")]
@@ -230,6 +357,19 @@ class ExplorerFilters(DashboardFilters):
         """Machine UUID → the name the menu shows (with the owner for someone else's)."""
         # __init__ set these choices: flat (machine UUID, label) pairs.
         choices = cast(list[tuple[str, str]], _choice_field(self, "machine").choices)
+        return {key: label for key, label in choices if key}
+
+    def member_ids(self) -> set[str]:
+        """Public ids of the team's current members the member menu offers."""
+        if "member" not in self.fields:
+            return set()
+        choices = cast(list[tuple[str, str]], _choice_field(self, "member").choices)
+        return {key for key, _ in choices if key}
+
+    def model_labels(self) -> dict[str, str]:
+        """Model id → its friendly name (telemetry_site.formatting.model_name), for the menu's
+        models; JavaScript names chart series and table rows with it."""
+        choices = cast(list[tuple[str, str]], _choice_field(self, "model").choices)
         return {key: label for key, label in choices if key}
 
     @property

@@ -6,8 +6,9 @@ so small readings are not shown as 0%.
 """
 
 import csv
+import re
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
@@ -143,6 +144,65 @@ def window_adjective(window: str) -> str:
     if window.startswith("seven_day_"):
         return f"weekly {_model_part(window)}"
     return window.replace("_", " ")
+
+
+def short_day(day: date, today: date | None = None) -> str:
+    """A day on a chart axis or in a range: `Nov 24`; `Nov 24, 2025` outside `today`'s year."""
+    if today is not None and day.year != today.year:
+        return f"{day:%b} {day.day}, {day.year}"
+    return f"{day:%b} {day.day}"
+
+
+def day_label(day: date, today: date | None = None) -> str:
+    """A day in a table or a sentence: `Tue, Nov 24`; `Tue, Nov 24, 2025` outside `today`'s
+    year."""
+    return f"{day:%a}, {short_day(day, today)}"
+
+
+def day_span(since: date, until: date, today: date | None = None) -> str:
+    """Days `since`..`until` inclusive: `Nov 1 to Nov 24`, one day alone as `Nov 24`."""
+    if since == until:
+        return short_day(since, today)
+    return f"{short_day(since, today)} to {short_day(until, today)}"
+
+
+# Anthropic's model ids (docs.anthropic.com, "Models overview"): family first since Claude 4
+# (`claude-sonnet-4-5-20250929`), version first before it (`claude-3-5-sonnet-20241022`); an
+# optional snapshot date or `-latest` at the end. OpenAI's GPT ids for Codex: `gpt-5-codex`.
+_CLAUDE_FAMILY_FIRST = re.compile(
+    r"^claude-(opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?:-(?:\d{8}|latest))?$"
+)
+_CLAUDE_VERSION_FIRST = re.compile(
+    r"^claude-(\d+)(?:-(\d{1,2}))?-(opus|sonnet|haiku)(?:-(?:\d{8}|latest))?$"
+)
+_GPT = re.compile(r"^gpt-(\d+(?:\.\d+)?)((?:-(?:codex|mini|nano|pro|turbo))*)$")
+
+
+def model_name(model_id: str) -> str:
+    """A model id as people name it: `claude-sonnet-4-5-20250929` → `Claude Sonnet 4.5`,
+    `claude-3-5-haiku-20241022` → `Claude 3.5 Haiku`, `gpt-5-codex` → `GPT-5 Codex`; an id
+    that follows none of these patterns (a new vendor, `<synthetic>`) is returned unchanged."""
+    text = str(model_id or "")
+    if match := _CLAUDE_FAMILY_FIRST.match(text):
+        family, major, minor = match.groups()
+        version = f"{major}.{minor}" if minor else major
+        return f"Claude {family.capitalize()} {version}"
+    if match := _CLAUDE_VERSION_FIRST.match(text):
+        major, minor, family = match.groups()
+        version = f"{major}.{minor}" if minor else major
+        return f"Claude {version} {family.capitalize()}"
+    if match := _GPT.match(text):
+        version, suffixes = match.groups()
+        words = [w.capitalize() for w in suffixes.split("-") if w]
+        return " ".join([f"GPT-{version}", *words])
+    return text
+
+
+# How a fresh install gets its first account (accounts/management/commands/adduser.py): shown
+# by `make run` (the welcome command) and, in development, on the login page.
+FIRST_OWNER_COMMAND = (
+    ".venv/bin/python manage.py adduser you@example.com --team my-team --role owner"
+)
 
 
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP "CSV Injection").

@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("settings/subscriptions/", include("dashboards.settings_urls")),
+    path("settings/otlp/", include("dashboards.otlp_urls")),
     path("settings/", include(settings_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI in "split" form: its start-up script is a file, so the strict CSP holds.

@@ -30,6 +30,7 @@ PLUMBING = (
     "telemetry_site.api.throttles",
     "telemetry_site.api.views",
     "telemetry_site.celery",
+    "telemetry_site.devserver",
     "telemetry_site.env",
     "telemetry_site.formatting",
     "telemetry_site.jsonlog",

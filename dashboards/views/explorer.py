@@ -12,9 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.access import Viewer
-from dashboards.forms import EXPLORER_DAYS, ExplorerFilters, filter_options, with_defaults
-from telemetry_site.formatting import CENT, SafeCsvWriter
-from usage import queries
+from dashboards.forms import ExplorerFilters, filter_options, with_defaults
+from dashboards.periods import change, previous_period
+from telemetry_site.formatting import CENT, SafeCsvWriter, model_name
+from usage import exports, queries
 from usage.figures import FIGURE_FIELDS
 from usage.models import DailyUsage, Machine
 from usage.pricing import models_without_ccusage_price
@@ -26,26 +27,15 @@ CSV_COLUMNS = FIGURE_FIELDS
 def _explorer_filters(request, viewer: Viewer) -> ExplorerFilters:
     options = filter_options(viewer)
     since = timezone.localdate() - timedelta(days=MODEL_MENU_DAYS)
-    models = (
-        DailyUsage.objects.filter(machine__in=Machine.objects.visible_to(viewer), day__gte=since)
-        .order_by("model")
-        .values_list("model", flat=True)
-        .distinct()
-    )
-    today = timezone.localdate()
-    # The form shows the range it uses, so the inputs are never blank.
-    data = with_defaults(
-        request.GET,
-        since=(today - timedelta(days=EXPLORER_DAYS - 1)).isoformat(),
-        until=today.isoformat(),
-        period="day",
-    )
+    models = queries.models_seen(viewer, since)
+    # The form shows the range it uses (the last 30 team days unless chosen).
+    data = with_defaults(request.GET, range="30d", period="day")
     return ExplorerFilters(data, viewer=viewer, models=list(models), **options)
 
 
 def _explorer_table(request, filters: ExplorerFilters) -> tuple[dict, dict, str]:
     """The table's figures, its query and grouping: aggregate_usage, as GET /api/v1/usage/."""
-    params = filters.query(timezone.localdate())
+    params = filters.query(filters.today)
     group_by = filters.group_by
     try:
         data = queries.aggregate_usage(request.user, group_by=group_by, **params)
@@ -55,6 +45,16 @@ def _explorer_table(request, filters: ExplorerFilters) -> tuple[dict, dict, str]
         params = {"since": params["since"], "until": params["until"], "scope": "me"}
         group_by = "day"
         data = queries.aggregate_usage(request.user, group_by=group_by, **params)
+    if group_by == "model":
+        # Friendly names (the table's tooltip and the CSV's key column keep the raw id).
+        for row in data["results"]:
+            row["label"] = model_name(row["key"])
+    if group_by == "member":
+        # Someone who left keeps their row (their machines stay in the team), marked former.
+        current = filters.member_ids()
+        for row in data["results"]:
+            if str(row["key"]) not in current and str(row["key"]) != str(request.user.public_id):
+                row["label"] = f"{row['label']} (former member)"
     if group_by == "machine":
         # Two people's "laptop" need their owner's name to be told apart, as in the menu.
         labels = filters.machine_labels()
@@ -74,6 +74,16 @@ def usage_explorer(request):
         by_server = {m["model"] for m in unpriced if m["priced_by_server"]}
         for row in data["results"]:
             row["priced_by_server"] = row["key"] in by_server
+    # The total against the days just before, as many of them (the stat cards' change).
+    previous_since, previous_until = previous_period(params["since"], params["until"])
+    try:
+        previous = queries.aggregate_usage(
+            request.user,
+            group_by="source",
+            **{**params, "since": previous_since, "until": previous_until},
+        )["totals"]["cost_usd"]
+    except (queries.QueryError, PermissionDenied, Http404):
+        previous = Decimal(0)
     periodic = group_by in ("day", "week", "month")
     split = "" if periodic else group_by
     period = group_by if periodic else (filters.value("period") or "day")
@@ -92,10 +102,12 @@ def usage_explorer(request):
                 "period": period,
                 "split": split,
                 "machine_labels": filters.machine_labels(),
+                "model_labels": filters.model_labels(),
             },
             "csv_query": request.GET.urlencode(),
             "has_machines": bool(data["results"]) or Machine.objects.visible_to(viewer).exists(),
             "unpriced_models": unpriced,
+            "change": change(data["totals"]["cost_usd"], previous, previous_since, previous_until),
         },
     )
 
@@ -137,3 +149,26 @@ def _csv_value(value):
     if isinstance(value, Decimal):
         return f"{value.quantize(CENT)}"
     return value
+
+
+@login_required
+def chargeback_csv(request):
+    """The explorer's filters as a chargeback file: per period (the explorer's day, week or
+    month) by project by member, with names (usage.exports.chargeback_rows, as the API's)."""
+    viewer = Viewer.of(request.user)
+    filters = _explorer_filters(request, viewer)
+    params = filters.query(filters.today)
+    period = filters.value("period") or "month"
+    try:
+        rows = exports.chargeback_rows(request.user, period=period, **params)
+    except (queries.QueryError, PermissionDenied):
+        # The form refuses what the query would; fall back to the viewer's own rows.
+        params = {"since": params["since"], "until": params["until"], "scope": "me"}
+        rows = exports.chargeback_rows(request.user, period=period, **params)
+    name = f"chargeback-{params['since']}-{params['until']}.csv"
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    writer = SafeCsvWriter(response)
+    for row in exports.chargeback_csv_rows(rows):
+        writer.writerow(row)
+    return response

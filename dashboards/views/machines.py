@@ -8,13 +8,17 @@ import logging
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.core.paginator import Paginator
+from django.db.models import Case, Count, Q, When
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts.access import Viewer
+from accounts.models import ApiToken, Scope
+from dashboards.agent_wheel import AgentWheelError, ensure_wheel, wheel_url
 from dashboards.forms import RenameForm, submitted_ids
 from usage.analytics.blocks import move_machine
 from usage.analytics.quality import (
@@ -25,29 +29,55 @@ from usage.analytics.quality import (
     findings_by_machine,
 )
 from usage.models import DailyUsage, Machine, Subscription
+from usage.naming import MachineNameError, rename_machine
 from usage.pricing import models_without_ccusage_price
 
 log = logging.getLogger(__name__)
+# Machines a page shows: a 1,000-member team has thousands.
+MACHINES_PER_PAGE = 50
 
 
 @login_required
 def machines(request):
+    return _machines_page(request)
+
+
+@require_POST
+@login_required
+def machine_token(request):
+    """POST /machines/token/: a new `ingest` token for the viewer's next machine, shown once
+    inside the setup command on the machines page (the database keeps only its hash)."""
+    created, raw = ApiToken.issue(
+        request.user, f"Machine set-up {timezone.now():%Y-%m-%d %H:%M} UTC", [Scope.INGEST]
+    )
+    log.info("machine token created", extra={"user_id": request.user.pk, "token": created.pk})
+    return _machines_page(request, new_token=raw, status=201)
+
+
+def _machines_page(request, *, new_token: str | None = None, status: int = 200):
     viewer = Viewer.of(request.user)
     now = timezone.now()
-    machine_list = list(
-        Machine.objects.visible_to(viewer)
-        .select_related("owner", "subscription", "copied_from")
-        .order_by("name", "pk")
+    visible = Machine.objects.visible_to(viewer)
+    # Own machines first, then colleagues' by email; retired ones last in each group. A big
+    # team's machines come a page at a time.
+    ordered = (
+        visible.select_related("owner", "subscription", "copied_from")
+        .annotate(
+            theirs=Case(When(owner_id=viewer.user.pk, then=0), default=1),
+            retired=Case(When(retired_at__isnull=True, then=0), default=1),
+        )
+        .order_by("theirs", "owner__email", "retired", "name", "pk")
     )
-    # Own machines first, then colleagues' by email; retired ones last in each group.
-    machine_list.sort(
-        key=lambda m: (m.owner_id != viewer.user.pk, m.owner.email, m.retired_at is not None)
-    )
+    counts = visible.aggregate(all=Count("pk"), active=Count("pk", filter=Q(retired_at=None)))
+    paginator = Paginator(ordered, MACHINES_PER_PAGE)
+    paginator.count = counts["all"]
+    page = paginator.get_page(request.GET.get("page"))
+    machine_list = list(page.object_list)
     owner_ids = {m.owner_id for m in machine_list} | {viewer.user.pk}
     subscriptions_by_owner: dict[int, list[Subscription]] = {}
     for sub in Subscription.objects.filter(owner_id__in=owner_ids).order_by("owner_id", "label"):
         subscriptions_by_owner.setdefault(sub.owner_id, []).append(sub)
-    findings = findings_by_machine(machine_list)
+    findings = findings_by_machine(machine_list, among=visible)
     rows = [
         {
             "machine": m,
@@ -65,9 +95,13 @@ def machines(request):
         "dashboards/machines.html",
         {
             "rows": rows,
+            "page": page,
+            "machine_count": counts["all"],
             "now": now,
             "site_url": settings.SITE_URL,
-            "active_count": sum(1 for r in rows if r["status"] != "retired"),
+            "agent_wheel_url": _wheel_url_or_none(),
+            "new_token": new_token,
+            "active_count": counts["active"],
             "lost_history_advice": LOST_HISTORY_ADVICE,
             "duplicate_advice": DUPLICATE_SESSION_ADVICE,
             "copied_folder_advice": COPIED_FOLDER_ADVICE,
@@ -77,7 +111,16 @@ def machines(request):
                 DailyUsage.objects.filter(machine__in=Machine.objects.visible_to(viewer))
             ),
         },
+        status=status,
     )
+
+
+def _wheel_url_or_none() -> str | None:
+    try:
+        return wheel_url()
+    except AgentWheelError:
+        log.exception("the agent wheel cannot be built")
+        return None
 
 
 def _managed_machine(request, machine_uuid) -> Machine:
@@ -99,8 +142,12 @@ def machine_rename(request, machine_uuid):
     if not form.is_valid():
         messages.error(request, "A machine name must be 1 to 100 characters.")
         return redirect("machines")
-    old_name, machine.name = machine.name, form.cleaned_data["name"]
-    machine.save(update_fields=["name"])
+    try:
+        old_name = rename_machine(machine, form.cleaned_data["name"])
+    except MachineNameError as exc:
+        # Two machines of one person under one name could not be told apart on any page.
+        messages.error(request, f"Not renamed: {exc}")
+        return redirect("machines")
     log.info(
         "machine renamed",
         extra={"machine": str(machine.uuid), "old": old_name, "by": request.user.pk},
@@ -172,3 +219,31 @@ def machine_retire(request, machine_uuid):
         extra={"machine": str(machine.uuid), "by": request.user.pk},
     )
     return redirect("machines")
+
+
+@require_safe
+def agent_wheel_download(request, filename: str):
+    """GET /agent/<wheel file name>: the agent's wheel, to anyone.
+
+    Public on purpose: the wheel holds only the agent's open code (no token, no server data),
+    and pip and pipx fetch it without a login. Another file name is a 404, so an old link
+    says clearly that it is gone rather than serving another version under its name.
+    """
+    try:
+        wheel = ensure_wheel()
+    except AgentWheelError as exc:
+        return HttpResponse(
+            f"The agent cannot be downloaded from this server: {exc}.\n",
+            status=503,
+            content_type="text/plain; charset=utf-8",
+        )
+    if filename != wheel.filename:
+        raise Http404(f"No agent wheel named {filename}; this server offers {wheel.filename}.")
+    response = FileResponse(
+        wheel.path.open("rb"),
+        as_attachment=True,
+        filename=wheel.filename,
+        content_type="application/zip",
+    )
+    response["Cache-Control"] = "no-cache"
+    return response

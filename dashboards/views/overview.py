@@ -17,6 +17,7 @@ from dashboards.cards import (
     shares,
     usage_summary,
 )
+from dashboards.forms import period_filters
 from usage import queries
 from usage.analytics import pace, plan_value, ratelimits
 from usage.models import DailyUsage, Machine, Subscription
@@ -32,16 +33,18 @@ def overview(request):
     team_view = viewer.sees_others and request.GET.get("scope") == "team"
     scope = "team" if team_view else "me"
     today = viewer.today()
-    month_start = today.replace(day=1)
-    summary = usage_summary(user, today, scope=scope)
-    month: dict[str, Any] = {"since": month_start, "until": today, "scope": scope}
+    period = period_filters(request, today)
+    since, until = period.period()
+    summary = usage_summary(user, today, (since, until), scope=scope)
+    # The breakdowns follow the chosen period (month to date unless another is chosen).
+    month: dict[str, Any] = {"since": since, "until": until, "scope": scope}
     by_machine = shares(queries.aggregate_usage(user, group_by="machine", **month))
     if team_view:
         # Two people's "laptop" need their owner's name to be told apart.
-        names = {
-            str(m.uuid): machine_label(m, viewer)
-            for m in Machine.objects.visible_to(viewer).select_related("owner")
-        }
+        shown = Machine.objects.visible_to(viewer).filter(
+            uuid__in=[row["key"] for row in by_machine if row["key"]]
+        )
+        names = {str(m.uuid): machine_label(m, viewer) for m in shown.select_related("owner")}
         for row in by_machine:
             row["label"] = names.get(str(row["key"]), row["label"])
     by_project = shares(queries.aggregate_usage(user, group_by="project", **month))
@@ -59,6 +62,8 @@ def overview(request):
         "viewer": viewer,
         "team_view": team_view,
         "today": today,
+        "period": period,
+        "period_keep": {"scope": "team"} if team_view else {},
         "summary": summary,
         "by_machine": by_machine,
         "by_project": by_project,
@@ -74,9 +79,11 @@ def overview(request):
             if row.quota.readings
         ][:5],
         "plan_values": [
-            {"subscription": sub, "value": plan_value.plan_value(sub, month_start, today)}
-            for sub in own_subscriptions
+            {"subscription": sub, "value": plan_value.plan_value(sub, since, until)}
+            for sub in ([] if team_view else own_subscriptions)
         ],
+        # The lead's view: every member's plans against their API value, in three queries.
+        "team_plan": plan_value.team_plan_values(viewer.team, since, until) if team_view else None,
         "pace": pace_card(
             pace.pace_for_team(viewer.team, today)
             if team_view
@@ -93,7 +100,7 @@ def overview(request):
     }
     context["unpriced_models"] = models_without_ccusage_price(
         DailyUsage.objects.filter(
-            queries.machine_scope(user, scope=scope), day__gte=month_start, day__lte=today
+            queries.machine_scope(user, scope=scope), day__gte=since, day__lte=until
         )
     )
     context["has_usage"] = summary.has_usage or bool(by_machine)

@@ -1,6 +1,7 @@
 """The team page: totals and pace for everyone in the team; per-member figures, quota headroom
 and one member's drill-down for those who may see other members."""
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +16,8 @@ from accounts.access import Viewer
 from accounts.models import User
 from budgets.enforcement import recent_events
 from dashboards.cards import pace_card, quota_rows, shares, usage_summary
-from usage import queries
+from dashboards.forms import period_filters
+from usage import productivity, queries
 from usage.analytics import pace, ratelimits
 from usage.models import Machine, Subscription
 
@@ -31,12 +33,14 @@ def team_dashboard(request):
     user, team = request.user, viewer.team
     now = timezone.now()
     today = viewer.today()
-    month_start = today.replace(day=1)
-    summary = usage_summary(user, today, scope="team")
+    period = period_filters(request, today)
+    since, until = period.period()
+    summary = usage_summary(user, today, (since, until), scope="team")
     context = {
         "viewer": viewer,
         "team": team,
         "today": today,
+        "period": period,
         "summary": summary,
         "pace": pace_card(pace.pace_for_team(team, today)),
         "members": [],
@@ -47,7 +51,7 @@ def team_dashboard(request):
     }
     if viewer.sees_others:
         month = queries.aggregate_usage(
-            user, group_by="member", since=month_start, until=today, scope="team"
+            user, group_by="member", since=since, until=until, scope="team"
         )
         day = queries.aggregate_usage(
             user, group_by="member", since=today, until=today, scope="team"
@@ -76,6 +80,24 @@ def team_dashboard(request):
                     "share": float(cost * 100 / total) if total else 0.0,
                 }
             )
+        # People who left keep their spend in the table, marked as former, so the rows add
+        # up to the team's total (their machines stay in the team).
+        current = {str(m["user"].public_id) for m in members}
+        gone = [key for key in by_member if key not in current]
+        for person in User.objects.filter(public_id__in=gone) if gone else []:
+            row = by_member[str(person.public_id)]
+            members.append(
+                {
+                    "user": person,
+                    "role": "Former member",
+                    "former": True,
+                    "machines": 0,
+                    "cost_usd": row["cost_usd"],
+                    "total_tokens": row["total_tokens"],
+                    "today_usd": today_cost.get(str(person.public_id), Decimal(0)),
+                    "share": float(row["cost_usd"] * 100 / total) if total else 0.0,
+                }
+            )
         members.sort(key=lambda m: (-m["cost_usd"], m["user"].email))
         context["members"] = members
         context["headroom"] = [
@@ -86,13 +108,34 @@ def team_dashboard(request):
             "labels": [m["user"].display_name for m in members],
             "series": [
                 {
-                    "label": "This month",
+                    "label": period.range_label,
                     "cost": [float(m["cost_usd"]) for m in members],
                     "tokens": [m["total_tokens"] for m in members],
                 }
             ],
         }
+    context["productivity"] = _productivity(user, viewer, since, until)
     return render(request, "dashboards/team.html", context)
+
+
+def _productivity(user, viewer: Viewer, since, until) -> dict:
+    """The period's productivity card (Claude Code's OTLP metrics): the team's totals for
+    everyone, each member's figures for those who may see other members. One productivity
+    and one cost query: the per-member answer carries the team's totals too."""
+    figures = productivity.aggregate_productivity(
+        user,
+        group_by="member" if viewer.sees_others else "day",
+        since=since,
+        until=until,
+        scope="team",
+    )
+    members = figures["results"] if viewer.sees_others else []
+    team = figures["totals"]
+    return {
+        "has_data": bool(figures["results"]),
+        "totals": {**team, "active": timedelta(seconds=team["active_seconds"])},
+        "members": [{**row, "active": timedelta(seconds=row["active_seconds"])} for row in members],
+    }
 
 
 def _member_drilldown(request, viewer: Viewer, member_ref: str):
@@ -106,8 +149,10 @@ def _member_drilldown(request, viewer: Viewer, member_ref: str):
     user = request.user
     now = timezone.now()
     today = viewer.today()
-    month: dict[str, Any] = {"since": today.replace(day=1), "until": today, "member": target}
-    summary = usage_summary(user, today, member=target)
+    period = period_filters(request, today)
+    since, until = period.period()
+    month: dict[str, Any] = {"since": since, "until": until, "member": target}
+    summary = usage_summary(user, today, (since, until), member=target)
     machines = list(queries.machines_for(user, member=target))
     subscriptions = list(Subscription.objects.filter(owner=target).order_by("label"))
     quotas = ratelimits.latest_quotas(subscriptions, now)
@@ -118,6 +163,8 @@ def _member_drilldown(request, viewer: Viewer, member_ref: str):
             "viewer": viewer,
             "target": target,
             "today": today,
+            "period": period,
+            "period_keep": {"member": member_ref},
             "summary": summary,
             "by_project": shares(queries.aggregate_usage(user, group_by="project", **month)),
             "by_machine": shares(queries.aggregate_usage(user, group_by="machine", **month)),

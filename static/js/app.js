@@ -131,12 +131,59 @@
     });
   }
 
+  /* Date presets: choosing one fills the form's dates from the option's data-since/until
+     (the server counted them in the team's days); typing a date switches the menu to Custom. */
+  function setUpPresets(root) {
+    (root || document).querySelectorAll("select[data-preset]").forEach(function (select) {
+      var form = select.form;
+      if (!form) return;
+      var since = form.elements.namedItem("since");
+      var until = form.elements.namedItem("until");
+      if (!since || !until) return;
+      select.addEventListener("change", function () {
+        var option = select.options[select.selectedIndex];
+        if (option && option.hasAttribute("data-since")) {
+          since.value = option.getAttribute("data-since");
+          until.value = option.getAttribute("data-until");
+        } else if (option && option.value === "") {
+          since.value = "";
+          until.value = "";
+        }
+      });
+      [since, until].forEach(function (input) {
+        input.addEventListener("change", function () { select.value = "custom"; });
+      });
+    });
+  }
+
+  /* The settings links: a menu under its button on wide screens (closed until opened, closed
+     again by Escape or a click elsewhere); on phones they stay open inside the main menu. */
+  function setUpSettingsMenu() {
+    var more = document.querySelector(".nav-more");
+    if (!more) return;
+    var wide = window.matchMedia("(min-width: 60rem)");
+    function fit() { more.open = !wide.matches; }
+    fit();
+    wide.addEventListener("change", fit);
+    document.addEventListener("click", function (event) {
+      if (wide.matches && more.open && !more.contains(event.target)) more.open = false;
+    });
+    document.addEventListener("keydown", function (event) {
+      if (wide.matches && more.open && event.key === "Escape") {
+        more.open = false;
+        more.querySelector("summary").focus();
+      }
+    });
+  }
+
   window.CCT.setUpSortable = setUpSortable;
   window.CCT.applyShares = applyShares;
 
   document.addEventListener("DOMContentLoaded", function () {
     setUpMenu();
+    setUpSettingsMenu();
     setUpSortable(document);
+    setUpPresets(document);
     applyShares(document);
     updateCountdowns();
     if (document.querySelector("[data-countdown]")) setInterval(updateCountdowns, 30000);

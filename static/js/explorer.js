@@ -42,12 +42,15 @@
     return match ? MONTHS[Number(match[2]) - 1] + " " + Number(match[3]) : label;
   }
 
-  /* Machines are named as in the filter menu, with their owner when they are someone else's. */
+  /* Machines are named as in the filter menu, with their owner when they are someone else's;
+     models by their friendly names (the raw id stays in the row's title). */
   function relabel(rows, groupBy) {
-    if (groupBy !== "machine") return rows;
-    var names = config.machine_labels || {};
+    var names;
+    if (groupBy === "machine") names = config.machine_labels || {};
+    else if (groupBy === "model") names = config.model_labels || {};
+    else return rows;
     return rows.map(function (row) {
-      return Object.assign({}, row, { label: names[row.key] || row.label });
+      return Object.assign({}, row, { label: names[row.key] || row.label, raw: row.key });
     });
   }
 
@@ -201,6 +204,7 @@
       var th = document.createElement("th");
       th.scope = "row";
       th.textContent = row.label;
+      if (groupBy === "model" && row.raw && row.raw !== row.label) th.title = row.raw;
       tr.appendChild(th);
       FIELDS.forEach(function (name) { cell(tr, row[name], f.compact(row[name])); });
       cell(tr, row.cost_usd, f.usd(row.cost_usd));
@@ -246,6 +250,46 @@
     status.classList.add("errorlist");
   }
 
+  /* The days just before since..until, as many of them (YYYY-MM-DD, UTC arithmetic). */
+  function previousRange(since, until) {
+    var day = 86400000;
+    var start = Date.parse(since + "T00:00:00Z");
+    var end = Date.parse(until + "T00:00:00Z");
+    var length = Math.round((end - start) / day) + 1;
+    var iso = function (ms) { return new Date(ms).toISOString().slice(0, 10); };
+    return { since: iso(start - length * day), until: iso(start - day) };
+  }
+
+  /* Same words as templates/dashboards/_change.html (dashboards.periods.Change). */
+  function changeNode(current, previous, range) {
+    var now = Number(current), before = Number(previous);
+    var text, css = "trend-flat";
+    if (!before) {
+      text = now ? "new" : "no change";
+      if (now) css = "trend-up";
+    } else {
+      var pct = Math.round(((now - before) * 1000) / before) / 10;
+      var size = Math.abs(pct);
+      var shown = size < 10 && size !== Math.round(size) ? size.toFixed(1) : String(Math.round(size));
+      if (pct > 0) { text = "↑ " + shown + "%"; css = "trend-up"; }
+      else if (pct < 0) { text = "↓ " + shown + "%"; css = "trend-down"; }
+      else text = "no change";
+    }
+    var wrap = document.createElement("span");
+    wrap.id = "explorer-change";
+    var outer = document.createElement("span");
+    outer.className = "change";
+    var arrow = document.createElement("span");
+    arrow.className = css;
+    arrow.textContent = text;
+    var muted = document.createElement("span");
+    muted.className = "muted";
+    muted.textContent = "vs " + format().usd(previous) + " (" + range.since + " to " + range.until + ")";
+    outer.append(arrow, " ", muted);
+    wrap.appendChild(outer);
+    return wrap;
+  }
+
   var generation = 0;
 
   function apply(state, form) {
@@ -255,9 +299,15 @@
     var status = document.getElementById("explorer-status");
     status.setAttribute("aria-busy", "true");
     var table;
+    var previous = previousRange(state.params.since, state.params.until);
+    var before;
     return getUsage(Object.assign({}, state.params, { group_by: groupBy }))
       .then(function (body) {
         table = body;
+        return getUsage(Object.assign({}, state.params, previous, { group_by: "source" }));
+      })
+      .then(function (body) {
+        before = body.totals.cost_usd;
         return loadChartData(state.params, state.period, state.split);
       })
       .then(function (chartData) {
@@ -272,7 +322,7 @@
         cost.id = "explorer-total-cost";
         var tokens = document.createElement("span");
         tokens.id = "explorer-total-tokens";
-        status.append(range, cost, " · ", tokens);
+        status.append(range, cost, " · ", tokens, " · ", changeNode(table.totals.cost_usd, before, previous));
         drawTable(results[0], groupBy);
         drawChart(results[1]);
         if (form) {
@@ -280,8 +330,10 @@
           Array.from(search.keys()).forEach(function (key) { if (!search.get(key)) search.delete(key); });
           var qs = search.toString();
           history.replaceState(null, "", location.pathname + (qs ? "?" + qs : ""));
-          var csv = document.getElementById("explorer-csv");
-          csv.href = csv.href.split("?")[0] + (qs ? "?" + qs : "");
+          ["explorer-csv", "explorer-chargeback"].forEach(function (id) {
+            var link = document.getElementById(id);
+            if (link) link.href = link.href.split("?")[0] + (qs ? "?" + qs : "");
+          });
         }
       })
       .catch(function (error) { if (mine === generation) showError(error); })

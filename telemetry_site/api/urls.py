@@ -7,16 +7,19 @@ modules; the rest of telemetry_site.api imports no app.
 
 from django.urls import path, re_path
 
-from budgets.api import AgentStatusView, BudgetListView
+from budgets.api import AgentRefusalsView, AgentStatusView, BudgetListView
 from telemetry_site.api.views import not_found
 from usage.api import (
     blocks,
+    chargeback,
     data_quality,
     ingest,
     machines,
     pace,
+    plan,
     plan_value,
     pricing,
+    productivity,
     projects,
     rate_limits,
     sessions,
@@ -25,8 +28,16 @@ from usage.api.usage import UsageView
 
 urlpatterns = [
     path("ingest/", ingest.IngestView.as_view(), name="api-ingest"),
+    path(
+        "ingest/batches/<str:public_id>/",
+        ingest.IngestBatchView.as_view(),
+        name="api-ingest-batch",
+    ),
     path("agent/status/", AgentStatusView.as_view(), name="api-agent-status"),
+    path("agent/refusals/", AgentRefusalsView.as_view(), name="api-agent-refusals"),
+    path("agent/plan/", plan.AgentPlanView.as_view(), name="api-agent-plan"),
     path("usage/", UsageView.as_view(), name="api-usage"),
+    path("chargeback/", chargeback.ChargebackView.as_view(), name="api-chargeback"),
     path("data-quality/", data_quality.DataQualityView.as_view(), name="api-data-quality"),
     path("unpriced-models/", pricing.UnpricedModelsView.as_view(), name="api-unpriced-models"),
     path("machines/", machines.MachineListView.as_view(), name="api-machines"),
@@ -40,6 +51,7 @@ urlpatterns = [
     path("headroom/", rate_limits.HeadroomView.as_view(), name="api-headroom"),
     path("plan-value/", plan_value.PlanValueView.as_view(), name="api-plan-value"),
     path("budgets/", BudgetListView.as_view(), name="api-budgets"),
+    path("productivity/", productivity.ProductivityView.as_view(), name="api-productivity"),
     # Last: an unknown path under /api/v1/ is a JSON 404, never Django's HTML page.
     re_path(r"^(?P<path>.*)$", not_found, name="api-not-found"),
 ]

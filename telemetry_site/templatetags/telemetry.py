@@ -5,17 +5,18 @@ The wording and rounding are telemetry_site.formatting's; this module only regis
 Times are rendered in the active timezone, which accounts.middleware sets to the viewer's.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
 from django import template
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from telemetry_site import formatting
 
@@ -28,6 +29,58 @@ pct = register.filter("pct", formatting.pct)
 duration = register.filter("duration", formatting.duration)
 share = register.filter("share", formatting.share)
 window_name = register.filter("window_name", formatting.window_name)
+
+
+model_name = register.filter("model_name", formatting.model_name)
+
+
+def _this_year() -> date:
+    return timezone.localdate()
+
+
+@register.filter
+def day(value) -> str:
+    """A day in a table or a sentence: `Tue, Nov 24` (the year only when not this one)."""
+    if isinstance(value, datetime):
+        value = timezone.localtime(value).date()
+    if not isinstance(value, date):
+        return formatting.EMPTY
+    return formatting.day_label(value, _this_year())
+
+
+@register.filter
+def short_day(value) -> str:
+    """A day in a range or on an axis: `Nov 24` (the year only when not this one)."""
+    if isinstance(value, datetime):
+        value = timezone.localtime(value).date()
+    if not isinstance(value, date):
+        return formatting.EMPTY
+    return formatting.short_day(value, _this_year())
+
+
+@register.filter
+def span(since, until) -> str:
+    """Two days as a range: `Nov 1 to Nov 24`; one day alone as `Nov 24`."""
+    if not isinstance(since, date) or not isinstance(until, date):
+        return formatting.EMPTY
+    return formatting.day_span(since, until, _this_year())
+
+
+@register.filter
+def model(value) -> str:
+    """A model by its friendly name with the raw id as a tooltip (`<span title=…>`); an id
+    formatting.model_name does not know is shown as it is."""
+    raw = str(value or "")
+    friendly = formatting.model_name(raw)
+    if friendly == raw:
+        return format_html('<span class="model">{}</span>', raw)
+    return format_html('<span class="model" title="{}">{}</span>', raw, friendly)
+
+
+@register.filter
+def models(values) -> str:
+    """A list of model ids as `model` spans, comma separated."""
+    return format_html_join(", ", "{}", ((model(v),) for v in values or []))
 
 
 @register.filter
@@ -97,6 +150,15 @@ def _chartjs_file() -> str:
 @register.simple_tag
 def chartjs_src() -> str:
     return static(_chartjs_file())
+
+
+@register.simple_tag
+def first_owner_command() -> str:
+    """The command that creates the first account, while no account exists and DEBUG is on
+    (a fresh development install); "" otherwise, so production never says who is missing."""
+    if not settings.DEBUG or get_user_model().objects.exists():
+        return ""
+    return formatting.FIRST_OWNER_COMMAND
 
 
 @register.simple_tag

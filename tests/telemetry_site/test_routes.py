@@ -29,6 +29,8 @@ PUBLIC = {
     "api-schema": "the OpenAPI schema is public documentation",
     "api-docs": "the API documentation page",
     "api-not-found": "an unknown API path: the same JSON 404 for everyone, nothing behind it",
+    "agent_wheel": "the agent's wheel (open code only) for `pipx install <url>`, fetched by pip",
+    "report_unsubscribe": "a report email's one-click unsubscribe: the signed token is the key",
 }
 
 SAMPLE_VALUES = ["1", str(uuid.UUID(int=1)), "x", "accounts", "user", "2026-01-01", "json"]

@@ -8,31 +8,52 @@ Cheapest plan that would have covered the usage pattern (the heuristic, `suggest
 - The need is measured in "Pro units" (PlanPrice.capacity_vs_pro): the current plan's
   allowance times the peak utilisation of any official quota window seen in the period
   (statusline readings). A peak of 40% on Max 5x needs 2 Pro units; 100% needs all 5.
-- Hours that hit a usage limit mean the current allowance was not enough: the need is then
-  at least 1.25 times the current plan's.
-- Candidates are the individual plans (Pro, Max 5x, Max 20x) whose allowance covers the
-  need, and pay-as-you-go API at the period's API-equivalent cost per month; the cheapest
-  monthly cost wins. Team and Enterprise seats are bought per organisation, not per person,
-  so they are never suggested.
+- Hours that hit a usage limit mean the current allowance was not enough: a plan without
+  limit hits then needs at least 1.25 times the current plan's allowance.
+- Limit hits are weighed by what they cost: the time from the last request of a limit-hit
+  hour to the limit's reset (at most 5 hours per reset, since the hours a person would have
+  gone on working are unknown) is time lost, worth the subscription's API-equivalent cost per
+  active hour (hourly figures). Staying on the current plan costs its price plus that value;
+  a plan whose allowance covers the need costs its price; pay-as-you-go costs the period's
+  API-equivalent cost plus the lost hours' value (the work would have been done and paid).
+  All are scaled to a month; the cheapest wins, so one limit-hit hour on Pro does not send
+  someone paying $20 to a $52 pay-as-you-go bill.
+- Candidates are the individual plans (Pro, Max 5x, Max 20x) and the API; Team and Enterprise
+  seats are bought per organisation, not per person, so they are never suggested.
 - Without quota readings or limit hits the allowance a pattern needs is unknown: only the
   API option is compared with the current price.
+- `fit_note` says in words why the result is what it is: which plans the peak or the limit
+  hits ruled out and what the lost hours were worth.
 
 A subscription whose plan nobody has chosen (Plan.UNKNOWN, the default of one a first sync
 creates) has no price, no plan cost, no savings and no suggestion: only its API value.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Max, Q, Sum
 
-from accounts.models import calendar_team
-from telemetry_site.formatting import CENT
-from usage.models import DailyUsage, HourlyUsage, Plan, PlanPrice, RateLimitSnapshot, Source
+from accounts.models import User, calendar_team
+from telemetry_site.formatting import CENT, duration, usd
+from usage import rollups
+from usage.models import (
+    DailyUsage,
+    HourlyUsage,
+    Machine,
+    Plan,
+    PlanPrice,
+    RateLimitSnapshot,
+    Source,
+    Subscription,
+)
 
 DAYS_PER_MONTH = Decimal("30.436875")  # the Gregorian average
 LIMIT_HIT_NEED = Decimal("1.25")
+# Time lost to one limit is counted up to one 5-hour window (see the module docstring).
+MAX_LOST_PER_RESET = timedelta(hours=5)
 SUGGESTABLE = (Plan.PRO, Plan.MAX5X, Plan.MAX20X)
 
 
@@ -85,6 +106,9 @@ class PlanValue:
     peak_utilization_pct: Decimal | None
     limit_hit_hours: int
     suggestion: Suggestion | None
+    lost_hours: Decimal = Decimal(0)
+    lost_value: Decimal | None = None
+    fit_note: str = ""
 
 
 def plan_value(subscription, since: date, until: date) -> PlanValue:
@@ -118,19 +142,24 @@ def plan_value(subscription, since: date, until: date) -> PlanValue:
     # Days are the team's reporting days; instants are compared in UTC.
     start, end = calendar_team(subscription.owner.team).day_bounds(since, until)
     peak = _peak_utilization(subscription, start, end)
-    hits = (
-        HourlyUsage.objects.filter(
-            machine__subscription=subscription,
-            limit_reset_at__isnull=False,
-            hour__gte=start,
-            hour__lt=end,
-        )
-        .values("hour")
-        .distinct()
-        .count()
+    hours = HourlyUsage.objects.filter(
+        machine__subscription=subscription, hour__gte=start, hour__lt=end
     )
-    api_monthly = api_cost / days * DAYS_PER_MONTH if days > 0 else Decimal(0)
-    suggestion = suggest_plan(subscription, prices, price, peak, hits, api_monthly)
+    hits = hours.filter(limit_reset_at__isnull=False).values("hour").distinct().count()
+    lost = lost_time(hours)
+    lost_value = _lost_value(hours, lost)
+    month_share = DAYS_PER_MONTH / days if days > 0 else Decimal(0)
+    api_monthly = api_cost * month_share
+    fit = suggest_plan(
+        subscription,
+        prices,
+        price,
+        peak,
+        hits,
+        api_monthly,
+        lost=lost,
+        lost_monthly=lost_value * month_share if lost_value is not None else None,
+    )
 
     def per_active_day(amount):
         return _money(amount / active_days) if amount is not None and active_days else None
@@ -152,8 +181,38 @@ def plan_value(subscription, since: date, until: date) -> PlanValue:
         api_cost_per_active_day=per_active_day(api_cost),
         peak_utilization_pct=peak,
         limit_hit_hours=hits,
-        suggestion=suggestion,
+        suggestion=fit.suggestion,
+        lost_hours=(Decimal(lost.total_seconds()) / 3600).quantize(Decimal("0.1")),
+        lost_value=_money(lost_value) if lost_value is not None else None,
+        fit_note=fit.note,
     )
+
+
+def lost_time(hours) -> timedelta:
+    """Time lost to usage limits among `hours` (HourlyUsage rows): per reset instant, from
+    the last request of the hours that hit it to the reset, at most MAX_LOST_PER_RESET."""
+    total = timedelta(0)
+    resets = (
+        hours.filter(limit_reset_at__isnull=False)
+        .values("limit_reset_at")
+        .annotate(last=Max("last_activity"))
+    )
+    for row in resets:
+        gap = row["limit_reset_at"] - row["last"]
+        total += min(max(gap, timedelta(0)), MAX_LOST_PER_RESET)
+    return total
+
+
+def _lost_value(hours, lost: timedelta) -> Decimal | None:
+    """What `lost` time is worth at the API-equivalent cost per active hour (USD); None
+    without hourly figures to measure the rate."""
+    if not lost:
+        return Decimal(0)
+    rate = hours.filter(cost_usd__gt=0).aggregate(cost=Sum("cost_usd"), n=Count("hour"))
+    if not rate["n"]:
+        return None
+    per_hour = Decimal(rate["cost"]) / rate["n"]
+    return per_hour * Decimal(lost.total_seconds()) / 3600
 
 
 def _peak_utilization(subscription, start: datetime, end: datetime) -> Decimal | None:
@@ -171,6 +230,15 @@ def _peak_utilization(subscription, start: datetime, end: datetime) -> Decimal |
     return max(values) if values else None
 
 
+@dataclass(frozen=True)
+class Fit:
+    """suggest_plan's answer: the suggestion (None: the current plan is the cheapest fit) and
+    a sentence saying why, for the overview's card."""
+
+    suggestion: Suggestion | None
+    note: str
+
+
 def suggest_plan(
     subscription,
     prices: dict[str, PlanPrice],
@@ -178,28 +246,37 @@ def suggest_plan(
     peak_pct: Decimal | None,
     limit_hits: int,
     api_monthly: Decimal,
-) -> Suggestion | None:
-    """The cheapest plan that would have covered the pattern (see the module docstring);
-    None when the current plan is unknown or already the cheapest fit."""
+    *,
+    lost: timedelta = timedelta(0),
+    lost_monthly: Decimal | None = None,
+) -> Fit:
+    """The cheapest plan that would have covered the pattern, limit hits weighed by the value
+    of the time they cost (see the module docstring). Monthly amounts in USD. The Fit's
+    suggestion is None when the plan is unknown or already the cheapest fit."""
     if subscription.plan == Plan.UNKNOWN:
         # Comparing against a plan nobody named would present a guess as advice.
-        return None
+        return Fit(None, "")
+    current_label = subscription.get_plan_display()
     current = prices.get(subscription.plan)
     capacity = Decimal(current.capacity_vs_pro) if current else Decimal(0)
+    penalty = lost_monthly or Decimal(0)
     need = None
     reason = ""
     if capacity > 0 and (peak_pct is not None or limit_hits):
         need = capacity * (peak_pct or Decimal(0)) / 100
-        reason = f"peak quota use {peak_pct or 0:.0f}% of {subscription.get_plan_display()}"
+        reason = f"peak quota use {peak_pct or 0:.0f}% of {current_label}"
         if limit_hits:
             need = max(need, capacity * LIMIT_HIT_NEED)
-            reason = f"{limit_hits} hour(s) hit a usage limit on {subscription.get_plan_display()}"
+            reason = _hits_phrase(limit_hits, current_label, lost, lost_monthly)
 
     options: list[Suggestion] = []
+    excluded: list[str] = []
     if need is not None:
         for plan in SUGGESTABLE:
             row = prices.get(plan)
-            if row and Decimal(row.capacity_vs_pro) >= need:
+            if not row or plan == subscription.plan:
+                continue
+            if Decimal(row.capacity_vs_pro) >= need:
                 options.append(
                     Suggestion(
                         plan=plan,
@@ -208,19 +285,155 @@ def suggest_plan(
                         reason=f"{reason}: needs about {need:.1f}x Pro's allowance",
                     )
                 )
+            else:
+                excluded.append(Plan(plan).label)
     if subscription.plan != Plan.API:
         options.append(
             Suggestion(
                 plan=Plan.API,
                 label=Plan.API.label,
-                monthly_usd=_money(api_monthly),
-                reason="pay as you go at the API-equivalent cost of this usage",
+                monthly_usd=_money(api_monthly + penalty),
+                reason="pay as you go at the API-equivalent cost of this usage"
+                + (", the hours lost to limits included" if penalty else ""),
             )
         )
     if not options:
-        return None
+        return Fit(None, "")
     best = min(options, key=lambda s: (s.monthly_usd, s.plan != Plan.API))
-    # No cheaper option than what is paid now means the current plan is the right one.
-    if current_price is not None and best.monthly_usd >= current_price and need is None:
-        return None
-    return best
+    if current_price is None:
+        return Fit(best, reason)
+    staying = current_price + penalty
+    if best.monthly_usd >= staying:
+        # Nothing is cheaper than the plan paid now, lost hours counted: it is the right one.
+        if not limit_hits and need is None:
+            return Fit(None, "")
+        return Fit(None, _stay_note(current_label, reason, options, current_price))
+    if excluded and limit_hits:
+        note = f"{', '.join(excluded)} would not cover it ({reason})."
+    else:
+        note = ""
+    return Fit(best, note)
+
+
+def _hits_phrase(hits: int, plan_label: str, lost: timedelta, lost_monthly) -> str:
+    words = f"{hits} hour{'s' if hits != 1 else ''} hit {plan_label}'s usage limit"
+    if lost:
+        words += f", losing about {duration(lost)} of use"
+        if lost_monthly is not None:
+            words += f" worth {usd(lost_monthly)} a month at API prices"
+    return words
+
+
+def _stay_note(
+    current_label: str, reason: str, options: list[Suggestion], current_price: Decimal
+) -> str:
+    others = "; ".join(
+        f"{o.label} would cost {usd(o.monthly_usd)} a month"
+        for o in sorted(options, key=lambda o: o.monthly_usd)
+    )
+    return (
+        f"{current_label} at {usd(current_price)} a month is still the cheapest fit"
+        + (f" ({reason})" if reason else "")
+        + (f": {others}." if others else ".")
+    )
+
+
+@dataclass(frozen=True)
+class MemberPlanValue:
+    """One person's subscriptions in a team over a period: what their plans cost (None when
+    no plan of theirs is known) against the API value of their Claude usage (USD)."""
+
+    owner: User
+    former: bool
+    subscriptions: list
+    unknown_plans: int
+    plan_cost: Decimal | None
+    api_cost: Decimal
+
+    @property
+    def savings(self) -> Decimal | None:
+        """API value minus plan cost, only when every plan of theirs is known."""
+        if self.plan_cost is None or self.unknown_plans:
+            return None
+        return self.api_cost - self.plan_cost
+
+
+@dataclass(frozen=True)
+class TeamPlanValue:
+    """A team's plan spend against the API value of its Claude usage, per member."""
+
+    since: date
+    until: date
+    members: list[MemberPlanValue]
+    plan_cost: Decimal
+    api_cost: Decimal
+    unknown_plans: int
+
+    @property
+    def any_known(self) -> bool:
+        """Whether anyone's plan price is known (else there is no plan spend to show)."""
+        return any(m.plan_cost is not None for m in self.members)
+
+    @property
+    def api_cost_of_known_plans(self) -> Decimal:
+        return sum((m.api_cost for m in self.members if not m.unknown_plans), Decimal(0))
+
+
+def team_plan_values(team, since: date, until: date) -> TeamPlanValue:
+    """Every subscription used in `team` (its members', and those of people who left but
+    whose machines stay in the team) over team days `since`..`until`, inclusive, grouped by
+    owner: plan cost pro rata (as plan_value) and API value. Three queries, whatever the
+    team's size. Members are sorted by API value, largest first."""
+    days = (until - since).days + 1
+    prices = price_table()
+    subscriptions = list(
+        Subscription.objects.filter(Q(owner__membership__team=team) | Q(machines__team=team))
+        .distinct()
+        .select_related("owner__membership")
+        .order_by("owner__email", "label")
+    )
+    # Each machine's Claude Code cost from the rollups, credited to its subscription now.
+    part = rollups.Slice(rollups.MACHINE, team_id=team.pk, key_texts=(Source.CLAUDE_CODE,))
+    by_machine = {r["key_id"]: r["cost_usd"] for r in rollups.sums(part, since, until, by="key")}
+    api_by_sub: dict[int, Decimal] = defaultdict(Decimal)
+    for pk, subscription_id in Machine.objects.filter(team=team).values_list(
+        "pk", "subscription_id"
+    ):
+        api_by_sub[subscription_id] += by_machine.get(pk, Decimal(0))
+    by_owner: dict[int, list] = {}
+    for sub in subscriptions:
+        by_owner.setdefault(sub.owner_id, []).append(sub)
+    members = []
+    for subs in by_owner.values():
+        owner = subs[0].owner
+        api_cost = sum((Decimal(api_by_sub.get(s.pk) or 0) for s in subs), Decimal(0))
+        known: list[Decimal] = []
+        unknown = 0
+        for sub in subs:
+            price = monthly_price(sub, prices)
+            if sub.plan == Plan.API and sub.monthly_price_usd is None:
+                known.append(Decimal(api_by_sub.get(sub.pk) or 0))
+            elif price is None:
+                unknown += 1
+            else:
+                known.append(price * days / DAYS_PER_MONTH)
+        membership = getattr(owner, "membership", None)
+        members.append(
+            MemberPlanValue(
+                owner=owner,
+                former=membership is None or membership.team_id != team.pk,
+                subscriptions=subs,
+                unknown_plans=unknown,
+                plan_cost=_money(sum(known, Decimal(0))) if known else None,
+                api_cost=_money(api_cost),
+            )
+        )
+    members.sort(key=lambda m: (-m.api_cost, m.owner.email))
+    return TeamPlanValue(
+        since=since,
+        until=until,
+        members=members,
+        plan_cost=sum((m.plan_cost or Decimal(0) for m in members), Decimal(0)),
+        api_cost=sum((m.api_cost for m in members), Decimal(0)),
+        unknown_plans=sum(m.unknown_plans for m in members),
+    )

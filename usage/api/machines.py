@@ -1,13 +1,17 @@
-"""GET /api/v1/machines/ and /api/v1/machines/<uuid>/: the machines a viewer may see."""
+"""GET /api/v1/machines/ and /api/v1/machines/<uuid>/: the machines a viewer may see; PATCH
+/api/v1/machines/<uuid>/ renames one (usage.naming's rules)."""
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, generics, serializers
+from rest_framework.response import Response
 
+from accounts.access import Viewer
 from telemetry_site.api.errors import RETRY_AFTER, error_responses
 from telemetry_site.api.pagination import Pagination
+from telemetry_site.api.permissions import SessionOnly
 from telemetry_site.api.views import ReadView, path_uuid, validated
 from usage import queries
 from usage.api.common import (
@@ -18,6 +22,7 @@ from usage.api.common import (
     query_call,
 )
 from usage.models import Machine
+from usage.naming import NAME_MAX, MachineNameError, rename_machine
 
 
 class MachineSerializer(serializers.ModelSerializer):
@@ -71,8 +76,41 @@ class MachineListView(ReadView, generics.ListAPIView):
         return query_call(queries.machines_for, self.request.user, **params)
 
 
+class MachineRenameSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=NAME_MAX, help_text="The machine's new name.")
+
+
 class MachineDetailView(ReadView, generics.RetrieveAPIView):
+    """GET one machine; PATCH its name (a logged-in session of its owner or a team admin,
+    like the machines page; a name another machine of the account has is a 400)."""
+
     serializer_class = MachineSerializer
+
+    def get_permissions(self):
+        if self.request.method == "PATCH":
+            # Renaming changes what the team sees: a browser session, never a read token.
+            return [SessionOnly()]
+        return super().get_permissions()
+
+    @extend_schema(
+        operation_id="machines_rename",
+        tags=["machines"],
+        summary="Rename a machine",
+        request=MachineRenameSerializer,
+        responses={200: MachineSerializer, **error_responses(400, 401, 403, 404, 429)},
+    )
+    def patch(self, request, *args, **kwargs):
+        machine = self.get_object()
+        if not Viewer.of(request.user).may_manage(machine):
+            # Seeing a colleague's machine is not managing it; as on the machines page, 404.
+            raise exceptions.NotFound("No such machine.")
+        body = MachineRenameSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            rename_machine(machine, body.validated_data["name"])
+        except MachineNameError as exc:
+            raise exceptions.ValidationError({"name": [str(exc)]}) from None
+        return Response(MachineSerializer(machine).data)
 
     @extend_schema(
         operation_id="machines_retrieve",

@@ -49,6 +49,14 @@ class PlanValueSerializer(serializers.Serializer):
     api_cost_per_active_day = MoneyField(allow_null=True)
     peak_utilization_pct = MoneyField(allow_null=True)
     limit_hit_hours = serializers.IntegerField()
+    lost_hours = serializers.DecimalField(
+        max_digits=10, decimal_places=1, help_text="Hours lost to usage limits (to each reset)."
+    )
+    lost_value = MoneyField(
+        allow_null=True,
+        help_text="What the lost hours were worth at the API-equivalent cost per active hour.",
+    )
+    fit_note = serializers.CharField(help_text="Why the suggestion is what it is, in words.")
     suggestion = SuggestionSerializer(
         allow_null=True, help_text="The cheapest plan that would have covered this usage."
     )

@@ -10,6 +10,7 @@ from tests.factories import (
     SubscriptionFactory,
     daily,
     hour,
+    hourly,
     snapshot,
     utc,
 )
@@ -74,13 +75,47 @@ def test_light_usage_on_a_big_plan_suggests_a_smaller_one(subscription, laptop):
     assert "0.8x Pro" in value.suggestion.reason
 
 
-def test_hitting_limits_suggests_a_bigger_plan(subscription, laptop):
+def test_limit_hits_worth_more_than_the_price_difference_suggest_a_bigger_plan(
+    subscription, laptop
+):
     spend(laptop, "40.00", days=30)
     snapshot(laptop, utc(2026, 11, 10, 12), five=100, seven=81)
-    hour(laptop, utc(2026, 11, 10, 11), limit_reset_at=utc(2026, 11, 10, 13))
+    for day in range(1, 11):
+        start = utc(2026, 11, day, 10)
+        # $20 in the hour, last request at 10:30, the limit resets at 15:00: 4.5 h lost.
+        hourly(laptop, start, cost="20.00", minutes=30, limit_reset_at=start + timedelta(hours=5))
     value = plan_value(subscription, *NOVEMBER)
-    assert value.limit_hit_hours == 1
+    assert value.limit_hit_hours == 10
+    assert value.lost_hours == Decimal("45.0")
+    # 45 h at $20 an active hour = $900 in November's 30 days.
+    assert value.lost_value == Decimal("900.00")
+    # Staying: $100 + $900 x 30.436875 / 30 = $1,013.11 a month; Max 20x: $200; the API:
+    # $1,200 + $900 over 30 days scaled to a month, far more.
     assert value.suggestion.plan == Plan.MAX20X
+    assert "10 hours hit Max 5x's usage limit" in value.suggestion.reason
+    assert "worth $913.11 a month" in value.suggestion.reason
+    assert value.fit_note.startswith("Pro would not cover it")
+
+
+def test_one_limit_hit_hour_does_not_push_a_pro_user_to_pay_as_you_go(member):
+    pro = SubscriptionFactory(owner=member, plan=Plan.PRO)
+    machine = MachineFactory(owner=member, subscription=pro)
+    spend(machine, "2.00", days=26)  # $52 of API-equivalent use in November
+    snapshot(machine, utc(2026, 11, 10, 12), five=100, seven=40)
+    # The small bucket: $0.10, last request at 11:30; the limit resets at 13:00.
+    hour(machine, utc(2026, 11, 10, 11), limit_reset_at=utc(2026, 11, 10, 13))
+    value = plan_value(pro, *NOVEMBER)
+    assert value.limit_hit_hours == 1
+    assert value.lost_hours == Decimal("1.5")
+    assert value.lost_value == Decimal("0.15")
+    # Staying costs $20 + $0.15; pay as you go $52 x 30.436875 / 30 + $0.15 = $52.91.
+    assert value.suggestion is None
+    assert value.fit_note == (
+        "Pro at $20.00 a month is still the cheapest fit (1 hour hit Pro's usage limit, "
+        "losing about 1 h 30 min of use worth $0.15 a month at API prices): "
+        "API (pay as you go) would cost $52.91 a month; Max 5x would cost $100.00 a month; "
+        "Max 20x would cost $200.00 a month."
+    )
 
 
 def test_without_quota_readings_only_pay_as_you_go_is_compared(subscription, laptop):

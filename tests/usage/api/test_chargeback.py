@@ -1,0 +1,186 @@
+"""GET /api/v1/chargeback/ (JSON and CSV): rows per period by project by member with names,
+adding up to the usage total, and only the detail each viewer may see."""
+
+import csv
+import io
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+import time_machine
+
+from accounts.team import remove_member
+from tests.conftest import api_client, make_member, token_for
+from tests.factories import MachineFactory, ProjectFactory, daily
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/chargeback/"
+NOW = datetime(2026, 11, 24, 15, 30, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _at_now():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@pytest.fixture
+def spend(cast, team_a):
+    """November: owner $2 webapp + $1 api, admin $4 webapp, member $8 api, a former member
+    $16 webapp (removed afterwards); October: member $32 webapp. Outsider: $64 of their own."""
+    webapp = ProjectFactory(team=team_a, key="-home-dev-src-webapp", display_name="webapp")
+    api = ProjectFactory(team=team_a, key="-home-dev-src-api", display_name="=HYPERLINK(1)")
+    former = make_member(team_a, "former@a.example", "member")
+    machines = {
+        role: MachineFactory(owner=user, name=f"{role}-box")
+        for role, user in {**cast, "former": former}.items()
+    }
+    daily(machines["owner"], date(2026, 11, 3), cost="2.00", project=webapp)
+    daily(machines["owner"], date(2026, 11, 20), cost="1.00", project=api)
+    daily(machines["admin"], date(2026, 11, 10), cost="4.00", project=webapp)
+    daily(machines["member"], date(2026, 11, 24), cost="8.00", project=api)
+    daily(machines["former"], date(2026, 11, 5), cost="16.00", project=webapp)
+    daily(machines["member"], date(2026, 10, 31), cost="32.00", project=webapp)
+    outsider_project = ProjectFactory(team=cast["outsider"].team, key="-x-secret")
+    daily(machines["outsider"], date(2026, 11, 24), cost="64.00", project=outsider_project)
+    remove_member(cast["owner"].membership, former.membership)
+    return {"former": former, "webapp": webapp, "api": api}
+
+
+def get(user, **params):
+    client = api_client(token_for(user) if user else None)
+    return client.get(URL, params)
+
+
+def by_member(rows) -> dict[str, Decimal]:
+    out: dict[str, Decimal] = {}
+    for row in rows:
+        out[row["email"] or row["member"]] = out.get(row["email"] or row["member"], 0) + Decimal(
+            row["cost_usd"]
+        )
+    return out
+
+
+@pytest.mark.parametrize("role", ["owner", "admin"])
+def test_admins_get_every_member_by_name_and_former_members_stay(spend, cast, role):
+    response = get(cast[role], since="2026-11-01", until="2026-11-30")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["per_member"] is True
+    assert by_member(body["results"]) == {
+        "owner@a.example": Decimal("3"),
+        "admin@a.example": Decimal("4"),
+        "member@a.example": Decimal("8"),
+        "former@a.example": Decimal("16"),
+    }
+    former = [r for r in body["results"] if r["email"] == "former@a.example"]
+    assert [r["former_member"] for r in former] == [True]
+    assert not any(r["former_member"] for r in body["results"] if r["email"] != "former@a.example")
+    # The rows add up to the team's usage total (2 + 1 + 4 + 8 + 16).
+    usage = api_client(token_for(cast[role])).get(
+        "/api/v1/usage/", {"scope": "team", "since": "2026-11-01", "until": "2026-11-30"}
+    )
+    assert sum(Decimal(r["cost_usd"]) for r in body["results"]) == Decimal("31")
+    assert Decimal(usage.json()["totals"]["cost_usd"]) == Decimal("31")
+    # Names, never UUIDs, in the columns people read.
+    assert {r["project"] for r in body["results"]} == {"webapp", "=HYPERLINK(1)"}
+    assert {r["period_start"] for r in body["results"]} == {"2026-11-01"}
+
+
+def test_a_member_gets_the_team_per_project_without_names(spend, cast):
+    body = get(cast["member"], since="2026-11-01", until="2026-11-30").json()
+    assert body["per_member"] is False
+    assert {(r["project"], r["member"], r["email"]) for r in body["results"]} == {
+        ("webapp", "All members", ""),
+        ("=HYPERLINK(1)", "All members", ""),
+    }
+    costs = {r["project"]: Decimal(r["cost_usd"]) for r in body["results"]}
+    assert costs == {"webapp": Decimal("22"), "=HYPERLINK(1)": Decimal("9")}
+
+
+def test_a_member_sees_names_when_the_team_shares_figures(spend, cast, team_a):
+    team_a.members_see_each_other = True
+    team_a.save()
+    body = get(cast["member"], since="2026-11-01", until="2026-11-30").json()
+    assert body["per_member"] is True
+    assert by_member(body["results"])["admin@a.example"] == Decimal("4")
+
+
+def test_a_member_asking_for_a_colleague_is_refused(spend, cast):
+    response = get(cast["member"], member=str(cast["admin"].public_id))
+    assert response.status_code == 403
+
+
+def test_own_scope_is_ones_own_rows(spend, cast):
+    body = get(cast["member"], scope="me", since="2026-10-01", until="2026-11-30").json()
+    assert by_member(body["results"]) == {"member@a.example": Decimal("40")}
+    assert [r["period_start"] for r in body["results"]] == ["2026-10-01", "2026-11-01"]
+    assert [r["period_end"] for r in body["results"]] == ["2026-10-31", "2026-11-30"]
+
+
+def test_outsiders_see_nothing_of_another_team(spend, cast):
+    assert get(cast["outsider"], member=str(cast["member"].public_id)).status_code == 404
+    assert get(cast["outsider"], project=str(spend["webapp"].public_id)).status_code == 404
+    body = get(cast["outsider"]).json()
+    assert by_member(body["results"]) == {"outsider@b.example": Decimal("64")}
+
+
+def test_anonymous_is_refused():
+    assert get(None).status_code == 401
+
+
+def test_the_default_range_is_the_month_to_date_by_month(spend, cast):
+    body = get(cast["owner"]).json()
+    assert (body["since"], body["until"], body["period"]) == ("2026-11-01", "2026-11-24", "month")
+
+
+def test_periods_and_totals(spend, cast):
+    days = get(cast["owner"], period="day", since="2026-11-01", until="2026-11-30").json()
+    assert {r["period_start"] for r in days["results"]} == {
+        "2026-11-03",
+        "2026-11-05",
+        "2026-11-10",
+        "2026-11-20",
+        "2026-11-24",
+    }
+    total = get(cast["owner"], period="total", since="2026-10-15", until="2026-11-30").json()
+    assert {(r["period_start"], r["period_end"]) for r in total["results"]} == {
+        ("2026-10-15", "2026-11-30")
+    }
+    assert sum(Decimal(r["cost_usd"]) for r in total["results"]) == Decimal("63")
+
+
+def test_the_csv_has_names_and_no_formulas(spend, cast):
+    response = get(cast["admin"], since="2026-11-01", until="2026-11-30", format="csv")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert 'filename="chargeback-2026-11-01-2026-11-30.csv"' in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    header, body = rows[0], rows[1:]
+    assert header[:6] == [
+        "period_start",
+        "period_end",
+        "project",
+        "member",
+        "email",
+        "former_member",
+    ]
+    projects = {row[2] for row in body}
+    # A name a spreadsheet would run as a formula is text.
+    assert projects == {"webapp", "'=HYPERLINK(1)"}
+    former = [row for row in body if row[4] == "former@a.example"]
+    assert [row[5] for row in former] == ["yes"]
+    cost = header.index("cost_usd")
+    assert sum(Decimal(row[cost]) for row in body) == Decimal("31.00")
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"period": "year"}, "period"), ({"since": "2026-11-30", "until": "2026-11-01"}, "until")],
+)
+def test_bad_parameters_are_a_json_400_even_for_csv(spend, cast, params, field):
+    response = get(cast["owner"], format="csv", **params)
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/json")
+    assert field in response.json()["errors"]

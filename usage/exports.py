@@ -1,0 +1,248 @@
+"""Exports for spreadsheets: the chargeback table (project by member by period), sessions and
+blocks as rows of names and figures, the same for the pages' CSV buttons and the API.
+
+Names, never internal ids, fill the columns people read (project, member, machine); public
+ids follow for joining. The rules of who sees what are usage.queries' (accounts.access):
+members appear one by one only for viewers who may see other members' figures; anyone else
+asking for the whole team gets one "All members" row per project and period. Members who
+left the team keep their rows, marked former, so the rows always add up to the total.
+"""
+
+from collections.abc import Iterable, Iterator
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import F, Sum
+from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
+
+from accounts.access import sees_other_members, team_of
+from accounts.models import calendar_team
+from telemetry_site.formatting import CENT, model_name
+from usage import queries
+from usage.figures import FIGURE_FIELDS, TOKEN_FIELDS
+from usage.models import Block, DailyUsage, SessionUsage
+
+CHARGEBACK_PERIODS = ("month", "week", "day", "total")
+ALL_MEMBERS = "All members"
+CHARGEBACK_COLUMNS = (
+    "period_start",
+    "period_end",
+    "project",
+    "member",
+    "email",
+    "former_member",
+    *FIGURE_FIELDS,
+    "project_id",
+    "member_id",
+)
+SESSION_COLUMNS = (
+    "session_id",
+    "source",
+    "project",
+    "machine",
+    "member",
+    "email",
+    "first_activity",
+    "last_activity",
+    "models",
+    *FIGURE_FIELDS,
+)
+BLOCK_COLUMNS = (
+    "start",
+    "end",
+    "subscription",
+    "member",
+    "email",
+    "machines",
+    "models",
+    "limit_hit",
+    "overlap",
+    *FIGURE_FIELDS,
+)
+
+
+def _period_end(start: date, period: str, until: date) -> date:
+    if period == "day":
+        end = start
+    elif period == "week":
+        end = start + timedelta(days=6)
+    else:
+        following = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+        end = following - timedelta(days=1)
+    return min(end, until)
+
+
+def chargeback_rows(
+    viewer,
+    *,
+    since: date,
+    until: date,
+    period: str = "month",
+    scope: str = "team",
+    machine=None,
+    project=None,
+    model=None,
+    member=None,
+    source=None,
+) -> list[dict[str, Any]]:
+    """The chargeback table: one row per period by project by member with tokens and USD.
+
+    `since`/`until` are team days, inclusive; `period` is month (calendar months), week (ISO,
+    from Monday), day or total (the whole range). Each row's `period_start`/`period_end` are
+    clipped to the range. `member` is the member's name (`former_member` True once they left
+    the team), or "All members" when the viewer may not see members one by one. Raises
+    queries.QueryError for a bad parameter, PermissionDenied/Http404 as usage.queries does.
+    Sorted by period, then cost (largest first), then project and member names.
+    """
+    if period not in CHARGEBACK_PERIODS:
+        raise queries.QueryError("period", f"must be one of {', '.join(CHARGEBACK_PERIODS)}")
+    first, last = queries.day_range(since, until)
+    if first is None or last is None:
+        raise queries.QueryError("since", "a chargeback needs both since and until")
+    since, until = first, last
+    per_member = shows_members(viewer, scope=scope, member=member)
+    facts = DailyUsage.objects.filter(
+        queries.machine_scope(
+            viewer, scope=scope, machine=machine, member=member, individual=False
+        ),
+        day__gte=since,
+        day__lte=until,
+    )
+    if project not in (None, ""):
+        facts = facts.filter(queries.project_filter(queries.resolve_project(viewer, project)))
+    if model not in (None, ""):
+        facts = facts.filter(model=str(model))
+    if source not in (None, ""):
+        facts = facts.filter(source=str(source))
+    groups: dict[str, Any] = {
+        "p_id": Coalesce("project__alias_of__public_id", "project__public_id"),
+        "p_name": Coalesce("project__alias_of__display_name", "project__display_name"),
+    }
+    if period == "day":
+        groups["start"] = F("day")
+    elif period == "week":
+        groups["start"] = TruncWeek("day")
+    elif period == "month":
+        groups["start"] = TruncMonth("day")
+    if per_member:
+        groups.update(
+            m_id=F("machine__owner__public_id"),
+            m_name=F("machine__owner__name"),
+            m_email=F("machine__owner__email"),
+            m_team=F("machine__owner__membership__team_id"),
+        )
+    grouped = (
+        facts.order_by()
+        .values(**groups)
+        .annotate(**{name: Sum(name) for name in (*TOKEN_FIELDS, "total_tokens", "cost_usd")})
+    )
+    team = team_of(viewer)
+    rows = []
+    for row in grouped:
+        start = row.get("start")
+        if start is None:
+            first = since
+        else:
+            first = start.date() if hasattr(start, "date") and callable(start.date) else start
+        first = max(first, since)
+        item: dict[str, Any] = {
+            "period_start": first,
+            "period_end": until if period == "total" else _period_end(first, period, until),
+            "project": row["p_name"] or "(no project)",
+            "project_id": str(row["p_id"]) if row["p_id"] else "",
+        }
+        if per_member:
+            email = row["m_email"]
+            item.update(
+                member=row["m_name"] or email.split("@")[0],
+                email=email,
+                member_id=str(row["m_id"]),
+                # Someone who left keeps their spend in the breakdown, marked as former.
+                former_member=team is not None and row["m_team"] != team.pk,
+            )
+        else:
+            item.update(member=ALL_MEMBERS, email="", member_id="", former_member=False)
+        for name in (*TOKEN_FIELDS, "total_tokens"):
+            item[name] = int(row[name] or 0)
+        item["cost_usd"] = Decimal(row["cost_usd"] or 0).quantize(CENT)
+        rows.append(item)
+    rows.sort(key=lambda r: (r["period_start"], -r["cost_usd"], r["project"].lower(), r["member"]))
+    return rows
+
+
+def chargeback_csv_rows(rows: list[dict[str, Any]]) -> Iterator[list]:
+    """The header, then each chargeback row, in CHARGEBACK_COLUMNS order (dates ISO, USD to
+    the cent, former_member as yes/no), for SafeCsvWriter."""
+    yield list(CHARGEBACK_COLUMNS)
+    for row in rows:
+        yield [
+            _cell(row[c]) if c != "former_member" else ("yes" if row[c] else "no")
+            for c in CHARGEBACK_COLUMNS
+        ]
+
+
+def session_csv_rows(sessions: Iterable[SessionUsage], zone) -> Iterator[list]:
+    """The header, then one row per session: names, ISO times in `zone`, friendly model
+    names, tokens and USD to the cent."""
+    yield list(SESSION_COLUMNS)
+    for s in sessions:
+        owner = s.machine.owner
+        yield [
+            s.session_id,
+            s.source,
+            s.project.canonical.display_name,
+            s.machine.name,
+            owner.display_name,
+            owner.email,
+            (s.first_activity or s.last_activity).astimezone(zone).isoformat(timespec="seconds"),
+            s.last_activity.astimezone(zone).isoformat(timespec="seconds"),
+            "; ".join(model_name(m) for m in s.models_used or []),
+            *(_cell(getattr(s, name)) for name in FIGURE_FIELDS),
+        ]
+
+
+def block_csv_rows(blocks: Iterable[Block], zone) -> Iterator[list]:
+    """The header, then one row per 5-hour block: times in `zone`, the subscription and its
+    owner, the contributing machines, friendly model names, tokens and USD to the cent."""
+    yield list(BLOCK_COLUMNS)
+    for b in blocks:
+        owner = b.subscription.owner
+        yield [
+            b.start_time.astimezone(zone).isoformat(timespec="seconds"),
+            b.end_time.astimezone(zone).isoformat(timespec="seconds"),
+            b.subscription.label,
+            owner.display_name,
+            owner.email,
+            "; ".join(c.machine.name for c in b.contributions.all()),
+            "; ".join(model_name(m) for m in b.models_used or []),
+            "yes" if b.limit_hit_at is not None else "no",
+            "yes" if b.overlap else "no",
+            *(_cell(getattr(b, name)) for name in FIGURE_FIELDS),
+        ]
+
+
+def shows_members(viewer, *, scope: str = "team", member=None) -> bool:
+    """Whether chargeback rows name members: always for one's own data or one member's
+    (usage.queries checks that member), for the whole team only for those who may see
+    other members' figures (accounts.access)."""
+    return sees_other_members(viewer) or scope != "team" or member not in (None, "")
+
+
+def team_today(viewer) -> date:
+    """Today in the viewer's team's calendar (UTC outside a team)."""
+    return calendar_team(team_of(viewer)).today()
+
+
+def team_zone(viewer):
+    """The zone a viewer's team counts days in (UTC outside a team)."""
+    return calendar_team(team_of(viewer)).zone
+
+
+def _cell(value):
+    # Cents are what the pages show; the stored ten places are noise in a spreadsheet.
+    if isinstance(value, Decimal):
+        return f"{value.quantize(CENT)}"
+    if isinstance(value, date):
+        return value.isoformat()
+    return value

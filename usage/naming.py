@@ -1,0 +1,42 @@
+"""Machine names a person chooses: one name per machine within its owner's account, compared
+without case, so two machines of one person are never listed under the same name."""
+
+from usage.models import Machine
+
+NAME_MAX = Machine._meta.get_field("name").max_length or 100
+
+
+class MachineNameError(ValueError):
+    """A name the machine cannot take; the message says why, for a form or a 400."""
+
+
+def clean_machine_name(machine: Machine, name: str) -> str:
+    """`name` stripped, if `machine` may take it: 1 to NAME_MAX characters and no other
+    machine of the same owner (retired ones included) has it, whatever the case.
+    Raises MachineNameError with a sentence for the person renaming."""
+    name = (name or "").strip()
+    if not name or len(name) > NAME_MAX:
+        raise MachineNameError(f"A machine name must be 1 to {NAME_MAX} characters.")
+    clash = (
+        Machine.objects.filter(owner_id=machine.owner_id, name__iexact=name)
+        .exclude(pk=machine.pk)
+        .first()
+    )
+    if clash is not None:
+        retired = " (retired)" if clash.retired_at is not None else ""
+        raise MachineNameError(
+            f"“{clash.name}”{retired} is already the name of another machine of this "
+            "account; choose a name that tells them apart."
+        )
+    return name
+
+
+def rename_machine(machine: Machine, name: str) -> str:
+    """Give `machine` the name a person chose (clean_machine_name's rules); returns the old
+    name. The agent's own name for it (`reported_name`) stays, so its next sync keeps this
+    one (usage.ingest.pipeline)."""
+    clean = clean_machine_name(machine, name)
+    old = machine.name
+    machine.name = clean
+    machine.save(update_fields=["name"])
+    return old
