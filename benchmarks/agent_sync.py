@@ -32,9 +32,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import sections  # noqa: E402
+
 LAUNCHER = ROOT / "node_modules" / ".bin" / "ccusage"
-START = "<!-- agent-sync benchmark: start -->"
-END = "<!-- agent-sync benchmark: end -->"
 
 
 def free_port() -> int:
@@ -303,7 +305,6 @@ def main() -> int:
         )
 
     lines = [
-        START,
         "## Agent: one sync on a PC",
         "",
         "Made by `make bench` (`benchmarks/agent_sync.py`): the real agent and the real ccusage "
@@ -372,12 +373,10 @@ def main() -> int:
         "Before the agent ran ccusage's native binary, reused unchanged reports and ran the "
         "rest in parallel (issue 13), one steady-state sync took 6.7-9x one `ccusage daily` "
         "run through the launcher: five ccusage runs one after the other, each starting Node.",
-        "",
-        END,
     ]
     section = "\n".join(lines)
     print(section)
-    _write_section(Path(args.output), section)
+    sections.replace_section(Path(args.output), "agent-sync", section)
     return 0
 
 
@@ -463,17 +462,6 @@ def _import_ms(python: str, env: dict[str, str]) -> float:
             except ValueError:
                 continue
     return total / 1000
-
-
-def _write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        after = rest.split(END, 1)[1]
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -41,13 +41,11 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from accounts.models import AllowedEmail, ApiToken, Membership, Role, Team, User  # noqa: E402
-from benchmarks import otlp  # noqa: E402
+from benchmarks import otlp, sections  # noqa: E402
 
 MODELS = ["claude-opus-4-5-20251101", "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001"]
 PRICE_PER_TOKEN = {MODELS[0]: 6e-6, MODELS[1]: 2e-6, MODELS[2]: 5e-7}
 TEAM_SLUG = "bench"
-# The markers of the section benchmarks/scale.py owns in the same file.
-SCALE_BEGIN, SCALE_END = "<!-- scale:begin -->", "<!-- scale:end -->"
 
 
 def _tokens(rng: random.Random) -> dict:
@@ -286,12 +284,10 @@ def main() -> int:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     db = connection.vendor
     lines = [
-        "# Benchmarks",
+        f"## A {args.members}-member team (`make bench`, `benchmarks/run.py`)",
         "",
-        "Made by `make bench` (`benchmarks/run.py`); rerun it after changes to ingest or the",
-        "read path and commit the new figures. Wall times are the best of the runs noted, on one",
-        "process with the Django test client (no network), so they measure our code and the",
-        "database, not a proxy.",
+        "Wall times are the best of the runs noted, on one process with the Django test client",
+        "(no network), so they measure our code and the database, not a proxy.",
         "",
         f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; database: {db}; Python "
         f"{platform.python_version()}; {os.cpu_count()} cores.",
@@ -299,7 +295,7 @@ def main() -> int:
         f"{args.projects} projects, 2 models a project-day, 5 active hours a day.",
         f"- Stored: {', '.join(f'{v:,} {k}' for k, v in rows.items())}.",
         "",
-        "## Ingest (per machine upload)",
+        "### Ingest (per machine upload)",
         "",
         "Each upload's time includes the derived work it triggers (blocks, data-quality checks,",
         "budget evaluation), run inline here instead of on a worker.",
@@ -317,25 +313,19 @@ def main() -> int:
         f"{statistics.median(peaks) / 2**20:,.1f} MiB median, {max(peaks) / 2**20:,.1f} MiB max; "
         f"process peak RSS over the whole run: {rss_mb:,.0f} MiB.",
         "",
-        "## Read path (team owner, best of 5)",
+        "### Read path (team owner, best of 5)",
         "",
         "| request | status | ms | SQL queries |",
         "|---|---:|---:|---:|",
         *[f"| {label} | {status} | {ms:,.1f} | {q} |" for label, status, ms, q in read_rows],
-        "",
-        *otlp_lines,
     ]
     report = "\n".join(lines)
     print(report)
+    print("\n".join(otlp_lines))
     if args.output:
         output = Path(args.output)
-        # The section `make bench-scale` writes (benchmarks/scale.py) stays as it is.
-        old = output.read_text() if output.exists() else ""
-        if SCALE_BEGIN in old and SCALE_END in old:
-            kept = SCALE_BEGIN + old.split(SCALE_BEGIN, 1)[1].split(SCALE_END, 1)[0] + SCALE_END
-            report = report.rstrip("\n") + "\n\n" + kept + "\n"
-        output.write_text(report)
-        print(f"written to {args.output}")
+        sections.replace_section(output, "bench", report)
+        sections.replace_section(output, "otlp", "\n".join(otlp_lines))
     return 0
 
 

@@ -42,9 +42,10 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import sections  # noqa: E402
+
 TEAM_SLUG = "scale"
 DOMAIN = "scale.example"
-BEGIN, END = "<!-- scale:begin -->", "<!-- scale:end -->"
 
 
 # --- the database ------------------------------------------------------------------------------
@@ -581,16 +582,7 @@ def measure_reads(report: Report, repeat: int, only: str | None) -> list[dict]:
 
 def write_output(path: Path, text: str) -> None:
     """Replace the scale section of `path` (appended when the file has none yet)."""
-    block = f"{BEGIN}\n{text.rstrip()}\n{END}\n"
-    current = path.read_text() if path.exists() else ""
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        current = head + block + tail
-    else:
-        current = current.rstrip("\n") + "\n\n" + block
-    path.write_text(current)
-    print(f"written to {path}", flush=True)
+    sections.replace_section(path, "scale", text)
 
 
 def main() -> int:

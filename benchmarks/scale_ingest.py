@@ -47,9 +47,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import sections  # noqa: E402
+
 TEAM_SLUG = "ingest-bench"
 DOMAIN = "ingest-bench.example"
-BEGIN, END = "<!-- scale-ingest:begin -->", "<!-- scale-ingest:end -->"
 # The fact tables, their natural keys, and the anchor copy each one gets.
 FACT_TABLES = {
     "usage_dailyusage": ("machine_id", "source", "day", "project_id", "model"),
@@ -700,21 +701,8 @@ def main() -> int:
     )
     run(url, report, options)
     if args.output:
-        _write(Path(args.output), report.markdown())
+        sections.replace_section(Path(args.output), "scale-ingest", report.markdown())
     return 0
-
-
-def _write(path: Path, text: str) -> None:
-    """Replace the scale-ingest section of `path` (appended when it has none yet)."""
-    block = f"{BEGIN}\n{text.rstrip()}\n{END}\n"
-    current = path.read_text() if path.exists() else ""
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        current = head + block + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        current = current.rstrip("\n") + "\n\n" + block
-    path.write_text(current)
-    print(f"written to {path}", flush=True)
 
 
 if __name__ == "__main__":

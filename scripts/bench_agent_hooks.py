@@ -30,8 +30,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-START = "<!-- agent-hooks benchmark: start -->"
-END = "<!-- agent-hooks benchmark: end -->"
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import sections  # noqa: E402
+
 PROJECT_KEY = "-home-dev-src-webapp"
 CHECK = {
     "subject": "budget:bench",
@@ -206,7 +208,6 @@ def main() -> int:
         )
     )
     lines = [
-        START,
         "## Agent hooks (added latency per prompt)",
         "",
         "Made by `scripts/bench_agent_hooks.py`: `claude-telemetry hook-prompt-submit` run as",
@@ -229,20 +230,11 @@ def main() -> int:
     for label, *figures in rows:
         cells = ["-" if f is None else f"{f:,.1f}" for f in figures]
         lines.append(f"| {label} | {' | '.join(cells)} |")
-    lines += ["", END]
     section = "\n".join(lines)
     print(section)
     print(f"hung server answer: {said}")
     if args.output:
-        path = Path(args.output)
-        text = path.read_text() if path.exists() else ""
-        if START in text and END in text:
-            before, rest = text.split(START, 1)
-            text = before + section + rest.split(END, 1)[1]
-        else:
-            text = text.rstrip("\n") + "\n\n" + section + "\n"
-        path.write_text(text)
-        print(f"written to {path}")
+        sections.replace_section(Path(args.output), "agent-hooks", section)
     return 0
 
 
