@@ -94,6 +94,18 @@ def report_channels(team: Team, kind: str) -> list[Channel]:
     )
 
 
+def emailed_by_channels(channels: list[Channel]) -> set[str]:
+    """Lower-cased addresses the email channels among `channels` reach (their members and
+    typed addresses): a person there gets the report once, from the channel."""
+    covered: set[str] = set()
+    for channel in channels:
+        if channel.kind != Channel.Kind.EMAIL:
+            continue
+        covered.update(email.lower() for email in channel.members.values_list("email", flat=True))
+        covered.update(str(address).lower() for address in channel.addresses)
+    return covered
+
+
 def compute(team: Team, kind: str, start: date, end: date, now: datetime) -> dict:
     if kind == ReportKind.WEEKLY_DIGEST:
         return figures.weekly_digest(team, start, end, now)
@@ -128,8 +140,14 @@ def make_report(
             data={"report": kind, "period_start": start.isoformat(), "period_end": end.isoformat()},
             created_at=now,
         )
-        rows = [Delivery(alert=alert, recipient=user) for user in recipients(team, kind)]
-        rows += [Delivery(alert=alert, channel=c) for c in report_channels(team, kind)]
+        channels = report_channels(team, kind)
+        covered = emailed_by_channels(channels)
+        rows = [
+            Delivery(alert=alert, recipient=user)
+            for user in recipients(team, kind)
+            if user.email.lower() not in covered
+        ]
+        rows += [Delivery(alert=alert, channel=c) for c in channels]
         Delivery.objects.bulk_create(rows)
         ids = list(Delivery.objects.filter(alert=alert).values_list("pk", flat=True))
         notify.queue_on_commit(ids)

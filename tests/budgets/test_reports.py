@@ -12,7 +12,7 @@ from django.core import mail
 from django.urls import reverse
 
 from accounts.models import Team
-from budgets.models import Delivery, Report, ReportKind, ReportSetting
+from budgets.models import Channel, Delivery, Report, ReportKind, ReportSetting
 from budgets.reports import schedule
 from budgets.reports.unsubscribe import make_token
 from tests.budgets.chat_shapes import PROBLEMS, all_text
@@ -365,3 +365,19 @@ def test_members_who_see_each_other_may_opt_in_to_the_whole_chargeback(
     ((_, content, _),) = mine.attachments
     rows = list(csv.reader(io.StringIO(content)))[1:]
     assert [(r[2], r[3], r[5]) for r in rows] == [("web-app", "admin", "5.00")]
+
+
+def test_an_admin_on_an_email_channel_with_reports_gets_the_digest_once(
+    week, team_a, owner, admin, django_capture_on_commit_callbacks
+):
+    channel = Channel.objects.create(
+        team=team_a,
+        name="Leads",
+        kind=Channel.Kind.EMAIL,
+        addresses=[owner.email.upper(), "finance@example.com"],
+        weekly_digest=True,
+    )
+    channel.members.add(admin)
+    send_due(django_capture_on_commit_callbacks)
+    received = sorted(address.lower() for m in digests() for address in m.to)
+    assert received == sorted([admin.email, owner.email, "finance@example.com"])
