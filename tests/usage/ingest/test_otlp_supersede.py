@@ -7,10 +7,12 @@ import pytest
 from django.db.models import Sum
 
 from tests.conftest import api_client, token_for
+from tests.factories import SubscriptionFactory
 from tests.usage.ingest.helpers import daily_report, envelope, hourly_report
 from tests.usage.ingest.helpers import post as post_agent
 from tests.usage.ingest.otlp_helpers import LOGS_URL, PROTOBUF, api_request, logs_body, resource
-from usage.models import DailyUsage, HourlyUsage, Machine, OtlpRequest
+from usage.analytics.blocks import recompute_blocks
+from usage.models import Block, DailyUsage, HourlyUsage, Machine, OtlpRequest
 
 pytestmark = pytest.mark.django_db
 
@@ -111,3 +113,25 @@ def test_without_host_name_the_service_instance_id_names_the_machine_and_none_is
     answer.ParseFromString(response.content)
     assert answer.partial_success.rejected_log_records == 1
     assert "host.name" in answer.partial_success.error_message
+
+
+def test_an_otlp_machine_on_another_subscription_has_its_blocks_recomputed_when_superseded(
+    member, django_capture_on_commit_callbacks
+):
+    otlp = send_otlp(member, otlp_events())
+    separate = SubscriptionFactory(owner=member, label="second account")
+    Machine.objects.filter(pk=otlp.pk).update(subscription=separate)
+    recompute_blocks(separate.pk)
+    assert sorted(
+        Block.objects.filter(subscription=separate).values_list("start_time", flat=True)
+    ) == [
+        DAY_20.replace(minute=0),
+        DAY_21.replace(minute=0),
+    ]
+    send_agent(member, django_capture_on_commit_callbacks)
+    agent = Machine.objects.get(owner=member, ingest_path="agent")
+    assert agent.subscription_id != separate.pk
+    # Day 20's hour is the agent's now: the OTLP machine's account no longer holds its block.
+    assert list(
+        Block.objects.filter(subscription=separate).values_list("start_time", flat=True)
+    ) == [DAY_21.replace(minute=0)]

@@ -19,6 +19,7 @@ from django.utils import timezone
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
+from usage import signals
 from usage.ingest.otlp import rebuild as otlp_rebuild
 from usage.ingest.otlp.decode import attributes, value_of
 from usage.ingest.parsers import DAILY_KINDS, ParseError, Tokens, decode_json, parse_envelope
@@ -328,5 +329,21 @@ def supersede_after_agent(sender, batch_id: int, **kwargs) -> None:
     sessions = {row.session_id for row in reports.get("claude_session", ())}
     with transaction.atomic():
         DailyUsage.objects.filter(machine__in=otlp, day__in=list(days)).delete()
-        HourlyUsage.objects.filter(machine__in=otlp, hour__in=list(hours)).delete()
+        removed_hours, _ = HourlyUsage.objects.filter(
+            machine__in=otlp, hour__in=list(hours)
+        ).delete()
         SessionUsage.objects.filter(machine__in=otlp, session_id__in=list(sessions)).delete()
+        # The agent's own derived work recomputes its subscription's blocks; an OTLP machine
+        # on another subscription has lost hours there too, so that one is recomputed as well.
+        others = sorted(
+            set(
+                otlp.exclude(subscription_id=agent.subscription_id).values_list(
+                    "subscription_id", flat=True
+                )
+            )
+            - {None}
+        )
+        if removed_hours and others:
+            transaction.on_commit(
+                lambda: signals.blocks_outdated.send(sender=Machine, subscription_ids=others)
+            )
