@@ -83,6 +83,9 @@ class TokenCreateForm(forms.Form):
         day = self.cleaned_data.get("expires_on")
         if day is None:
             return None
+        # Checked before any arithmetic: the day after 9999-12-31 is not a date.
+        if day > timezone.localdate() + MAX_TOKEN_LIFETIME:
+            raise forms.ValidationError("Pick a day within five years.")
         end_of_day = timezone.make_aware(
             datetime.combine(day + timedelta(days=1), time.min), timezone.get_current_timezone()
         )

@@ -238,6 +238,8 @@ def test_a_token_may_expire_at_the_end_of_a_chosen_day(cast):
         ({"name": "   ", "scopes": ["read"]}, "This field is required"),
         ({"name": "x", "scopes": ["read"], "expires_on": "2000-01-01"}, "today or a later day"),
         ({"name": "x", "scopes": ["read"], "expires_on": "2999-01-01"}, "within five years"),
+        # The last day a calendar has: its next day is not a date, so no arithmetic may come first.
+        ({"name": "x", "scopes": ["read"], "expires_on": "9999-12-31"}, "within five years"),
         ({"name": "x", "scopes": ["read"], "expires_on": "soon"}, "Enter a valid date"),
     ],
 )
