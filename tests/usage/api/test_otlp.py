@@ -295,3 +295,27 @@ def test_each_role_writes_only_its_own_machine(owner, admin, member, outsider):
         assert machine.team == machine.owner.membership.team
         assert OtlpRequest.objects.filter(machine=machine).count() == 1
         assert DailyUsage.objects.get(machine=machine).cost_usd == Decimal("0.0125")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("cost_usd", "1e11", "cost_usd is above $1,000"),  # used to overflow the column: a 503
+        ("cost_usd", "1000.01", "cost_usd is above $1,000"),
+        ("input_tokens", "99999999999999999", "input_tokens is above 100,000,000"),
+        ("cache_read_tokens", "100000001", "cache_read_tokens is above 100,000,000"),
+    ],
+)
+def test_an_event_beyond_what_one_request_can_hold_is_rejected_and_the_rest_stored(
+    member, field, value, reason
+):
+    absurd = api_request(AT, request_id="absurd", **{field: value})
+    body = logs_body([absurd, api_request(AT, request_id="fine")])
+    response = post(api_client(token_for(member, ["ingest"])), body)
+    assert response.status_code == 200
+    answer = ExportLogsServiceResponse.FromString(response.content)
+    assert answer.partial_success.rejected_log_records == 1
+    assert reason in answer.partial_success.error_message
+    assert list(OtlpRequest.objects.values_list("request_id", flat=True)) == ["fine"]
+    assert DailyUsage.objects.get(machine__owner=member).cost_usd == Decimal("0.0125")

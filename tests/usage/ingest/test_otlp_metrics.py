@@ -281,3 +281,17 @@ def test_a_json_metrics_export_per_the_otlp_spec_becomes_facts_and_is_answered_i
     assert response.json() == {}
     row = DailyUsage.objects.get(machine=machine_of(member, "json-box"))
     assert (row.output_tokens, row.total_tokens, row.cost_usd) == (4096, 4096, Decimal("0.125"))
+
+
+def test_a_usage_point_beyond_what_one_export_can_hold_is_rejected(member):
+    export = metrics_export(
+        [cost(AT, 0.5), cost(AT, 1e11, session="s2"), tokens(AT, "input", 2e10)]
+    )
+    client = api_client(token_for(member, ["ingest"]))
+    response = client.post(
+        "/otlp/v1/metrics", data=export.SerializeToString(), content_type=PROTOBUF
+    )
+    answer = answer_of(response)
+    assert answer.partial_success.rejected_data_points == 2
+    assert "more than one export holds" in answer.partial_success.error_message
+    assert totals(machine_of(member, "laptop"))["cost"] == Decimal("0.5")

@@ -190,14 +190,25 @@ def _api_request(record) -> ApiRequest:
     )
 
 
+# Sanity bounds of one API request. Its tokens are bounded by the model's context window (at
+# most 1M tokens in Anthropic's model list) and its cost by that window at the dearest list
+# price (under $50); the bounds leave wide headroom, and refuse what would swamp every figure.
+MAX_REQUEST_TOKENS = 100_000_000
+MAX_REQUEST_COST = Decimal(1000)
+
+
 def _count(attrs: dict, key: str) -> int:
     raw = attrs.get(key, 0)
     try:
         value = int(str(raw)) if not isinstance(raw, (int, float)) else int(raw)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an infinite float
         raise ValueError(f"an api_request's {key} is not a whole number: {raw!r}") from None
     if value < 0:
         raise ValueError(f"an api_request's {key} is negative")
+    if value > MAX_REQUEST_TOKENS:
+        raise ValueError(
+            f"an api_request's {key} is above {MAX_REQUEST_TOKENS:,}, more than one request holds"
+        )
     return value
 
 
@@ -208,6 +219,10 @@ def _cost(raw) -> Decimal:
         raise ValueError(f"an api_request's cost_usd is not a number: {raw!r}") from None
     if not cost.is_finite() or cost < 0:
         raise ValueError("an api_request's cost_usd is negative or not finite")
+    if cost > MAX_REQUEST_COST:
+        raise ValueError(
+            f"an api_request's cost_usd is above ${MAX_REQUEST_COST:,}, more than one request costs"
+        )
     return cost
 
 

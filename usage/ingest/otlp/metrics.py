@@ -140,6 +140,14 @@ def decode_metrics(export: ExportMetricsServiceRequest) -> DecodedMetrics:
     return DecodedMetrics(groups=groups, rejected=rejected, errors=errors, kept=kept, points=count)
 
 
+# Sanity bounds of one delta point of usage: one export interval (60 s by default) of one
+# Claude Code process cannot spend more; they refuse what would swamp every figure.
+POINT_MAXIMUM = {
+    otlp_rebuild.COST: Decimal(100_000),
+    otlp_rebuild.TOKENS: Decimal(10_000_000_000),
+}
+
+
 def _point(name: str, data_point, resource: dict) -> Point:
     if not data_point.time_unix_nano:
         raise ValueError(f"a {name} point has no time")
@@ -153,6 +161,10 @@ def _point(name: str, data_point, resource: dict) -> Point:
         raise ValueError(f"a {name} point is out of range") from None
     if value < 0 or value >= Decimal("1e19"):
         raise ValueError(f"a {name} point is negative or out of range")
+    if value > POINT_MAXIMUM.get(name, value):
+        raise ValueError(
+            f"a {name} point is above {POINT_MAXIMUM[name]:,}, more than one export holds"
+        )
     attrs = attributes(data_point.attributes)
     digest = hashlib.sha256(
         repr(
