@@ -230,9 +230,10 @@ class Client:
             )
         # The data is fine in these cases; the set-up is not. Keep it for after the fix.
         if status == 401:
+            why = suffix or ": it was revoked, removed or never valid"
             raise SendError(
-                f"The server rejected the API token (401){suffix}: it was revoked, removed or "
-                f"never valid. Make a new token on the tokens page ({self.server_url}/tokens/) "
+                f"The server rejected the API token (401){why}. "
+                f"Make a new token on the tokens page ({self.server_url}/settings/tokens/) "
                 "and run `claude-telemetry setup --token …` with it.",
                 keep=True,
                 status=status,

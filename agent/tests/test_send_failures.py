@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import test_end_to_end as e2e
+from django.urls import resolve
 from django.utils import timezone
 
 from accounts.models import ApiToken
@@ -84,7 +85,11 @@ def test_a_revoked_token_is_a_hard_error_that_says_how_to_make_a_new_one(
 
     assert done.code == 1, done.output
     assert "Make a new token on the tokens page" in done.stderr
-    assert f"{server.url}/tokens/" in done.stderr
+    # The page it names exists (the tokens page lives under /settings/).
+    page = re.search(re.escape(server.url) + r"(/\S*?/)\)", done.stderr)
+    assert page is not None, done.stderr
+    assert resolve(page.group(1)).url_name == "tokens"
+    assert done.stderr.count("revoked") == 1, done.stderr
     assert "claude-telemetry setup --token" in done.stderr
     assert "will be sent by the next sync" not in done.output
     # The data is fine: it waits in the spool for the new token.

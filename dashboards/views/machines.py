@@ -190,7 +190,8 @@ def machine_retire_confirm(request, machine_uuid):
             "effects": [
                 "It is no longer shown as offline, and no alert is sent when its agent "
                 "stops syncing.",
-                "Its history stays in every figure, and a sync from it is still accepted.",
+                "Its history stays in every figure. A sync from it is refused, and its agent "
+                "is told so, until you mark it as active again.",
                 "You can mark it as active again at any time on the Machines page.",
             ],
             "action_url": reverse("machine_retire", args=[machine.uuid]),

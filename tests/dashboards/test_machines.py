@@ -376,6 +376,8 @@ def test_retiring_a_machine_is_confirmed_by_those_who_manage_it(populated, cast,
         html = response.content.decode()
         assert f"Retire the machine “{laptop.name}”?" in html
         assert "no alert is sent when its agent stops syncing" in html
+        # What retiring does to the agent (usage.ingest refuses a retired machine's sync).
+        assert "A sync from it is refused" in html and "still accepted" not in html
         assert f'action="{reverse("machine_retire", args=[laptop.uuid])}"' in html
     laptop.refresh_from_db()
     assert laptop.retired_at is None
