@@ -313,6 +313,10 @@ class Project(models.Model):
             return
         if target.team_id != self.team_id:
             raise ValueError("A project can only be grouped with a project of the same team.")
+        if not self.key or not target.key:
+            # The empty key is usage no project is known for (other agents, sessions without a
+            # folder): charging it to a real project would skew that project's chargeback.
+            raise ValueError("Usage with no project stays on its own; it cannot be grouped.")
         target = target.canonical
         if target.pk == self.pk:
             raise ValueError("A project cannot be grouped under itself.")

@@ -128,3 +128,35 @@ def regroup(project: Project, target: Project | None, by=None) -> None:
             "by": by.pk if by is not None else None,
         },
     )
+
+
+def rename(project: Project, name: str, by=None) -> str:
+    """An admin (`by`, for the log) names `project` for every page; returns the old name.
+
+    Raises ValueError with a sentence for the form or the API when `name` is blank, longer than
+    the column, or already the name of another ungrouped project of the team (any case), which
+    would make two rows of the explorer and the chargeback indistinguishable.
+    """
+    name = (name or "").strip()
+    limit = Project._meta.get_field("display_name").max_length or 200
+    if not name or len(name) > limit:
+        raise ValueError(f"A project name must be 1 to {limit} characters.")
+    clash = (
+        Project.objects.filter(team_id=project.team_id, alias_of__isnull=True)
+        .filter(display_name__iexact=name)
+        .exclude(pk=project.pk)
+        .first()
+    )
+    if clash is not None:
+        raise ValueError(
+            f"“{clash.display_name}” is already the name of another project; choose a name that "
+            "tells them apart, or group the two projects."
+        )
+    old = project.display_name
+    project.display_name = name
+    project.save(update_fields=["display_name"])
+    log.info(
+        "project renamed",
+        extra={"project": str(project.public_id), "by": getattr(by, "pk", None)},
+    )
+    return old

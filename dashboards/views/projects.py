@@ -17,7 +17,7 @@ from accounts.access import is_team_admin, team_of
 from dashboards.forms import ProjectNameForm, submitted_ids
 from usage import queries
 from usage.models import Project
-from usage.projects import regroup
+from usage.projects import regroup, rename
 
 
 @login_required
@@ -92,7 +92,10 @@ def project_rename(request, public_id):
     if not form.is_valid():
         messages.error(request, "A project name must be 1 to 200 characters.")
         return redirect("projects")
-    old_name, project.display_name = project.display_name, form.cleaned_data["name"]
-    project.save(update_fields=["display_name"])
+    try:
+        old_name = rename(project, form.cleaned_data["name"], by=request.user)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("projects")
     messages.success(request, f"Renamed “{old_name}” to “{project.display_name}”.")
     return redirect("projects")

@@ -147,3 +147,51 @@ def test_the_page_only_takes_post_for_actions(clones, cast):
     _, clone, _ = clones
     response = login(cast["admin"]).get(reverse("project_group", args=[clone.public_id]))
     assert response.status_code == 405
+
+
+def test_usage_with_no_project_is_never_grouped_with_a_project(clones, cast, team_a):
+    webapp, _, infra = clones
+    unattributed = ProjectFactory(team=team_a, key="", display_name="(no project)")
+    client = login(cast["admin"])
+    for project, target in ((unattributed, webapp), (infra, unattributed)):
+        response = client.post(
+            reverse("project_group", args=[project.public_id]),
+            {"target": str(target.public_id)},
+            follow=True,
+        )
+        assert "Usage with no project stays on its own" in response.content.decode()
+    assert not Project.objects.filter(alias_of=unattributed).exists()
+    assert Project.objects.get(pk=unattributed.pk).alias_of is None
+
+
+def test_a_project_cannot_take_the_name_of_another_in_any_case(clones, cast):
+    _, clone, infra = clones
+    client = login(cast["admin"])
+    response = client.post(
+        reverse("project_rename", args=[infra.public_id]), {"name": "WEBAPP"}, follow=True
+    )
+    assert "already the name of another project" in response.content.decode()
+    assert Project.objects.get(pk=infra.pk).display_name == "infra"
+    # A grouped clone's own name does not count: it is shown under its group's name.
+    client.post(reverse("project_rename", args=[infra.public_id]), {"name": clone.display_name})
+    assert Project.objects.get(pk=infra.pk).display_name == clone.display_name
+
+
+def test_the_api_refuses_a_duplicate_name_or_no_project_grouping_and_changes_nothing(
+    clones, cast, team_a
+):
+    _, _, infra = clones
+    unattributed = ProjectFactory(team=team_a, key="", display_name="(no project)")
+    client = login(cast["admin"])
+    url = f"/api/v1/projects/{infra.public_id}/"
+    taken = client.patch(url, {"name": "webapp"}, content_type="application/json")
+    assert taken.status_code == 400
+    assert "already the name" in taken.json()["errors"]["name"][0]
+    both = client.patch(
+        url,
+        {"name": "Platform", "alias_of": str(unattributed.public_id)},
+        content_type="application/json",
+    )
+    assert both.status_code == 400 and "alias_of" in both.json()["errors"]
+    infra.refresh_from_db()
+    assert (infra.display_name, infra.alias_of) == ("infra", None)  # neither change stayed

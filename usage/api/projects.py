@@ -1,6 +1,7 @@
 """GET /api/v1/projects/ (the team's projects) and /api/v1/projects/<id>/ (read; PATCH to
 rename or group under another project: team admins, from a logged-in session)."""
 
+from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, generics, serializers
@@ -103,20 +104,28 @@ class ProjectDetailView(ReadView, APIView):
         serializer = ProjectUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if "name" in data:
-            project.display_name = data["name"].strip() or project.display_name
-            project.save(update_fields=["display_name"])
-        if "alias_of" in data:
-            target = None
-            if data["alias_of"] is not None:
-                target = (
-                    queries.projects_for(request.user).filter(public_id=data["alias_of"]).first()
-                )
-                if target is None:
-                    raise exceptions.ValidationError({"alias_of": ["no such project in your team"]})
-            try:
-                projects.regroup(project, target, by=request.user)
-            except ValueError as exc:
-                raise exceptions.ValidationError({"alias_of": [str(exc)]}) from None
+        # Both changes or neither: a refused grouping must not leave a new name behind.
+        with transaction.atomic():
+            if "name" in data:
+                try:
+                    projects.rename(project, data["name"], by=request.user)
+                except ValueError as exc:
+                    raise exceptions.ValidationError({"name": [str(exc)]}) from None
+            if "alias_of" in data:
+                target = None
+                if data["alias_of"] is not None:
+                    target = (
+                        queries.projects_for(request.user)
+                        .filter(public_id=data["alias_of"])
+                        .first()
+                    )
+                    if target is None:
+                        raise exceptions.ValidationError(
+                            {"alias_of": ["no such project in your team"]}
+                        )
+                try:
+                    projects.regroup(project, target, by=request.user)
+                except ValueError as exc:
+                    raise exceptions.ValidationError({"alias_of": [str(exc)]}) from None
         project.refresh_from_db()
         return Response(ProjectSerializer(project).data)
