@@ -40,3 +40,24 @@ def rename_machine(machine: Machine, name: str) -> str:
     machine.name = clean
     machine.save(update_fields=["name"])
     return old
+
+
+def free_machine_name(owner_id: int, name: str, exclude_pk: int | None = None) -> str:
+    """`name` as an agent reported it, made unique among the owner's machines the way a person
+    would tell them apart: "pc-one", then "pc-one (2)", "pc-one (3)"… (clean_machine_name's
+    rule, applied at ingest, where refusing the report would lose its usage)."""
+    taken = {
+        other.lower()
+        for other in Machine.objects.filter(owner_id=owner_id)
+        .exclude(pk=exclude_pk)
+        .values_list("name", flat=True)
+    }
+    if name.lower() not in taken:
+        return name
+    number = 2
+    while True:
+        suffix = f" ({number})"
+        candidate = name[: NAME_MAX - len(suffix)] + suffix
+        if candidate.lower() not in taken:
+            return candidate
+        number += 1

@@ -64,6 +64,7 @@ from usage.models import (
     Machine,
     Subscription,
 )
+from usage.naming import free_machine_name
 
 log = logging.getLogger(__name__)
 
@@ -595,6 +596,8 @@ def _get_or_register(
     machine = Machine.objects.select_for_update().filter(uuid=machine_uuid).first()
     if machine is not None:
         return machine
+    # Two PCs set up with the same name would be indistinguishable on every page.
+    name = free_machine_name(user.pk, info.name) if info.name else info.name
     machine, created = Machine.objects.get_or_create(
         uuid=machine_uuid,
         defaults={
@@ -602,8 +605,8 @@ def _get_or_register(
             "team": team,
             # Normally resolved before the transaction (_default_subscription).
             "subscription": subscription or Subscription.default_for(user),
-            "name": info.name,
-            "reported_name": info.name,
+            "name": name,
+            "reported_name": name,
             "hostname": info.hostname,
             "os": info.os,
             "os_user": info.os_user,
@@ -631,8 +634,12 @@ def _update_machine(machine: Machine, info: MachineInfo, counts: dict, now) -> N
     # A name that differs from what the agent last sent was set by a person, and it wins.
     set_by_person = bool(machine.reported_name) and machine.name != machine.reported_name
     if info.name and not set_by_person:
-        machine.name = info.name
-    machine.reported_name = info.name or machine.reported_name
+        # The agent's name, told apart from the owner's other machines ("pc-one (2)"); stored
+        # as reported too, so the next sync sees no person's change and keeps it stable.
+        machine.name = free_machine_name(machine.owner_id, info.name, exclude_pk=machine.pk)
+        machine.reported_name = machine.name
+    elif info.name:
+        machine.reported_name = info.name
     for name in ("hostname", "os", "os_user", "agent_version", "ccusage_version", "timezone"):
         value = getattr(info, name)
         if value:

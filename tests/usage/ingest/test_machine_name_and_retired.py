@@ -36,6 +36,30 @@ def test_a_name_nobody_set_follows_the_agent(owner):
     assert Machine.objects.get(uuid=machine_uuid).name == "desktop"
 
 
+def test_two_pcs_set_up_with_one_name_are_told_apart_and_keep_their_names(owner):
+    client = api_client(token_for(owner))
+    first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for machine_uuid, name in ((first, "pc-one"), (second, "pc-one"), (third, "PC-ONE")):
+        answer = post(client, envelope({}, machine_uuid=machine_uuid, name=name))
+        assert answer.status_code == 201
+    names = {m.uuid: m.name for m in Machine.objects.filter(owner=owner)}
+    assert names == {first: "pc-one", second: "pc-one (2)", third: "PC-ONE (3)"}
+    # Their next syncs keep the names stable, and the agent's answer says the server's name.
+    again = post(client, envelope({}, machine_uuid=second, name="pc-one"))
+    assert again.json()["machine"]["name"] == "pc-one (2)"
+    post(client, envelope({}, machine_uuid=first, name="pc-one"))
+    assert {m.uuid: m.name for m in Machine.objects.filter(owner=owner)} == names
+    # A new name from the agent still follows the agent.
+    post(client, envelope({}, machine_uuid=second, name="desk"))
+    assert Machine.objects.get(uuid=second).name == "desk"
+
+
+def test_another_persons_machine_may_share_the_agents_name(owner, member):
+    post(api_client(token_for(owner)), envelope({}, name="laptop"))
+    post(api_client(token_for(member)), envelope({}, name="laptop"))
+    assert list(Machine.objects.values_list("name", flat=True)) == ["laptop", "laptop"]
+
+
 def test_a_retired_machines_report_is_refused_with_the_reason_and_stores_nothing(owner):
     client = api_client(token_for(owner))
     machine_uuid = uuid.uuid4()
