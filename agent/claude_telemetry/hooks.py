@@ -16,6 +16,7 @@ from claude_telemetry.limits import (
     describe,
     live_checks,
     now_utc,
+    over,
     queue_refusal,
     quick_refresh,
     quick_refresh_due,
@@ -181,7 +182,8 @@ def decide(
         keys = [f"{c.get('subject')}:{c.get('threshold')}:{c.get('exempt')}" for c in warns]
         if not isinstance(session, str) or not _first_time(home_root, session[:200], keys):
             return None
-    return _output(event, "Near a limit. " + " ".join(describe(c, contacts) for c in warns))
+    lead = "Over a limit. " if any(over(c) for c in warns) else "Near a limit. "
+    return _output(event, lead + " ".join(describe(c, contacts) for c in warns))
 
 
 def _answer(home_root, explicit_home: bool, event: str) -> dict | None:

@@ -432,13 +432,39 @@ def live_checks(
     return checks
 
 
+def _grouped(value: Any, places: int | None = None) -> str:
+    """A figure from the status with thousands separators ("1,015.98"); as given when it is
+    not a number, so a surprising status never breaks the hook."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return str(value)
+    if not number.is_finite():
+        return str(value)
+    if places is None:
+        places = max(0, -int(number.as_tuple().exponent))
+    return f"{number:,.{places}f}"
+
+
+def over(check: dict[str, Any]) -> bool:
+    """Is this check at or past its cap (100 %), e.g. a warn-only budget or a lifted stop?"""
+    try:
+        return float(check.get("percent") or 0) >= 100
+    except (TypeError, ValueError):
+        return False
+
+
 def describe(check: dict[str, Any], contacts: list[str]) -> str:
     """One sentence: which limit, spent vs cap (or percent used), when it resets, who can help."""
     name = str(check.get("name") or "A limit")
+    percent = _grouped(check.get("percent", 0))
     if check.get("spent_usd") is not None and check.get("cap_usd") is not None:
-        figures = f"${check['spent_usd']} spent of ${check['cap_usd']} ({check.get('percent', 0)}%)"
+        spent, cap = _grouped(check["spent_usd"], 2), _grouped(check["cap_usd"], 2)
+        figures = f"${spent} spent of ${cap} ({percent}%)"
     else:
-        figures = f"{check.get('percent', 0)}% used"
+        figures = f"{percent}% used"
     resets = f"resets {_when(_moment(check.get('resets_at')))}"
     if check.get("level") == "stop":
         who = ", ".join(contacts[:3]) if contacts else "a team admin"

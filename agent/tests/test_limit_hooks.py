@@ -122,6 +122,7 @@ def test_under_at_and_past_a_stop_budget_the_prompt_is_let_through_warned_once_t
     assert warned["hookSpecificOutput"]["hookEventName"] == "UserPromptSubmit"
     assert "Team cap" in warned["hookSpecificOutput"]["additionalContext"]
     assert "$90.00 spent of $100.00" in warned["systemMessage"]
+    assert warned["systemMessage"].startswith("Near a limit.")
     # Once per session: the next prompt of the same session goes through quietly.
     assert answer(cli("hook-prompt-submit", stdin=prompt_input())) is None
     assert answer(cli("hook-prompt-submit", stdin=prompt_input("session-2"))) is not None
@@ -152,13 +153,16 @@ def test_session_start_tells_the_member_before_the_first_prompt(team, machine, c
 
 
 def test_an_exempt_member_is_warned_not_stopped(team, machine, connected, cli):
-    make_budget(team, amount="10", name="Team cap", enforcement=Enforcement.STOP)
-    spend(machine, today(), "11")
+    make_budget(team, amount="1000", name="Team cap", enforcement=Enforcement.STOP)
+    spend(machine, today(), "1234.5")
     EnforcementExemption.objects.create(team=team, member=connected)
     refresh(cli)
     said = answer(cli("hook-prompt-submit", stdin=prompt_input()))
     assert "decision" not in said
     assert "Exempt" in said["systemMessage"]
+    # Past the cap is not "near" it; amounts are grouped as everywhere else.
+    assert said["systemMessage"].startswith("Over a limit.")
+    assert "$1,234.50 spent of $1,000.00" in said["systemMessage"]
 
 
 def age_status(agent_env, seconds: float) -> None:
