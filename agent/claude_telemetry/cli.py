@@ -133,6 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         ui.error("Interrupted.")
         return 130
+    except EOFError:
+        # A question met the end of its input: a script piped too few answers (or none).
+        ui.error(
+            f"`{args.command}` asked a question but its input ended. Answer it in a terminal, "
+            "or pass every answer as an option (see --help), e.g. "
+            "`claude-telemetry setup --server URL --token TOKEN --non-interactive`."
+        )
+        return 2
     except Exception as exc:
         known = _known_errors()
         if isinstance(exc, known):

@@ -39,6 +39,13 @@ class Check:
     fix: str = ""
 
 
+def _chmod_advice(home) -> str:
+    """The chmod line for what exists: chmod fails on a file that setup has not written yet."""
+    files = [str(p) for p in (home.config_file, home.token_file) if _mode(p) is not None]
+    advice = f"chmod 700 {home.root}"
+    return advice + (f" && chmod 600 {' '.join(files)}" if files else "")
+
+
 def _mode(path) -> int | None:
     try:
         return path.stat().st_mode & 0o777
@@ -70,7 +77,7 @@ def check_permissions(home: Home, config: Config | None) -> Check:
             "permissions",
             FIX,
             "readable by others: " + ", ".join(loose),
-            f"chmod 700 {home.root} && chmod 600 {home.config_file} {home.token_file}",
+            _chmod_advice(home),
         )
     store = "OS keyring" if config and config.token_store == "keyring" else "file, mode 600"
     return Check("permissions", OK, f"agent home private; token in {store}")

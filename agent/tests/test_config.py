@@ -99,3 +99,19 @@ def test_a_config_written_without_a_hash_salt_gets_one_that_stays(tmp_path):
     salt = load_config(home).hash_salt
     assert len(salt) == 32
     assert load_config(home).hash_salt == salt
+
+
+def test_doctor_advises_chmod_only_for_files_that_exist(tmp_path):
+    from claude_telemetry.doctor import FIX, check_permissions
+
+    home = Home(tmp_path / "agent")
+    home.root.mkdir(mode=0o755)
+    home.root.chmod(0o755)
+    check = check_permissions(home, None)
+    assert check.level == FIX
+    assert check.fix == f"chmod 700 {home.root}"  # no config or token written yet
+    home.config_file.write_text("")
+    home.config_file.chmod(0o644)
+    assert check_permissions(home, None).fix == (
+        f"chmod 700 {home.root} && chmod 600 {home.config_file}"
+    )

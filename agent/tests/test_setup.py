@@ -58,6 +58,13 @@ def test_a_wrong_answer_is_asked_again_at_once_not_after_every_prompt(server, cl
     assert Machine.objects.filter(uuid=saved["machine"]["uuid"]).exists()
 
 
+def test_input_that_ends_before_the_questions_do_says_how_to_answer_them(server, cli):
+    done = cli("setup", "--skip-ccusage-check", stdin=answers(server.url))
+    assert done.code == 2, done.output
+    assert "its input ended" in done.stderr and "--non-interactive" in done.stderr
+    assert "Traceback" not in done.output and "EOFError" not in done.output
+
+
 def test_the_privacy_question_is_asked_once(server, cli, agent_env):
     token = issue_token()
     first = cli(
