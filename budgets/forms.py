@@ -249,7 +249,11 @@ class ChannelForm(forms.ModelForm):
         if url:
             problem = webhooks.check_url_shape(url)
             if problem:
-                raise ValidationError(f"This URL is refused: {problem}.")
+                raise ValidationError(
+                    f"This URL is refused: {problem}. A server that must post to receivers "
+                    "on its own network can allow them with WEBHOOK_ALLOW_PRIVATE_IPS=1 "
+                    "(docs/production.md)."
+                )
         return url
 
     def clean(self) -> dict[str, Any]:

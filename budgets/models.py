@@ -10,6 +10,7 @@ import secrets
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -75,6 +76,18 @@ def period_bounds(period: str, day: date) -> tuple[date, date]:
     start = day.replace(day=1)
     next_month = (start + timedelta(days=32)).replace(day=1)
     return start, next_month - timedelta(days=1)
+
+
+def masked_url(url: str) -> str:
+    """`https://hooks.slack.com/…` for `https://user:pw@hooks.slack.com/services/T0/B0/xyz`:
+    scheme, host and port only; "…" stands for a path or query that was there."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return "…" if url else ""
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    port = f":{parts.port}" if parts.port else ""
+    hidden = "…" if parts.path.strip("/") or parts.query else ""
+    return f"{parts.scheme}://{host}{port}/{hidden}"
 
 
 class Channel(models.Model):
@@ -148,8 +161,10 @@ class Channel(models.Model):
 
     @property
     def target(self) -> str:
+        """Where the channel sends, for pages: the addresses, or the URL without what makes it
+        a secret (a webhook's path and query are its credential, and so is any user:password)."""
         if self.is_http:
-            return self.url
+            return masked_url(self.url)
         people = [m.email for m in self.members.all()]
         return ", ".join(sorted(set(people) | set(self.addresses)))
 

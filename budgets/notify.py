@@ -243,6 +243,16 @@ def _failed(delivery: Delivery, exc: Exception, *, single_attempt: bool) -> Outc
         reason = "The URL points to a private address."
     elif channel.is_http and outcome.status == Status.FAILED and exhausted:
         reason = f"{delivery.attempts} failed attempts in a row."
+    elif channel.is_http:
+        # Attempts of several alerts count together: a receiver that failed
+        # ALERT_DELIVERY_MAX_ATTEMPTS times in a row is off, whichever alerts they carried.
+        failures = (
+            Channel.objects.filter(pk=channel.pk)
+            .values_list("consecutive_failures", flat=True)
+            .first()
+        ) or 0
+        if failures >= max_attempts():
+            reason = f"{failures} failed attempts in a row."
     if reason:
         disable_channel(channel, reason, now)
     return outcome

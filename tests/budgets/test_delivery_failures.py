@@ -225,6 +225,24 @@ def test_a_webhook_failing_every_attempt_fails_for_good_and_disables_its_channel
     assert channel.consecutive_failures == 3
 
 
+def test_failures_of_several_alerts_in_a_row_disable_the_channel_too(
+    team_a, receiver, cross, settings
+):
+    # Two earlier alerts each failed once, then were sent elsewhere or dropped: the channel's
+    # count says so, and this alert's first failure is the third in a row.
+    settings.ALERT_DELIVERY_MAX_ATTEMPTS = 3
+    receiver.answer(502)
+    channel = webhook_channel(team_a, receiver)
+    Channel.objects.filter(pk=channel.pk).update(consecutive_failures=2)
+    delivery = cross(channel)
+    delivery.refresh_from_db()
+    channel.refresh_from_db()
+    assert delivery.status == Status.PENDING and delivery.attempts == 1
+    assert channel.consecutive_failures == 3
+    assert channel.disabled_reason == "3 failed attempts in a row."
+    assert not channel.is_enabled
+
+
 def test_a_delivery_is_claimed_by_one_worker_only(team_a, smtp_down, cross):
     delivery = cross(email_channel(team_a))
     delivery.refresh_from_db()

@@ -114,3 +114,4 @@ def test_a_chat_channel_to_a_private_address_is_refused_in_the_form(client, admi
     )
     assert response.status_code == 400
     assert "This URL is refused" in response.content.decode()
+    assert "WEBHOOK_ALLOW_PRIVATE_IPS=1" in response.content.decode()  # the operator's way out

@@ -299,7 +299,7 @@ def test_a_new_webhook_channel_shows_its_secret_once(client, admin, team_a, sett
     assert channel.secret in first
     second = client.get(reverse("channels")).content.decode()
     assert channel.secret not in second
-    assert "https://hooks.example.com/alerts" in second
+    assert "https://hooks.example.com/…" in second  # the path may be a credential
 
 
 def test_rotating_a_secret_shows_the_new_one_once(client, admin, team_a, receiver):
@@ -449,6 +449,33 @@ def test_a_disabled_channel_shows_why_and_can_be_re_enabled(client, admin, team_
     channel.refresh_from_db()
     assert channel.is_enabled
     assert channel.consecutive_failures == 0
+
+
+def test_the_channel_list_never_shows_a_webhooks_secret_path_or_credentials(
+    client, admin, team_a
+):
+    secret = "https://bot:hunter2@hooks.slack.com/services/T0/B0/s3cr3tT0k3n?x=1"
+    Channel.objects.create(team=team_a, name="Slack", kind=Channel.Kind.SLACK, url=secret)
+    client.force_login(admin)
+    html = client.get(reverse("channels")).content.decode()
+    assert "https://hooks.slack.com/…" in html
+    for part in ("hunter2", "bot:", "s3cr3tT0k3n", "/services/"):
+        assert part not in html
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://chat.example:8443/hooks/abc", "https://chat.example:8443/…"),
+        ("https://chat.example", "https://chat.example/"),
+        ("http://[2001:db8::1]/x", "http://[2001:db8::1]/…"),
+        ("not a url", "…"),
+    ],
+)
+def test_masked_urls_keep_only_scheme_host_and_port(url, shown):
+    from budgets.models import masked_url
+
+    assert masked_url(url) == shown
 
 
 def test_an_admin_edits_and_deletes_a_channel_but_cannot_change_its_kind(
