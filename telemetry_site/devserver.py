@@ -14,15 +14,25 @@ def run_file() -> Path:
     return Path(settings.VAR_DIR) / "site-url"
 
 
+HEALTH_STATES = frozenset({"ok", "degraded", "unavailable"})
+
+
 def answers(url: str, timeout: float = 2.0) -> bool:
-    """Whether `url` gives any HTTP answer (an error page counts: the server is up)."""
+    """Whether `url`, this site's `/healthz`, answers as this site does: a JSON object whose
+    `status` is one of telemetry_site.health's states (503 included: the site is up, its
+    database is not). Another program on the same port does not count."""
     try:
-        urllib.request.urlopen(url, timeout=timeout).close()  # noqa: S310 - our own URL
-    except urllib.error.HTTPError:
-        return True
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our URL
+            body = response.read(65536)
+    except urllib.error.HTTPError as error:
+        body = error.read(65536)
     except (urllib.error.URLError, OSError, ValueError):
         return False
-    return True
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and answer.get("status") in HEALTH_STATES
 
 
 def record_running(site_url: str, probe: str) -> None:

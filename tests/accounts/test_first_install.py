@@ -48,12 +48,48 @@ def test_production_never_says_nobody_exists(settings):
 
 
 class _Ok(BaseHTTPRequestHandler):
+    """Answers as the site's /healthz does (telemetry_site.health), so it can be stopped."""
+
     def do_GET(self):
         self.send_response(200)
+        self.send_header("Content-Type", "application/json")
         self.end_headers()
+        self.wfile.write(b'{"status": "ok", "checks": {"database": "ok"}}')
 
     def log_message(self, *args):
         pass
+
+
+class _Other(_Ok):
+    """Another program that happens to listen on the port `make run` was given."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(b"<html><body>some other dev server</body></html>")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sites_real_healthz_counts_as_this_site(live_server):
+    assert devserver.answers(f"{live_server.url}/healthz")
+
+
+def test_another_program_on_the_port_is_not_taken_for_the_site(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    server = HTTPServer(("127.0.0.1", 0), _Other)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    probe = f"http://127.0.0.1:{server.server_port}/healthz"
+    settings.SITE_URL = f"http://127.0.0.1:{server.server_port}"
+    err = io.StringIO()
+    try:
+        assert not devserver.answers(probe, timeout=1)
+        assert devserver.running_site() is None
+        assert WelcomeCommand(stdout=io.StringIO(), stderr=err)._wait(probe, 0.6) is False
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "another program using its port" in err.getvalue()
 
 
 def test_welcome_waits_for_the_web_server_and_records_where_it_runs(settings, tmp_path):

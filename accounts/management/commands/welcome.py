@@ -46,13 +46,17 @@ class Command(BaseCommand):
         sys.exit(0)
 
     def _wait(self, url: str, timeout: float) -> bool:
-        """Until `url` gives any HTTP answer (True), or `timeout` seconds have passed."""
+        """Until `url` answers as this site's /healthz (True), or `timeout` seconds passed;
+        another program on the port does not count, so nobody is sent to it."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if answers(url):
                 return True
             time.sleep(0.5)
-        self.stderr.write(f"{url} did not answer within {timeout:.0f} s; is the web server up?")
+        self.stderr.write(
+            f"{url} did not answer as claude-telemetry within {timeout:.0f} s: is the web "
+            "server up, or is another program using its port? (Run with PORT=… to pick another.)"
+        )
         return False
 
     def _print(self) -> None:
