@@ -73,6 +73,9 @@ def test_the_demo_fills_a_team_through_the_agent_and_a_second_run_adds_nothing(d
     output = load("--anchor", anchor)
     assert "Demo team ready: 3 members, 4 machines" in output
     assert "owner@demo.example" in output
+    # Each machine's line says what it sent; the agent's link to the temporary server is not
+    # passed on (it is gone when the command ends).
+    assert "Dashboard: http" not in output and "Sent " in output
     team = Team.objects.get(slug="demo-team")
     owner = User.objects.get(email="owner@demo.example")
     assert owner.membership.team == team and owner.membership.role == "owner"

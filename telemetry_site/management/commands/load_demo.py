@@ -339,9 +339,13 @@ class Command(BaseCommand):
             self.capture_quota(env, label, machine.quota, datetime.now(UTC))
         self.say(f"{label}: claude-telemetry sync…")
         done = self.agent(env, label, "sync", "--full")
-        summary = done.stdout.strip().splitlines()
+        # The agent's own link points at this command's temporary server, gone when it ends;
+        # the site to open is printed once at the end.
+        summary = [
+            line for line in done.stdout.strip().splitlines() if not line.startswith("Dashboard:")
+        ]
         if summary:
-            self.say(f"  {summary[-1]}")
+            self.say(f"  {summary[0]}")
 
     def agent_env(self, home: Path, agent_home: Path, ccusage: Path) -> dict[str, str]:
         """The environment of a PC whose only Claude Code and Codex data are the generated logs."""
