@@ -151,3 +151,15 @@ def test_another_teams_block_is_a_message_not_its_sessions(populated, member, ou
     assert not any(s.machine.owner_id == member.pk for s in response.context["page"].object_list)
     broken = login(member).get("/sessions/", {"block": "nonsense"})
     assert "block" in broken.context["filters"].errors
+
+
+def test_a_session_claude_code_exported_says_whose_prices_its_cost_uses(populated, member):
+    from usage.models import IngestPath, Machine
+
+    machine = populated.machines["member"][0]
+    item = newest(machine)
+    html = login(member).get(url_of(item)).content.decode()
+    assert "ccusage's prices" in html
+    Machine.objects.filter(pk=machine.pk).update(ingest_path=IngestPath.OTLP)
+    html = login(member).get(url_of(item)).content.decode()
+    assert "as Claude Code reported it" in html and "ccusage" not in html
