@@ -185,7 +185,9 @@ def test_the_onboarding_panel_shows_the_exact_commands(member, settings, tmp_pat
     assert "Add your first machine" in html
     wheel = "https://telemetry.example.com/agent/claude_telemetry-0.1.0-py3-none-any.whl"
     assert f"pipx install {wheel}" in html
-    assert f"python3 -m pip install --user {wheel}" in html
+    # Without pipx: a venv of its own, since PEP 668 systems refuse `pip install --user`.
+    assert f"~/.local/share/claude-telemetry/bin/pip install {wheel}" in html
+    assert "pip install --user http" not in html
     assert "Node.js 20 or later" in html and "ccusage comes with it" not in html
     assert (
         "claude-telemetry setup --server https://telemetry.example.com --token &lt;token&gt;"
