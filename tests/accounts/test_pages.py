@@ -217,6 +217,7 @@ def test_the_token_list_shows_last_use_and_expiry_in_the_viewers_timezone(cast):
     body = client_as(cast, "member").get(reverse("tokens")).content.decode()
     assert "2026-01-02 12:04" in body  # 03:04 UTC in Tokyo
     assert "10.0.0.7" in body
+    assert "Times in Asia/Tokyo." in body  # the zone's name, not an abbreviation such as "+14"
 
 
 def test_a_token_may_expire_at_the_end_of_a_chosen_day(cast):
