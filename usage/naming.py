@@ -1,9 +1,23 @@
 """Machine names a person chooses: one name per machine within its owner's account, compared
 without case, so two machines of one person are never listed under the same name."""
 
+import unicodedata
+
 from usage.models import Machine
 
 NAME_MAX = Machine._meta.get_field("name").max_length or 100
+
+
+HIDDEN_CHARACTERS = (
+    "A name cannot hold control or invisible formatting characters (such as a right-to-left "
+    "override), which would make it read differently from what it is."
+)
+
+
+def has_hidden_characters(text: str) -> bool:
+    """Whether `text` holds a control (Cc) or format (Cf) character: NUL, a bidi override, a
+    zero-width joiner…, which make a name display as something else (Unicode categories)."""
+    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
 
 
 class MachineNameError(ValueError):
@@ -17,6 +31,8 @@ def clean_machine_name(machine: Machine, name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > NAME_MAX:
         raise MachineNameError(f"A machine name must be 1 to {NAME_MAX} characters.")
+    if has_hidden_characters(name):
+        raise MachineNameError(HIDDEN_CHARACTERS)
     clash = (
         Machine.objects.filter(owner_id=machine.owner_id, name__iexact=name)
         .exclude(pk=machine.pk)

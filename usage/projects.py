@@ -8,6 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 from django.db import transaction
 
 from usage.models import Project, readable_project_name
+from usage.naming import HIDDEN_CHARACTERS, has_hidden_characters
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,8 @@ def rename(project: Project, name: str, by=None) -> str:
     limit = Project._meta.get_field("display_name").max_length or 200
     if not name or len(name) > limit:
         raise ValueError(f"A project name must be 1 to {limit} characters.")
+    if has_hidden_characters(name):
+        raise ValueError(HIDDEN_CHARACTERS)
     clash = (
         Project.objects.filter(team_id=project.team_id, alias_of__isnull=True)
         .filter(display_name__iexact=name)

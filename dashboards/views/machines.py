@@ -140,7 +140,9 @@ def machine_rename(request, machine_uuid):
     machine = _managed_machine(request, machine_uuid)
     form = RenameForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "A machine name must be 1 to 100 characters.")
+        # The form's own reason (length, a null character…), not a guess.
+        reasons = " ".join(str(e) for errors in form.errors.values() for e in errors)
+        messages.error(request, f"Not renamed: {reasons}")
         return redirect("machines")
     try:
         old_name = rename_machine(machine, form.cleaned_data["name"])

@@ -96,3 +96,22 @@ def test_the_api_needs_the_csrf_token_of_the_session(populated, member):
     client.force_login(member)
     response = client.patch(api_url(laptop), {"name": "x"}, format="json")
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("lap\x00top", "Null characters are not allowed"),
+        ("laptop\u202egnp.exe", "right-to-left override"),
+        ("lap\u200dtop", "invisible formatting characters"),
+        ("x" * 101, "at most 100 characters"),
+    ],
+)
+def test_a_name_that_would_read_as_something_else_is_refused_with_the_reason(
+    populated, member, name, reason
+):
+    laptop = populated.machines["member"][0]
+    response = login(member).post(rename_url(laptop), {"name": name}, follow=True)
+    laptop.refresh_from_db()
+    assert laptop.name == "member-laptop"
+    assert reason in response.content.decode()

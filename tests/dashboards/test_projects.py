@@ -195,3 +195,12 @@ def test_the_api_refuses_a_duplicate_name_or_no_project_grouping_and_changes_not
     assert both.status_code == 400 and "alias_of" in both.json()["errors"]
     infra.refresh_from_db()
     assert (infra.display_name, infra.alias_of) == ("infra", None)  # neither change stayed
+
+
+def test_a_project_name_with_a_bidi_override_is_refused(clones, cast):
+    _, _, infra = clones
+    response = login(cast["admin"]).post(
+        reverse("project_rename", args=[infra.public_id]), {"name": "infra\u202etxt"}, follow=True
+    )
+    assert "right-to-left override" in response.content.decode()
+    assert Project.objects.get(pk=infra.pk).display_name == "infra"
