@@ -142,6 +142,8 @@ def machine_rename(request, machine_uuid):
     if not form.is_valid():
         # The form's own reason (length, a null character…), not a guess.
         reasons = " ".join(str(e) for errors in form.errors.values() for e in errors)
+        if not str(request.POST.get("name", "")).strip():
+            reasons = "A machine name must be 1 to 100 characters."
         messages.error(request, f"Not renamed: {reasons}")
         return redirect("machines")
     try:
