@@ -334,8 +334,8 @@ def test_a_copied_agent_folder_registers_a_second_machine_on_its_own(server, tok
     assert "copied from another machine" in done.stdout
     first, second = Machine.objects.order_by("first_seen_at", "id")
     assert second.copied_from == first and second.uuid != first.uuid
-    # Same name, told apart by where they run.
-    assert first.name == second.name == "laptop"
+    # The same name from the copied config: the server tells them apart on every page.
+    assert (first.name, second.name) == ("laptop", "laptop (2)")
     assert first.fingerprint != second.fingerprint and len(second.fingerprint) == 64
     assert second.os_user and second.hostname
     assert daily(first) == {date(2026, 11, 24): 1100}

@@ -451,9 +451,7 @@ def test_a_disabled_channel_shows_why_and_can_be_re_enabled(client, admin, team_
     assert channel.consecutive_failures == 0
 
 
-def test_the_channel_list_never_shows_a_webhooks_secret_path_or_credentials(
-    client, admin, team_a
-):
+def test_the_channel_list_never_shows_a_webhooks_secret_path_or_credentials(client, admin, team_a):
     secret = "https://bot:hunter2@hooks.slack.com/services/T0/B0/s3cr3tT0k3n?x=1"
     Channel.objects.create(team=team_a, name="Slack", kind=Channel.Kind.SLACK, url=secret)
     client.force_login(admin)
