@@ -249,12 +249,64 @@ class PeriodFilters(FilterForm):
     since = day_field()
     until = day_field()
 
+    DEFAULT_PRESET = "mtd"
+    fallback = False
+    days: tuple[date, date]
+
+    def clean(self) -> dict[str, Any]:
+        """Fill the open end of a custom range, or fall back to the default period.
+
+        A start without an end runs to today (or is one day when it is after today); an end
+        without a start starts on the 1st of the end's month. A bad value (an unknown preset,
+        a date that is no date) is an error on the page, and the page shows the month to date
+        with the menu and the fields saying so, so the card's label always names the days of
+        its figure.
+        """
+        cleaned = super().clean()
+        self.fallback = any(name in self.errors for name in ("range", "since", "until"))
+        chosen: tuple[date | None, date | None] = (cleaned.get("since"), cleaned.get("until"))
+        since, until = chosen
+        if self.fallback or (since is None and until is None):
+            since, until = preset_range(self.DEFAULT_PRESET, self.today)
+            if self.fallback:
+                self.add_error(
+                    None,
+                    "A value of the period could not be used, so the page shows the month to date.",
+                )
+                self._rewrite(range=self.DEFAULT_PRESET)
+        elif until is None and since is not None:
+            until = max(since, self.today)
+        elif since is None and until is not None:
+            since = until.replace(day=1)
+        assert since is not None and until is not None  # every branch above set both
+        self.days = (since, until)
+        self._rewrite(since=since.isoformat(), until=until.isoformat())
+        return cleaned
+
+    @property
+    def range_label(self) -> str:
+        """The preset's name or the dates, of the days `period()` returns."""
+        self.is_valid()
+        if self.fallback:
+            return PRESET_LABELS[self.DEFAULT_PRESET]
+        preset = self.value("range")
+        if preset and preset != "custom":
+            return PRESET_LABELS[preset]
+        since, until = self.days
+        return f"{since:%b} {since.day}, {since.year} to {until:%b} {until.day}, {until.year}"
+
+    @property
+    def preset(self) -> str | None:
+        """The preset of `period()`'s days ("custom" or None for dates), which picks the
+        period they are compared with (`dashboards.periods.previous_period`)."""
+        self.is_valid()
+        return self.DEFAULT_PRESET if self.fallback else self.value("range")
+
     def period(self) -> tuple[date, date]:
-        """The chosen days, inclusive; month to date when nothing usable was chosen."""
-        since, until = self.value("since"), self.value("until")
-        if since is None or until is None:
-            return preset_range("mtd", self.today)
-        return since, until
+        """The chosen days (team days, inclusive): a preset, custom dates with an open end
+        filled in (see clean), or the month to date when a value was unusable."""
+        self.is_valid()
+        return self.days
 
 
 def period_filters(request, today: date) -> PeriodFilters:

@@ -36,15 +36,28 @@ def preset_range(preset: str, today: date) -> tuple[date, date]:
     raise KeyError(preset)
 
 
-def previous_period(since: date, until: date) -> tuple[date, date]:
-    """The period of equal length (in days) that ends the day before `since`."""
+def previous_period(since: date, until: date, preset: str | None = None) -> tuple[date, date]:
+    """The period a figure of the days `since`..`until` (inclusive) is compared with.
+
+    Calendar presets compare with the calendar: `mtd` with the same days of the previous
+    month (Nov 1-29 with Oct 1-29; Mar 1-31 with Feb 1-28, clipped to the month's length),
+    `last_month` with the calendar month before it (October with September). Any other
+    preset (`7d`, `30d`), a custom range and None: the period of equal length (in days) that
+    ends the day before `since`.
+    """
+    if preset == "mtd":
+        month_end = since - timedelta(days=1)
+        return month_end.replace(day=1), month_end.replace(day=min(until.day, month_end.day))
+    if preset == "last_month":
+        end = since - timedelta(days=1)
+        return end.replace(day=1), end
     length = (until - since).days + 1
     return since - timedelta(days=length), since - timedelta(days=1)
 
 
 @dataclass(frozen=True)
 class Change:
-    """A figure against the same figure over the previous period of equal length.
+    """A figure against the same figure over the previous period (`previous_period`).
 
     `pct` is the change in percent (one decimal), None when the previous figure is zero:
     then the current one is "new" (or both are zero: "no change").

@@ -74,8 +74,9 @@ def usage_explorer(request):
         by_server = {m["model"] for m in unpriced if m["priced_by_server"]}
         for row in data["results"]:
             row["priced_by_server"] = row["key"] in by_server
-    # The total against the days just before, as many of them (the stat cards' change).
-    previous_since, previous_until = previous_period(params["since"], params["until"])
+    # The total against the previous period (the stat cards' change and rule).
+    preset = filters.value("range")
+    previous_since, previous_until = previous_period(params["since"], params["until"], preset)
     try:
         previous = queries.aggregate_usage(
             request.user,
@@ -84,6 +85,8 @@ def usage_explorer(request):
         )["totals"]["cost_usd"]
     except (queries.QueryError, PermissionDenied, Http404):
         previous = Decimal(0)
+    # Periods without usage are zero rows, so rows alone do not mean there was usage.
+    has_usage = any(row["total_tokens"] or row["cost_usd"] for row in data["results"])
     periodic = group_by in ("day", "week", "month")
     split = "" if periodic else group_by
     period = group_by if periodic else (filters.value("period") or "day")
@@ -101,11 +104,15 @@ def usage_explorer(request):
                 "params": api_params,
                 "period": period,
                 "split": split,
+                "preset": preset,
+                # The year the page's dates leave out (telemetry's `span` filter).
+                "today": timezone.localdate().isoformat(),
                 "machine_labels": filters.machine_labels(),
                 "model_labels": filters.model_labels(),
             },
             "csv_query": request.GET.urlencode(),
-            "has_machines": bool(data["results"]) or Machine.objects.visible_to(viewer).exists(),
+            "has_usage": has_usage,
+            "has_machines": has_usage or Machine.objects.visible_to(viewer).exists(),
             "unpriced_models": unpriced,
             "change": change(data["totals"]["cost_usd"], previous, previous_since, previous_until),
         },

@@ -221,9 +221,10 @@
     tr.appendChild(th);
     FIELDS.forEach(function (name) { cell(tr, data.totals[name], f.compact(data.totals[name])); });
     cell(tr, data.totals.cost_usd, f.usd(data.totals.cost_usd));
-    cell(tr, "", data.results.length ? "100%" : "");
+    cell(tr, "", Number(data.totals.cost_usd) ? "100%" : "");
     var empty = document.getElementById("explorer-empty");
-    if (empty) empty.hidden = data.results.length > 0;
+    // Periods without usage come as zero rows: only a row with usage hides the message.
+    if (empty) empty.hidden = data.results.some(function (row) { return Number(row.total_tokens) || Number(row.cost_usd); });
     document.getElementById("explorer-total-cost").textContent = f.usd(data.totals.cost_usd);
     document.getElementById("explorer-total-tokens").textContent = f.tokens(data.totals.total_tokens);
   }
@@ -238,7 +239,12 @@
     // Empty dates mean the page's defaults (the last 30 days).
     if (!params.since) params.since = config.params.since;
     if (!params.until) params.until = config.params.until;
-    return { params: params, period: data.get("period") || "day", split: data.get("split") || "" };
+    return {
+      params: params,
+      period: data.get("period") || "day",
+      split: data.get("split") || "",
+      preset: data.get("range") || "",
+    };
   }
 
   function showError(error) {
@@ -250,14 +256,40 @@
     status.classList.add("errorlist");
   }
 
-  /* The days just before since..until, as many of them (YYYY-MM-DD, UTC arithmetic). */
-  function previousRange(since, until) {
+  /* The period since..until is compared with, as dashboards.periods.previous_period: month to
+     date against the same days of the month before (clipped to its length), last month
+     against the month before it, anything else against as many days just before
+     (YYYY-MM-DD, UTC arithmetic). */
+  function previousRange(since, until, preset) {
     var day = 86400000;
     var start = Date.parse(since + "T00:00:00Z");
     var end = Date.parse(until + "T00:00:00Z");
-    var length = Math.round((end - start) / day) + 1;
     var iso = function (ms) { return new Date(ms).toISOString().slice(0, 10); };
+    if (preset === "mtd" || preset === "last_month") {
+      var monthEnd = new Date(start - day);
+      var first = Date.UTC(monthEnd.getUTCFullYear(), monthEnd.getUTCMonth(), 1);
+      var last = preset === "mtd"
+        ? Date.UTC(monthEnd.getUTCFullYear(), monthEnd.getUTCMonth(),
+            Math.min(new Date(end).getUTCDate(), monthEnd.getUTCDate()))
+        : monthEnd.getTime();
+      return { since: iso(first), until: iso(last) };
+    }
+    var length = Math.round((end - start) / day) + 1;
     return { since: iso(start - length * day), until: iso(start - day) };
+  }
+
+  /* Days as the site writes them (telemetry_site.formatting.day_span): "Nov 1 to Nov 24",
+     one day alone as "Nov 24", with the year when it is not this one. */
+  function shortDay(value) {
+    var match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+    if (!match) return value;
+    var text = MONTHS[Number(match[2]) - 1] + " " + Number(match[3]);
+    var thisYear = String(config.today || "").slice(0, 4);
+    return match[1] === thisYear ? text : text + ", " + match[1];
+  }
+
+  function daySpan(since, until) {
+    return since === until ? shortDay(since) : shortDay(since) + " to " + shortDay(until);
   }
 
   /* Same words as templates/dashboards/_change.html (dashboards.periods.Change). */
@@ -284,7 +316,7 @@
     arrow.textContent = text;
     var muted = document.createElement("span");
     muted.className = "muted";
-    muted.textContent = "vs " + format().usd(previous) + " (" + range.since + " to " + range.until + ")";
+    muted.textContent = "vs " + format().usd(previous) + " (" + daySpan(range.since, range.until) + ")";
     outer.append(arrow, " ", muted);
     wrap.appendChild(outer);
     return wrap;
@@ -299,7 +331,7 @@
     var status = document.getElementById("explorer-status");
     status.setAttribute("aria-busy", "true");
     var table;
-    var previous = previousRange(state.params.since, state.params.until);
+    var previous = previousRange(state.params.since, state.params.until, state.preset);
     var before;
     return getUsage(Object.assign({}, state.params, { group_by: groupBy }))
       .then(function (body) {
@@ -317,7 +349,7 @@
         status.innerHTML = "";
         var range = document.createElement("span");
         range.id = "explorer-range";
-        range.textContent = state.params.since + " to " + state.params.until + ": ";
+        range.textContent = daySpan(state.params.since, state.params.until) + ": ";
         var cost = document.createElement("strong");
         cost.id = "explorer-total-cost";
         var tokens = document.createElement("span");
@@ -346,7 +378,7 @@
     if (!config || !metric) return;
     metric.addEventListener("change", function () { if (lastChartData) drawChart(lastChartData); });
     var form = document.getElementById("filters");
-    apply({ params: config.params, period: config.period, split: config.split }, null);
+    apply({ params: config.params, period: config.period, split: config.split, preset: config.preset }, null);
     if (form) {
       form.addEventListener("submit", function (event) {
         event.preventDefault();

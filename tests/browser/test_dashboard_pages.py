@@ -109,7 +109,10 @@ def test_explorer_filters_change_the_chart_and_the_table(pages, browser_team):
     page.wait_for_load_state("networkidle")
     before = chart_state(page, "explorer-chart")
     assert before["names"] == ["All usage"]
-    assert len(table_rows(page)) == 20  # one row per day
+    # One row per day of the last 30, the 10 without usage as zeros (the team has 20 days).
+    rows = table_rows(page)
+    assert len(rows) == 30
+    assert sum(1 for r in rows if r["tokens"] == "0") == 10
     total_before = page.locator("#explorer-total-cost").inner_text()
 
     apply_filters(page, split="project")

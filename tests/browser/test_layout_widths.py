@@ -1,6 +1,6 @@
 """Widths people use: on a 390 px phone no page is wider than the screen (tables scroll inside
-their card, charts stay in theirs), and on a 1366 px laptop the header is one row, in light
-and dark mode; staff see the Admin link."""
+their card, charts stay in theirs), and on laptops from 960 to 1366 px the header is one row
+that fits the window (Log out included), in light and dark mode; staff see the Admin link."""
 
 import pytest
 
@@ -10,6 +10,8 @@ pytestmark = [pytest.mark.browser, skip_without_chromium]
 
 PHONE = {"width": 390, "height": 844}
 LAPTOP_1366 = {"width": 1366, "height": 768}
+# Common laptop and small-window widths just above the 60rem (960 px) one-row breakpoint.
+LAPTOPS = [960, 1000, 1024, 1366]
 PAGES = [
     ("overview", "/"),
     ("overview-team", "/?scope=team"),
@@ -43,6 +45,7 @@ HEADER = """() => {
     tops: tops,
     scroll: document.documentElement.scrollWidth,
     inner: window.innerWidth,
+    logout: document.querySelector(".logout button").getBoundingClientRect().right,
   };
 }"""
 
@@ -60,22 +63,24 @@ def test_no_page_is_wider_than_a_phone(pages, browser_team, scheme):
     assert pages.errors == []
 
 
+@pytest.mark.parametrize("width", LAPTOPS)
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_the_header_is_one_row_on_a_1366_laptop(pages, browser_team, scheme):
+def test_the_header_is_one_row_on_a_laptop(pages, browser_team, scheme, width):
     owner = browser_team["owner"]
     # The widest header: an owner's settings links and the staff Admin link.
     owner.is_staff = True
     owner.save()
     pages.login("owner@a.example")
-    page = pages.new(color_scheme=scheme, viewport=LAPTOP_1366)
+    page = pages.new(color_scheme=scheme, viewport={**LAPTOP_1366, "width": width})
     for _name, url in PAGES:
         assert page.goto(url).status == 200
         header = page.evaluate(HEADER)
         # One row: every item's top within a line's height of the others.
         assert header["spread"] < 20, f"{url}: the header wraps: {header}"
-        assert header["height"] < 64, f"{url}: the header is {header['height']} px high"
-        assert header["scroll"] <= header["inner"]
-    screenshot(page, f"width-1366-header-{scheme}")
+        assert header["height"] < 64, f"{url}: the header is {header['height']} px high: {header}"
+        assert header["scroll"] <= header["inner"], f"{url} scrolls sideways: {header}"
+        assert header["logout"] <= header["inner"], f"{url}: Log out is cut off: {header}"
+    screenshot(page, f"width-{width}-header-{scheme}")
     admin = page.get_by_role("link", name="Admin", exact=True)
     assert admin.get_attribute("href") == "/admin/"
     assert pages.errors == []

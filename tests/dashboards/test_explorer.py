@@ -42,7 +42,9 @@ def test_a_member_sees_their_own_usage_per_day_by_default(populated, member):
     data = response.context["data"]
     # 3 machines x 5 days x $1.50.
     assert data["totals"]["cost_usd"] == Decimal("22.5")
-    assert len(data["results"]) == 5
+    # The last 30 days (Oct 26 to Nov 24), the 25 without usage as zero rows.
+    assert len(data["results"]) == 30
+    assert sum(1 for r in data["results"] if r["cost_usd"]) == 5
     assert response.context["group_by"] == "day"
     html = response.content.decode()
     assert "$22.50" in html
@@ -143,10 +145,19 @@ def test_models_and_sources_are_filters_and_splits(populated, member):
 def test_weeks_and_months_group_the_days(populated, member):
     client = login(member)
     weeks = client.get(URL, {"period": "week", "since": "2026-11-01"})
-    # Nov 20-22 fall in ISO week 47, Monday Nov 23 starts week 48.
-    assert [r["label"] for r in weeks.context["data"]["results"]] == ["2026-W47", "2026-W48"]
+    # Nov 20-22 fall in ISO week 47, Monday Nov 23 starts week 48; Sunday Nov 1 is in week 44,
+    # and weeks 44-46 have no usage (zero rows).
+    assert [r["label"] for r in weeks.context["data"]["results"]] == [
+        "2026-W44",
+        "2026-W45",
+        "2026-W46",
+        "2026-W47",
+        "2026-W48",
+    ]
     months = client.get(URL, {"period": "month"})
-    assert [r["label"] for r in months.context["data"]["results"]] == ["2026-11"]
+    # The default 30 days (Oct 26 to Nov 24) touch October, which had no usage.
+    assert [r["label"] for r in months.context["data"]["results"]] == ["2026-10", "2026-11"]
+    assert months.context["data"]["results"][0]["cost_usd"] == 0
 
 
 @pytest.mark.parametrize(

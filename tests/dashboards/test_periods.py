@@ -166,3 +166,137 @@ def test_the_team_page_follows_the_period(populated, admin):
     )
     assert drill.status_code == 200
     assert drill.context["summary"].period.cost_usd == Decimal("22.5")
+
+
+@pytest.mark.parametrize(
+    ("query", "since", "until", "label"),
+    [
+        # A start without an end runs to today (Nov 24).
+        (
+            {"since": "2026-10-01"},
+            date(2026, 10, 1),
+            date(2026, 11, 24),
+            "Oct 1, 2026 to Nov 24, 2026",
+        ),
+        (
+            {"range": "custom", "since": "2026-10-01"},
+            date(2026, 10, 1),
+            date(2026, 11, 24),
+            "Oct 1, 2026 to Nov 24, 2026",
+        ),
+        # An end without a start starts on the 1st of its month.
+        (
+            {"until": "2026-11-21"},
+            date(2026, 11, 1),
+            date(2026, 11, 21),
+            "Nov 1, 2026 to Nov 21, 2026",
+        ),
+        # A bad value: the default period, and the label says so.
+        ({"since": "abc"}, date(2026, 11, 1), date(2026, 11, 24), "Month to date"),
+        (
+            {"since": "2026-10-01", "until": "abc"},
+            date(2026, 11, 1),
+            date(2026, 11, 24),
+            "Month to date",
+        ),
+        (
+            {"range": "forever", "since": "2026-10-01"},
+            date(2026, 11, 1),
+            date(2026, 11, 24),
+            "Month to date",
+        ),
+    ],
+)
+@pytest.mark.parametrize("page", ["/", "/team/"])
+def test_the_period_card_names_the_days_of_its_figure(
+    populated, admin, page, query, since, until, label
+):
+    # The fixture: $1.50 a machine a day, Nov 20-24, 9 machines in the team, 3 of them the
+    # admin's. Two more days of the admin's: Oct 1 ($2) and Oct 31 ($3).
+    laptop = populated.machines["admin"][0]
+    daily(laptop, date(2026, 10, 1), cost="2.00")
+    daily(laptop, date(2026, 10, 31), cost="3.00")
+    machines = 3 if page == "/" else 9
+    per_day = Decimal("1.50") * machines
+    expected = sum(
+        (per_day for day in range(20, 25) if since <= date(2026, 11, day) <= until), Decimal(0)
+    )
+    expected += sum(
+        (
+            Decimal(c)
+            for d, c in ((date(2026, 10, 1), "2"), (date(2026, 10, 31), "3"))
+            if since <= d <= until
+        ),
+        Decimal(0),
+    )
+    response = login(admin).get(page, query)
+    summary = response.context["summary"]
+    assert (summary.since, summary.until) == (since, until)
+    assert summary.period.cost_usd == expected
+    period = response.context["period"]
+    assert period.range_label == label
+    html = response.content.decode()
+    assert f'<span class="label">{label}</span>' in html
+    assert f'value="{since.isoformat()}"' in html
+    assert f'value="{until.isoformat()}"' in html
+    if label == "Month to date":
+        assert "so the page shows the month to date" in html
+    else:
+        assert not period.errors
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "preset", "expected"),
+    [
+        # Month to date: the same days of the month before.
+        (date(2026, 11, 1), date(2026, 11, 29), "mtd", (date(2026, 10, 1), date(2026, 10, 29))),
+        # ... clipped to that month's length (February 2027 has 28 days).
+        (date(2027, 3, 1), date(2027, 3, 31), "mtd", (date(2027, 2, 1), date(2027, 2, 28))),
+        (date(2028, 3, 1), date(2028, 3, 30), "mtd", (date(2028, 2, 1), date(2028, 2, 29))),
+        (date(2027, 1, 1), date(2027, 1, 5), "mtd", (date(2026, 12, 1), date(2026, 12, 5))),
+        # Last month: the calendar month before it.
+        (
+            date(2026, 10, 1),
+            date(2026, 10, 31),
+            "last_month",
+            (date(2026, 9, 1), date(2026, 9, 30)),
+        ),
+        (date(2027, 3, 1), date(2027, 3, 31), "last_month", (date(2027, 2, 1), date(2027, 2, 28))),
+        # Rolling presets and custom ranges: as many days just before.
+        (date(2026, 11, 23), date(2026, 11, 29), "7d", (date(2026, 11, 16), date(2026, 11, 22))),
+        (date(2026, 10, 31), date(2026, 11, 29), "30d", (date(2026, 10, 1), date(2026, 10, 30))),
+        (date(2026, 11, 1), date(2026, 11, 29), "custom", (date(2026, 10, 3), date(2026, 10, 31))),
+        (date(2026, 10, 1), date(2026, 10, 31), None, (date(2026, 8, 31), date(2026, 9, 30))),
+    ],
+)
+def test_calendar_presets_compare_with_the_calendar(since, until, preset, expected):
+    assert previous_period(since, until, preset) == expected
+
+
+@pytest.mark.parametrize("page", ["/", "/team/", "/usage/"])
+def test_the_month_to_date_and_last_month_cards_compare_with_the_calendar(populated, admin, page):
+    # Today is Nov 24. Oct 1-24 is the month to date's comparison: Oct 24 counts, Oct 25
+    # does not (it would in the 24 days before Nov 1, Oct 8-31). September is last month's:
+    # Sep 1 counts, Aug 31 does not (it would in the 31 days before Oct 1).
+    laptop = populated.machines["admin"][0]
+    for day, cost in (
+        (date(2026, 8, 31), "100.00"),
+        (date(2026, 9, 1), "7.00"),
+        (date(2026, 10, 1), "2.00"),
+        (date(2026, 10, 24), "3.00"),
+        (date(2026, 10, 25), "50.00"),
+    ):
+        daily(laptop, day, cost=cost)
+    client = login(admin)
+    for preset, since, until, previous in (
+        ("mtd", date(2026, 10, 1), date(2026, 10, 24), Decimal("5")),
+        ("last_month", date(2026, 9, 1), date(2026, 9, 30), Decimal("7")),
+    ):
+        response = client.get(page, {"range": preset, "scope": "me"})
+        period = (
+            response.context["change"]
+            if page == "/usage/"
+            else response.context["summary"].changes["period"]
+        )
+        assert (period.since, period.until) == (since, until)
+        assert period.previous == previous

@@ -38,7 +38,8 @@ class UsageQuerySerializer(serializers.Serializer):
 
 class UsageRowSerializer(TokenFiguresSerializer):
     key = serializers.CharField(
-        help_text="Day or week start (YYYY-MM-DD), month (YYYY-MM), public id, model or source."
+        help_text="Day or week start (YYYY-MM-DD), month (YYYY-MM), public id, model or source. "
+        "By period, every period of the range is listed, zeros included."
     )
     label = serializers.CharField(  # type: ignore[assignment]  # field, not Field.label: drf-stubs#78
         help_text="A readable name for the key."
@@ -55,6 +56,13 @@ class UsageView(ReadView, APIView):
         operation_id="usage",
         tags=["usage"],
         summary="Token and cost totals, grouped",
+        description=(
+            "Grouped by `day`, `week` (from Monday) or `month`, every period from `since` to "
+            "`until` (reporting days, inclusive) has a row: a period without usage is a row "
+            "of zeros. Without `since` the rows start at the first period with usage, without "
+            "`until` they end at the last one. Other groupings list only keys with usage, "
+            "largest cost first."
+        ),
         parameters=[UsageQuerySerializer, RETRY_AFTER],
         responses={200: UsageResponseSerializer, **error_responses(400, 401, 403, 404, 429)},
     )
