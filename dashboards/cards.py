@@ -100,8 +100,10 @@ class Figure:
 @dataclass(frozen=True)
 class UsageSummary:
     """Today, this week (from Monday), this month and a chosen period (month to date unless
-    a preset or dates say otherwise), each with its change against the previous period of
-    equal length, plus the last 30 days for a chart. Days are the team's reporting days."""
+    a preset or dates say otherwise), each with its change against the previous period
+    (`dashboards.periods.previous_period`: the same days of the previous month for the month
+    to date, the month before for last month, else as many days just before), plus the last
+    30 days for a chart. Days are the team's reporting days."""
 
     today: Figure
     week: Figure
@@ -134,22 +136,32 @@ class UsageSummary:
 
 
 def usage_summary(
-    user: User, today: date, period: tuple[date, date] | None = None, **query
+    user: User,
+    today: date,
+    period: tuple[date, date] | None = None,
+    *,
+    preset: str | None = None,
+    **query,
 ) -> UsageSummary:
     """One aggregate_usage call (the read API's function) gives every figure of the summary,
     the previous periods' included. `period` is (since, until), inclusive; month to date
-    when None. `query` is aggregate_usage's filters (scope, member, …)."""
+    when None. `preset` is the period's date preset (`dashboards.periods.PRESETS`), which
+    picks what the period is compared with (None: as many days just before). `query` is
+    aggregate_usage's filters (scope, member, …)."""
     week_start = today - timedelta(days=today.weekday())
     month_start = today.replace(day=1)
     chart_start = today - timedelta(days=CHART_DAYS - 1)
-    since, until = period or (month_start, today)
+    if period is None:
+        period, preset = (month_start, today), "mtd"
+    since, until = period
     spans = {
         "today": (today, today),
         "week": (week_start, today),
         "month": (month_start, today),
         "period": (since, until),
     }
-    previous = {name: previous_period(*span) for name, span in spans.items()}
+    rules = {"today": None, "week": None, "month": "mtd", "period": preset}
+    previous = {name: previous_period(*span, rules[name]) for name, span in spans.items()}
     first = min(chart_start, *(start for start, _ in previous.values()))
     last = max(today, until)
     rows = queries.aggregate_usage(user, group_by="day", since=first, until=last, **query)
@@ -195,6 +207,9 @@ def shares(rows: dict, limit: int = 8) -> list[dict]:
     """aggregate_usage rows with each one's share of the cost; the tail folded into "Other"."""
     total = rows["totals"]["cost_usd"] or Decimal(0)
     results = rows["results"]
+    if "others" in rows:
+        # An answer already cut (queries.top_team_machines) says what it left out.
+        return _shares_of_cut(rows, limit, total)
     # Folding a single row into "1 others" would hide it for nothing.
     cut = limit if len(results) > limit + 1 else len(results)
     picked, rest = results[:cut], results[cut:]
@@ -217,6 +232,40 @@ def shares(rows: dict, limit: int = 8) -> list[dict]:
                 "cost_usd": cost,
                 "total_tokens": sum(r["total_tokens"] for r in rest),
                 "share": float(cost * 100 / total) if total else 0.0,
+            }
+        )
+    return out
+
+
+def _shares_of_cut(rows: dict, limit: int, total: Decimal) -> list[dict]:
+    """shares() of an answer holding its first rows (ask for `limit` + 1 of them, so a single
+    row left over is shown rather than folded) and an "others" sum of the rest."""
+    results = rows["results"]
+    picked = results if not rows["others"]["count"] else results[:limit]
+    folded = results[len(picked) :]
+    others = {
+        "count": rows["others"]["count"] + len(folded),
+        "cost_usd": rows["others"]["cost_usd"] + sum((r["cost_usd"] for r in folded), Decimal(0)),
+        "total_tokens": rows["others"]["total_tokens"] + sum(r["total_tokens"] for r in folded),
+    }
+    out = [
+        {
+            "key": r["key"],
+            "label": r["label"],
+            "cost_usd": r["cost_usd"],
+            "total_tokens": r["total_tokens"],
+            "share": float(r["cost_usd"] * 100 / total) if total else 0.0,
+        }
+        for r in picked
+    ]
+    if others["count"]:
+        out.append(
+            {
+                "key": "",
+                "label": f"{others['count']} others",
+                "cost_usd": others["cost_usd"],
+                "total_tokens": others["total_tokens"],
+                "share": float(others["cost_usd"] * 100 / total) if total else 0.0,
             }
         )
     return out

@@ -355,6 +355,93 @@ def _add(target: dict, row: dict) -> None:
         target[name] = target.get(name, 0) + row[name]
 
 
+def top_team_machines(viewer, *, since=None, until=None, limit: int) -> dict:
+    """The team's machines that cost the most over [since, until] (team days, inclusive):
+    aggregate_usage(group_by="machine", scope="team")'s answer cut to its first `limit`
+    rows (same order, same figures), with "totals" over every machine and "others":
+    {"count", <token fields>, "cost_usd"} summing the rows left out. Only the rows returned
+    are named: a 1,000-member team has thousands of machines. Raises PermissionDenied as
+    aggregate_usage does; without a team it is aggregate_usage's own-machine answer cut."""
+    since, until = day_range(since, until)
+    _, whose = _whose(viewer, scope="team", individual=True)
+    if whose.dimension != rollups.TEAM:
+        full = aggregate_usage(viewer, group_by="machine", since=since, until=until)
+        return _cut(full, limit)
+    part = rollups.Slice(rollups.MACHINE, team_id=whose.team_id)
+    by_machine: dict[int, dict] = {}
+    for row in rollups.sums(part, since, until, by="key"):
+        _add(by_machine.setdefault(row["key_id"], {}), row)
+    totals = empty_totals()
+    for figures in by_machine.values():
+        figures["cost_usd"] = Decimal(figures["cost_usd"]).quantize(COST_PLACES)
+        for name in (*SUMMED_TOKENS, "cost_usd"):
+            totals[name] += figures[name]
+    # The `limit` largest, and any tied with the last of them, are named and then ordered
+    # by aggregate_usage's rule (cost, tokens, then key), so ties fall the same way.
+    ranked = sorted(by_machine.items(), key=lambda kv: (-kv[1]["cost_usd"], -kv[1]["total_tokens"]))
+    if len(ranked) > limit:
+        edge = ranked[limit - 1][1] if limit else None
+        ranked = [
+            kv
+            for kv in ranked
+            if edge is not None
+            and (kv[1]["cost_usd"], kv[1]["total_tokens"])
+            >= (edge["cost_usd"], edge["total_tokens"])
+        ]
+    names = {
+        pk: (str(machine_uuid), name)
+        for pk, machine_uuid, name in Machine.objects.filter(
+            pk__in=[pk for pk, _ in ranked]
+        ).values_list("pk", "uuid", "name")
+    }
+    results = []
+    for pk, figures in ranked:
+        key, label = names.get(pk, (str(pk), "(removed)"))
+        item: dict[str, Any] = {"key": key, "label": label}
+        item.update({name: int(figures[name]) for name in SUMMED_TOKENS})
+        item["cost_usd"] = figures["cost_usd"]
+        results.append(item)
+    results.sort(key=lambda item: (-item["cost_usd"], -item["total_tokens"], item["key"]))
+    return _cut({"results": results, "totals": totals}, limit, count=len(by_machine))
+
+
+def _cut(answer: dict, limit: int, count: int | None = None) -> dict:
+    """An aggregate answer's first `limit` rows, with "others" summing every row left out
+    (`count` rows in all when the answer holds only some of them)."""
+    shown = answer["results"][:limit]
+    others: dict[str, Any] = {
+        "count": (len(answer["results"]) if count is None else count) - len(shown)
+    }
+    for name in (*SUMMED_TOKENS, "cost_usd"):
+        others[name] = answer["totals"][name] - sum((r[name] for r in shown), 0)
+    return {"results": shown, "totals": answer["totals"], "others": others}
+
+
+def team_member_usage(viewer, member_ids: Iterable[int], since=None, until=None) -> dict:
+    """Token and cost sums of some of the viewer's team members over [since, until] (team
+    days, inclusive), keyed by user id: {user_id: {<token fields>, "cost_usd"}}; members
+    without usage are left out. The same figures as aggregate_usage(group_by="member",
+    scope="team") for those members, read from the member rollups of those ids only (a page
+    of a big team's table). Raises PermissionDenied unless the viewer may see other members
+    or asks only about themselves."""
+    ids = tuple(sorted({int(pk) for pk in member_ids}))
+    if not ids:
+        return {}
+    if ids != (viewer.pk,) and not sees_other_members(viewer):
+        raise PermissionDenied("Only team admins see usage broken down by member.")
+    team = team_of(viewer)
+    if team is None:
+        return {}
+    since, until = day_range(since, until)
+    part = rollups.Slice(rollups.MEMBER, team_id=team.pk, key_ids=ids)
+    out: dict[int, dict] = {}
+    for row in rollups.sums(part, since, until, by="key"):
+        _add(out.setdefault(row["key_id"], {}), row)
+    for figures in out.values():
+        figures["cost_usd"] = Decimal(figures["cost_usd"]).quantize(COST_PLACES)
+    return out
+
+
 def aggregate_usage(
     viewer,
     *,
@@ -372,7 +459,9 @@ def aggregate_usage(
 
     Returns {"results": [{"key", "label", <token fields>, "cost_usd"}], "totals": {…}}.
     Days are the team's reporting days (what the agents passed to ccusage); weeks start on
-    Monday (ISO). Aliased projects count as their canonical project everywhere.
+    Monday (ISO). Aliased projects count as their canonical project everywhere. Grouped by
+    day, week or month, every period of the range has a row, zeros for one without usage
+    (`fill_periods`).
     """
     group_by = _choice(group_by, GROUP_BY, "group_by", "day")
     since, until = day_range(since, until)
@@ -433,10 +522,52 @@ def aggregate_usage(
         totals["cost_usd"] += item["cost_usd"]
         results.append(item)
     if group_by in ("day", "week", "month"):
-        results.sort(key=lambda item: item["key"])
+        results = fill_periods(results, group_by, since, until)
     else:
         results.sort(key=lambda item: (-item["cost_usd"], -item["total_tokens"], item["key"]))
     return {"results": results, "totals": totals}
+
+
+def _period_start(group_by: str, day: date) -> date:
+    """The first day of the day, ISO week (from Monday) or month that holds `day`."""
+    if group_by == "week":
+        return day - timedelta(days=day.weekday())
+    if group_by == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _next_period(group_by: str, start: date) -> date:
+    if group_by == "week":
+        return start + timedelta(days=7)
+    if group_by == "month":
+        return (start + timedelta(days=31)).replace(day=1)
+    return start + timedelta(days=1)
+
+
+def fill_periods(results: list[dict], group_by: str, since, until) -> list[dict]:
+    """aggregate_usage's rows by day, week or month with a zero row for every period without
+    usage between `since` and `until` (team days, inclusive), sorted by key.
+
+    An open end stops at the first (no `since`) or last (no `until`) period with usage, so
+    "any time" starts at the first day with data, never at 1970; with an open end and no
+    rows there is nothing to fill. Keys and labels are `_key_and_label`'s.
+    """
+    by_key = {row["key"]: row for row in results}
+    days = [date.fromisoformat(k if group_by != "month" else f"{k}-01") for k in by_key]
+    first = since or (min(days) if days else None)
+    last = until or (max(days) if days else None)
+    if first is None or last is None:
+        return sorted(results, key=lambda item: item["key"])
+    filled = []
+    start = _period_start(group_by, first)
+    while start <= last:
+        key, label = _key_and_label(group_by, {"k": start})
+        row = by_key.pop(key, None)
+        filled.append(row if row is not None else {"key": key, "label": label, **empty_totals()})
+        start = _next_period(group_by, start)
+    # Rows outside the range cannot come from the query; keep any rather than drop figures.
+    return sorted([*filled, *by_key.values()], key=lambda item: item["key"])
 
 
 def models_seen(viewer, since: date) -> list[str]:
@@ -511,11 +642,32 @@ def block_queryset(subscriptions):
     )
 
 
+def _running(subscriptions, now: datetime):
+    # is_active in SQL (both bounds strict); a block lasts BLOCK_LENGTH from its start, so
+    # the start bound reads the start index. The stored mark can lag the beat refresh.
+    return block_queryset(subscriptions).filter(
+        start_time__gt=now - BLOCK_LENGTH, end_time__gt=now, last_activity__gt=now - BLOCK_LENGTH
+    )
+
+
 def active_blocks(subscriptions, now: datetime | None = None) -> list[Block]:
     """Blocks running now; the stored mark can lag the beat refresh, so time decides."""
     now = now or timezone.now()
-    # A block lasts BLOCK_LENGTH from its start: the start bound reads the start index.
-    candidates = block_queryset(subscriptions).filter(
-        start_time__gt=now - BLOCK_LENGTH, end_time__gt=now, last_activity__gt=now - BLOCK_LENGTH
-    )
+    candidates = _running(subscriptions, now)
     return [b for b in candidates.order_by("subscription__label") if is_active(b, now)]
+
+
+def top_active_blocks(
+    subscriptions, now: datetime | None = None, *, limit: int
+) -> tuple[list[Block], int]:
+    """The `limit` running blocks that cost the most so far (USD, then label), and how many
+    blocks run now in all: for a big team's overview, which shows a few. Two queries plus
+    the contributions of the blocks returned. `subscriptions` may be a queryset."""
+    now = now or timezone.now()
+    candidates = _running(subscriptions, now)
+    shown = [
+        b
+        for b in candidates.order_by("-cost_usd", "subscription__label", "pk")[:limit]
+        if is_active(b, now)
+    ]
+    return shown, candidates.order_by().count()

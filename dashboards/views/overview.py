@@ -4,6 +4,7 @@ budgets, for the viewer or (for those who may) the whole team."""
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Page, Paginator
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -23,6 +24,37 @@ from usage.analytics import pace, plan_value, ratelimits
 from usage.models import DailyUsage, Machine, Subscription
 from usage.pricing import models_without_ccusage_price
 
+# Accounts the team overview's "closest to a limit" card shows, running blocks it shows (the
+# costliest), and members a page of its plan-value table shows (a 1,000-member team has
+# 1,000 of each).
+HEADROOM_SHOWN = 5
+ACTIVE_SHOWN = 6
+# The machine card's rows (shares() folds the rest into one "others" row).
+MACHINES_SHOWN = 8
+PLAN_ROWS_PER_PAGE = 10
+
+
+def _team_plan_page(team, since, until, number) -> tuple[plan_value.TeamPlanValue, Page]:
+    """The team's plan value with one page of member rows (biggest API value first) and that
+    page; a page number past the end shows the last page, one that is not a number the first."""
+    try:
+        wanted = max(int(number), 1)
+    except (TypeError, ValueError):
+        wanted = 1
+    figures = plan_value.team_plan_values(
+        team, since, until, offset=(wanted - 1) * PLAN_ROWS_PER_PAGE, limit=PLAN_ROWS_PER_PAGE
+    )
+    page = Paginator(range(figures.member_count), PLAN_ROWS_PER_PAGE).get_page(wanted)
+    if page.number != wanted:
+        figures = plan_value.team_plan_values(
+            team,
+            since,
+            until,
+            offset=(page.number - 1) * PLAN_ROWS_PER_PAGE,
+            limit=PLAN_ROWS_PER_PAGE,
+        )
+    return figures, page
+
 
 @login_required
 def overview(request):
@@ -35,10 +67,17 @@ def overview(request):
     today = viewer.today()
     period = period_filters(request, today)
     since, until = period.period()
-    summary = usage_summary(user, today, (since, until), scope=scope)
+    summary = usage_summary(user, today, (since, until), preset=period.preset, scope=scope)
     # The breakdowns follow the chosen period (month to date unless another is chosen).
     month: dict[str, Any] = {"since": since, "until": until, "scope": scope}
-    by_machine = shares(queries.aggregate_usage(user, group_by="machine", **month))
+    if team_view:
+        # The team's machines that cost the most, the rest summed (thousands in a big team).
+        by_machine = shares(
+            queries.top_team_machines(user, since=since, until=until, limit=MACHINES_SHOWN + 1),
+            limit=MACHINES_SHOWN,
+        )
+    else:
+        by_machine = shares(queries.aggregate_usage(user, group_by="machine", **month))
     if team_view:
         # Two people's "laptop" need their owner's name to be told apart.
         shown = Machine.objects.visible_to(viewer).filter(
@@ -54,10 +93,20 @@ def overview(request):
         .select_related("owner__membership__team")
         .order_by("label")
     )
-    block_subscriptions = (
-        list(Subscription.objects.visible_to(viewer)) if team_view else own_subscriptions
-    )
+    if team_view:
+        # The running blocks that cost the most; the blocks page has every one.
+        running, running_count = queries.top_active_blocks(
+            Subscription.objects.visible_to(viewer), now, limit=ACTIVE_SHOWN
+        )
+    else:
+        running = queries.active_blocks(own_subscriptions, now)
+        running_count = len(running)
     quotas = ratelimits.latest_quotas(own_subscriptions, now)
+    team_plan, team_plan_page = (
+        _team_plan_page(viewer.team, since, until, request.GET.get("plan_page"))
+        if team_view
+        else (None, None)
+    )
     context = {
         "viewer": viewer,
         "team_view": team_view,
@@ -67,23 +116,31 @@ def overview(request):
         "summary": summary,
         "by_machine": by_machine,
         "by_project": by_project,
-        "active": [block_card(b, now) for b in queries.active_blocks(block_subscriptions, now)],
+        "active": [block_card(b, now) for b in running],
+        "active_count": running_count,
         "quotas": [
             {"subscription": sub, "rows": quota_rows(quotas[sub.pk])}
             for sub in own_subscriptions
             if quotas[sub.pk].readings
         ],
+        # The few accounts closest to a limit; the team page lists every one.
         "headroom": [
             {"row": row, "rows": quota_rows(row.quota)}
-            for row in (ratelimits.team_headroom(viewer.team, now) if team_view else [])
-            if row.quota.readings
-        ][:5],
+            for row in ratelimits.headroom_rows(
+                ratelimits.headroom_ranking(viewer.team, now, readings_only=True)[:HEADROOM_SHOWN]
+                if team_view
+                else [],
+                now,
+            )
+        ],
         "plan_values": [
             {"subscription": sub, "value": plan_value.plan_value(sub, since, until)}
             for sub in ([] if team_view else own_subscriptions)
         ],
-        # The lead's view: every member's plans against their API value, in three queries.
-        "team_plan": plan_value.team_plan_values(viewer.team, since, until) if team_view else None,
+        # The lead's view: the team's plans against their API value; the biggest spenders'
+        # rows a page at a time, the totals over everyone.
+        "team_plan": team_plan,
+        "team_plan_page": team_plan_page,
         "pace": pace_card(
             pace.pace_for_team(viewer.team, today)
             if team_view

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import render
@@ -20,6 +21,11 @@ from dashboards.forms import period_filters
 from usage import productivity, queries
 from usage.analytics import pace, ratelimits
 from usage.models import Machine, Subscription
+
+# Rows a page of the members table and of the quota headroom list shows: a 1,000-member team
+# has 1,000 of each; the first page is the biggest spenders and the closest to a limit.
+MEMBERS_PER_PAGE = 25
+HEADROOM_PER_PAGE = 10
 
 
 @login_required
@@ -35,7 +41,7 @@ def team_dashboard(request):
     today = viewer.today()
     period = period_filters(request, today)
     since, until = period.period()
-    summary = usage_summary(user, today, (since, until), scope="team")
+    summary = usage_summary(user, today, (since, until), preset=period.preset, scope="team")
     context = {
         "viewer": viewer,
         "team": team,
@@ -53,11 +59,7 @@ def team_dashboard(request):
         month = queries.aggregate_usage(
             user, group_by="member", since=since, until=until, scope="team"
         )
-        day = queries.aggregate_usage(
-            user, group_by="member", since=today, until=today, scope="team"
-        )
         by_member = {r["key"]: r for r in month["results"]}
-        today_cost = {r["key"]: r["cost_usd"] for r in day["results"]}
         machine_counts = dict(
             Machine.objects.filter(team=team, retired_at__isnull=True)
             .values_list("owner_id")
@@ -65,44 +67,64 @@ def team_dashboard(request):
             .values_list("owner_id", "n")
         )
         total = month["totals"]["cost_usd"]
+        # Rank everyone by the period's spend from light (id, email) rows, then load and build
+        # only the page shown: a 1,000-member team's rows are not rendered at once.
+        current = list(viewer.visible_members().values_list("pk", "public_id", "email"))
+        current_ids = {str(public_id) for _, public_id, _ in current}
+        # People who left keep their spend in the table, marked as former, so the rows add
+        # up to the team's total (their machines stay in the team).
+        gone = [key for key in by_member if key not in current_ids]
+        former = list(
+            User.objects.filter(public_id__in=gone).values_list("pk", "public_id", "email")
+            if gone
+            else []
+        )
+        ranked = []
+        for former_flag, people in ((False, current), (True, former)):
+            for pk, public_id, email in people:
+                row = by_member.get(str(public_id))
+                cost = row["cost_usd"] if row else Decimal(0)
+                ranked.append((-cost, email, pk, former_flag))
+        ranked.sort()
+        members_page = Paginator(ranked, MEMBERS_PER_PAGE).get_page(request.GET.get("members_page"))
+        shown = list(members_page.object_list)
+        users = User.objects.select_related("membership").in_bulk([pk for *_, pk, _ in shown])
+        # Today's figures for the page's members only; the team's today is the summary's.
+        today_usage = queries.team_member_usage(user, users, today, today)
         members = []
-        for person in viewer.visible_members().select_related("membership"):
-            row = by_member.get(str(person.public_id))
+        for _, _, pk, is_former in shown:
+            person = users[pk]
+            key = str(person.public_id)
+            row = by_member.get(key)
             cost = row["cost_usd"] if row else Decimal(0)
             members.append(
                 {
                     "user": person,
-                    "role": person.membership.get_role_display(),
-                    "machines": machine_counts.get(person.pk, 0),
+                    "role": "Former member" if is_former else person.membership.get_role_display(),
+                    "former": is_former,
+                    "machines": 0 if is_former else machine_counts.get(person.pk, 0),
                     "cost_usd": cost,
                     "total_tokens": row["total_tokens"] if row else 0,
-                    "today_usd": today_cost.get(str(person.public_id), Decimal(0)),
+                    "today_usd": today_usage.get(pk, {}).get("cost_usd", Decimal(0)),
                     "share": float(cost * 100 / total) if total else 0.0,
                 }
             )
-        # People who left keep their spend in the table, marked as former, so the rows add
-        # up to the team's total (their machines stay in the team).
-        current = {str(m["user"].public_id) for m in members}
-        gone = [key for key in by_member if key not in current]
-        for person in User.objects.filter(public_id__in=gone) if gone else []:
-            row = by_member[str(person.public_id)]
-            members.append(
-                {
-                    "user": person,
-                    "role": "Former member",
-                    "former": True,
-                    "machines": 0,
-                    "cost_usd": row["cost_usd"],
-                    "total_tokens": row["total_tokens"],
-                    "today_usd": today_cost.get(str(person.public_id), Decimal(0)),
-                    "share": float(row["cost_usd"] * 100 / total) if total else 0.0,
-                }
-            )
-        members.sort(key=lambda m: (-m["cost_usd"], m["user"].email))
         context["members"] = members
+        context["members_page"] = members_page
+        context["members_totals"] = {
+            "cost_usd": total,
+            "total_tokens": month["totals"]["total_tokens"],
+            "today_usd": summary.today.cost_usd,
+            "machines": sum(machine_counts.values()),
+        }
+        # Closest to a limit first, a page at a time; only the page's bars are built.
+        headroom_page = Paginator(
+            ratelimits.headroom_ranking(team, now), HEADROOM_PER_PAGE
+        ).get_page(request.GET.get("headroom_page"))
+        context["headroom_page"] = headroom_page
         context["headroom"] = [
             {"row": row, "rows": quota_rows(row.quota)}
-            for row in ratelimits.team_headroom(team, now)
+            for row in ratelimits.headroom_rows(list(headroom_page.object_list), now)
         ]
         context["chart"] = {
             "labels": [m["user"].display_name for m in members],
@@ -152,7 +174,7 @@ def _member_drilldown(request, viewer: Viewer, member_ref: str):
     period = period_filters(request, today)
     since, until = period.period()
     month: dict[str, Any] = {"since": since, "until": until, "member": target}
-    summary = usage_summary(user, today, (since, until), member=target)
+    summary = usage_summary(user, today, (since, until), preset=period.preset, member=target)
     machines = list(queries.machines_for(user, member=target))
     subscriptions = list(Subscription.objects.filter(owner=target).order_by("label"))
     quotas = ratelimits.latest_quotas(subscriptions, now)

@@ -146,6 +146,78 @@ def test_the_page_runs_a_bounded_number_of_queries(populated, admin, django_asse
             hourly(machine, (NOW - timedelta(days=day)).replace(minute=0))
     recompute_blocks(sub.pk, now=NOW)
     client = login(admin)
-    with django_assert_max_num_queries(11):
+    # +1: the page's count of blocks; +1: how many blocks run in all (a few are cards).
+    with django_assert_max_num_queries(13):
         response = client.get(URL, {"scope": "team"})
     assert len(response.context["rows"]) == 8
+
+
+@pytest.fixture
+def many_blocks(populated, admin):
+    """The admin's account gets a block every 6 hours for 15 days (60 blocks), so the
+    history needs two pages."""
+    from dashboards.views.blocks import BLOCKS_PER_PAGE
+
+    sub = populated.subscriptions["admin"]
+    machine = populated.machines["admin"][0]
+    for n in range(1, BLOCKS_PER_PAGE + 11):
+        hourly(machine, (NOW - timedelta(hours=6 * n)).replace(minute=0))
+    recompute_blocks(sub.pk, now=NOW)
+    return sub
+
+
+def test_the_history_comes_a_page_at_a_time_keeping_the_filters(many_blocks, admin):
+    from dashboards.views.blocks import BLOCKS_PER_PAGE
+
+    client = login(admin)
+    first = client.get(URL, {"scope": "team", "range": "30d"})
+    page = first.context["page"]
+    assert page.paginator.count > BLOCKS_PER_PAGE
+    assert len(first.context["rows"]) == BLOCKS_PER_PAGE
+    starts = [r["block"].start_time for r in first.context["rows"]]
+    assert starts == sorted(starts, reverse=True)
+    # The chart shows the page's blocks.
+    assert len(first.context["chart"]["labels"]) == BLOCKS_PER_PAGE
+    assert "?scope=team&amp;range=30d&amp;page=2" in first.content.decode()
+    second = client.get(URL, {"scope": "team", "range": "30d", "page": "2"})
+    older = second.context["rows"]
+    assert len(older) == page.paginator.count - BLOCKS_PER_PAGE
+    assert older[0]["block"].start_time < starts[-1]
+
+
+def test_the_subscription_menu_is_short_but_any_visible_one_can_be_chosen(populated, admin, team_a):
+    from tests.conftest import make_member
+    from usage.models import Subscription
+
+    others = []
+    for n in range(5):
+        person = make_member(team_a, f"quiet{n}@a.example", "member")
+        others.append(Subscription.default_for(person))
+    client = login(admin)
+    response = client.get(URL, {"scope": "team"})
+    offered = {
+        value for value, _ in response.context["filters"]["subscription"].field.widget.choices
+    }
+    # Own, and those with a block on the page; not the five accounts without blocks.
+    assert str(populated.subscriptions["admin"].public_id) in offered
+    assert str(populated.subscriptions["member"].public_id) in offered
+    assert not offered & {str(s.public_id) for s in others}
+    html = response.content.decode()
+    menu = html.split('name="subscription"', 1)[1].split("</select>", 1)[0]
+    assert menu.count("<option") == len(offered) == 4  # "All subscriptions" and three
+    # One outside the menu still validates for someone who may see it, and is then offered.
+    chosen = client.get(URL, {"subscription": str(others[0].public_id)})
+    assert not chosen.context["filters"].errors
+    assert f'value="{others[0].public_id}" selected' in chosen.content.decode()
+    # The table's subscription names link to their filter.
+    member_sub = populated.subscriptions["member"].public_id
+    assert f"?scope=team&amp;subscription={member_sub}" in html
+
+
+def test_a_member_cannot_pick_a_colleagues_subscription_outside_the_menu(populated, member):
+    theirs = populated.subscriptions["owner_spare"]
+    response = login(member).get(URL, {"subscription": str(theirs.public_id)})
+    assert response.context["filters"].errors
+    menu = response.content.decode().split('name="subscription"', 1)[1].split("</select>")[0]
+    assert f'value="{theirs.public_id}"' not in menu
+    assert subscriptions_shown(response) == {"member@a.example"}

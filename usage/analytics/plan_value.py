@@ -30,7 +30,7 @@ creates) has no price, no plan cost, no savings and no suggestion: only its API 
 """
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -360,7 +360,8 @@ class MemberPlanValue:
 
 @dataclass(frozen=True)
 class TeamPlanValue:
-    """A team's plan spend against the API value of its Claude usage, per member."""
+    """A team's plan spend against the API value of its Claude usage: the totals cover
+    everyone; `members` holds the rows asked for (everyone, or one page of them)."""
 
     since: date
     until: date
@@ -368,29 +369,44 @@ class TeamPlanValue:
     plan_cost: Decimal
     api_cost: Decimal
     unknown_plans: int
+    # Everyone's, not only the rows in `members`.
+    member_count: int
+    any_known: bool
+    api_cost_of_known_plans: Decimal
+
+
+@dataclass
+class _OwnerFigures:
+    """One owner's sums from light rows, before (and whether or not) their row is built."""
+
+    owner_id: int
+    email: str
+    subscription_ids: list[int] = field(default_factory=list)
+    api_cost: Decimal = Decimal(0)
+    known: list[Decimal] = field(default_factory=list)
+    unknown: int = 0
 
     @property
-    def any_known(self) -> bool:
-        """Whether anyone's plan price is known (else there is no plan spend to show)."""
-        return any(m.plan_cost is not None for m in self.members)
-
-    @property
-    def api_cost_of_known_plans(self) -> Decimal:
-        return sum((m.api_cost for m in self.members if not m.unknown_plans), Decimal(0))
+    def plan_cost(self) -> Decimal | None:
+        return _money(sum(self.known, Decimal(0))) if self.known else None
 
 
-def team_plan_values(team, since: date, until: date) -> TeamPlanValue:
+def team_plan_values(
+    team, since: date, until: date, *, offset: int = 0, limit: int | None = None
+) -> TeamPlanValue:
     """Every subscription used in `team` (its members', and those of people who left but
     whose machines stay in the team) over team days `since`..`until`, inclusive, grouped by
-    owner: plan cost pro rata (as plan_value) and API value. Three queries, whatever the
-    team's size. Members are sorted by API value, largest first."""
+    owner: plan cost pro rata (as plan_value) and API value (USD). Members are sorted by API
+    value, largest first, then email; `members` holds rows `offset` to `offset + limit` of
+    that order (all when `limit` is None), built with their subscriptions and owner, while
+    the totals, `member_count` and `any_known` cover everyone. Five queries, whatever the
+    team's size: everyone is summed from light rows, only the rows returned are loaded."""
     days = (until - since).days + 1
     prices = price_table()
-    subscriptions = list(
+    light = (
         Subscription.objects.filter(Q(owner__membership__team=team) | Q(machines__team=team))
         .distinct()
-        .select_related("owner__membership")
-        .order_by("owner__email", "label")
+        .values_list("pk", "owner_id", "owner__email", "plan", "monthly_price_usd")
     )
     # Each machine's Claude Code cost from the rollups, credited to its subscription now.
     part = rollups.Slice(rollups.MACHINE, team_id=team.pk, key_texts=(Source.CLAUDE_CODE,))
@@ -400,40 +416,64 @@ def team_plan_values(team, since: date, until: date) -> TeamPlanValue:
         "pk", "subscription_id"
     ):
         api_by_sub[subscription_id] += by_machine.get(pk, Decimal(0))
-    by_owner: dict[int, list] = {}
-    for sub in subscriptions:
-        by_owner.setdefault(sub.owner_id, []).append(sub)
+    owners: dict[int, _OwnerFigures] = {}
+    for pk, owner_id, email, plan, own_price in light:
+        figures = owners.setdefault(owner_id, _OwnerFigures(owner_id, email))
+        figures.subscription_ids.append(pk)
+        sub_api = Decimal(api_by_sub.get(pk) or 0)
+        figures.api_cost += sub_api
+        price = monthly_price(_PriceOf(plan, own_price), prices)
+        if plan == Plan.API and own_price is None:
+            figures.known.append(sub_api)
+        elif price is None:
+            figures.unknown += 1
+        else:
+            figures.known.append(price * days / DAYS_PER_MONTH)
+    ranked = sorted(owners.values(), key=lambda f: (-_money(f.api_cost), f.email))
+    shown = ranked[offset : None if limit is None else offset + limit]
+    subscriptions: dict[int, list] = defaultdict(list)
+    wanted = [pk for f in shown for pk in f.subscription_ids]
+    for sub in (
+        Subscription.objects.filter(pk__in=wanted)
+        .select_related("owner__membership")
+        .order_by("owner__email", "label")
+        if wanted
+        else []
+    ):
+        subscriptions[sub.owner_id].append(sub)
     members = []
-    for subs in by_owner.values():
+    for figures in shown:
+        subs = subscriptions[figures.owner_id]
         owner = subs[0].owner
-        api_cost = sum((Decimal(api_by_sub.get(s.pk) or 0) for s in subs), Decimal(0))
-        known: list[Decimal] = []
-        unknown = 0
-        for sub in subs:
-            price = monthly_price(sub, prices)
-            if sub.plan == Plan.API and sub.monthly_price_usd is None:
-                known.append(Decimal(api_by_sub.get(sub.pk) or 0))
-            elif price is None:
-                unknown += 1
-            else:
-                known.append(price * days / DAYS_PER_MONTH)
         membership = getattr(owner, "membership", None)
         members.append(
             MemberPlanValue(
                 owner=owner,
                 former=membership is None or membership.team_id != team.pk,
                 subscriptions=subs,
-                unknown_plans=unknown,
-                plan_cost=_money(sum(known, Decimal(0))) if known else None,
-                api_cost=_money(api_cost),
+                unknown_plans=figures.unknown,
+                plan_cost=figures.plan_cost,
+                api_cost=_money(figures.api_cost),
             )
         )
-    members.sort(key=lambda m: (-m.api_cost, m.owner.email))
     return TeamPlanValue(
         since=since,
         until=until,
         members=members,
-        plan_cost=sum((m.plan_cost or Decimal(0) for m in members), Decimal(0)),
-        api_cost=sum((m.api_cost for m in members), Decimal(0)),
-        unknown_plans=sum(m.unknown_plans for m in members),
+        plan_cost=sum((f.plan_cost or Decimal(0) for f in ranked), Decimal(0)),
+        api_cost=sum((_money(f.api_cost) for f in ranked), Decimal(0)),
+        unknown_plans=sum(f.unknown for f in ranked),
+        member_count=len(ranked),
+        any_known=any(f.plan_cost is not None for f in ranked),
+        api_cost_of_known_plans=sum(
+            (_money(f.api_cost) for f in ranked if not f.unknown), Decimal(0)
+        ),
     )
+
+
+@dataclass(frozen=True)
+class _PriceOf:
+    """The two fields monthly_price reads, from a light row."""
+
+    plan: str
+    monthly_price_usd: Decimal | None
