@@ -57,6 +57,23 @@ class OtlpView(APIView):
         media = self.media()
         return HttpResponse(decode.encode(message, media), status=status, content_type=media)
 
+    def store(self, store, batch: IngestBatch, decoded, response: Message) -> HttpResponse:
+        """Run `store(batch, team, decoded)` (logs.store or metrics.store) and answer `response`,
+        queueing the derived work; an unexpected failure marks the archived batch failed and
+        answers 503 with Retry-After, which OTLP exporters retry (the archive keeps the body)."""
+        try:
+            store(batch, team_of(self.request.user), decoded)
+        except Exception:
+            log.exception("otlp batch failed", extra={"batch": str(batch.public_id)})
+            IngestBatch.objects.filter(pk=batch.pk).update(
+                status=BatchStatus.FAILED, error="internal error"
+            )
+            answer = self.fail(503, "The export was archived but not stored; retry later.")
+            answer["Retry-After"] = "60"
+            return answer
+        transaction.on_commit(lambda: pipeline.queue_derived_work(batch.pk))
+        return self.answer(response)
+
     def fail(self, status: int, detail: str) -> HttpResponse:
         return self.answer(Status(code=GRPC_CODES.get(status, 2), message=detail), status)
 
@@ -118,18 +135,7 @@ class OtlpLogsView(OtlpView):
         batch = _archive(self, decoded.kept, "otlp-logs")
         if batch is None:
             return self.answer(response)
-        try:
-            logs.store(batch, team_of(request.user), decoded)
-        except Exception:
-            log.exception("otlp logs batch failed", extra={"batch": str(batch.public_id)})
-            IngestBatch.objects.filter(pk=batch.pk).update(
-                status=BatchStatus.FAILED, error="internal error"
-            )
-            answer = self.fail(503, "The export was archived but not stored; retry later.")
-            answer["Retry-After"] = "60"
-            return answer
-        transaction.on_commit(lambda: pipeline.queue_derived_work(batch.pk))
-        return self.answer(response)
+        return self.store(logs.store, batch, decoded, response)
 
 
 class OtlpMetricsView(OtlpView):
@@ -156,15 +162,4 @@ class OtlpMetricsView(OtlpView):
         if not decoded.groups:
             metrics.mark_archived(batch, decoded.points)
             return self.answer(response)
-        try:
-            metrics.store(batch, team_of(request.user), decoded)
-        except Exception:
-            log.exception("otlp metrics batch failed", extra={"batch": str(batch.public_id)})
-            IngestBatch.objects.filter(pk=batch.pk).update(
-                status=BatchStatus.FAILED, error="internal error"
-            )
-            answer = self.fail(503, "The export was archived but not stored; retry later.")
-            answer["Retry-After"] = "60"
-            return answer
-        transaction.on_commit(lambda: pipeline.queue_derived_work(batch.pk))
-        return self.answer(response)
+        return self.store(metrics.store, batch, decoded, response)
