@@ -45,6 +45,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import sections  # noqa: E402
 
 TEAM_SLUG = "scale"
+# The advisory lock a build holds (session level, released when the run ends).
+BUILD_LOCK = 4_813_001
 DOMAIN = "scale.example"
 
 
@@ -340,6 +342,9 @@ def build_dataset(args) -> dict:
         "projects": max(12, args.members // 4),
     }
     with connection.cursor() as cur:
+        # A second run started during a build waits for it, then reuses what it built.
+        print("== waiting for any other build of this database", flush=True)
+        cur.execute("SELECT pg_advisory_lock(%s)", [BUILD_LOCK])
         cur.execute(
             "CREATE TABLE IF NOT EXISTS bench_scale_shape (shape jsonb NOT NULL, "
             "built_at timestamptz NOT NULL)"

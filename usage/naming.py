@@ -1,9 +1,15 @@
-"""Machine names a person chooses: one name per machine within its owner's account, compared
-without case, so two machines of one person are never listed under the same name."""
+"""Names a person chooses: one name per machine within its owner's account (and one per
+project within a team, usage.projects), compared without case, so two rows are never listed
+under the same name."""
 
 import unicodedata
+from typing import TypeVar
+
+from django.db.models import Model, QuerySet
 
 from usage.models import Machine
+
+M = TypeVar("M", bound=Model)
 
 NAME_MAX = Machine._meta.get_field("name").max_length or 100
 
@@ -24,20 +30,31 @@ class MachineNameError(ValueError):
     """A name the machine cannot take; the message says why, for a form or a 400."""
 
 
+def readable_name(name: str | None, limit: int, what: str) -> str:
+    """`name` stripped, when it is 1 to `limit` characters without hidden characters.
+    Raises ValueError with a sentence naming `what` ("machine", "project") otherwise."""
+    name = (name or "").strip()
+    if not name or len(name) > limit:
+        raise ValueError(f"A {what} name must be 1 to {limit} characters.")
+    if has_hidden_characters(name):
+        raise ValueError(HIDDEN_CHARACTERS)
+    return name
+
+
+def name_clash(others: QuerySet[M], field: str, name: str, keep: M) -> M | None:
+    """The first row of `others`, other than `keep`, whose `field` equals `name` in any case."""
+    return others.filter(**{f"{field}__iexact": name}).exclude(pk=keep.pk).first()
+
+
 def clean_machine_name(machine: Machine, name: str) -> str:
     """`name` stripped, if `machine` may take it: 1 to NAME_MAX characters and no other
     machine of the same owner (retired ones included) has it, whatever the case.
     Raises MachineNameError with a sentence for the person renaming."""
-    name = (name or "").strip()
-    if not name or len(name) > NAME_MAX:
-        raise MachineNameError(f"A machine name must be 1 to {NAME_MAX} characters.")
-    if has_hidden_characters(name):
-        raise MachineNameError(HIDDEN_CHARACTERS)
-    clash = (
-        Machine.objects.filter(owner_id=machine.owner_id, name__iexact=name)
-        .exclude(pk=machine.pk)
-        .first()
-    )
+    try:
+        name = readable_name(name, NAME_MAX, "machine")
+    except ValueError as exc:
+        raise MachineNameError(str(exc)) from None
+    clash = name_clash(Machine.objects.filter(owner_id=machine.owner_id), "name", name, machine)
     if clash is not None:
         retired = " (retired)" if clash.retired_at is not None else ""
         raise MachineNameError(

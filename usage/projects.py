@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 from django.db import transaction
 
 from usage.models import Project, readable_project_name
-from usage.naming import HIDDEN_CHARACTERS, has_hidden_characters
+from usage.naming import name_clash, readable_name
 
 log = logging.getLogger(__name__)
 
@@ -138,18 +138,10 @@ def rename(project: Project, name: str, by=None) -> str:
     the column, or already the name of another ungrouped project of the team (any case), which
     would make two rows of the explorer and the chargeback indistinguishable.
     """
-    name = (name or "").strip()
     limit = Project._meta.get_field("display_name").max_length or 200
-    if not name or len(name) > limit:
-        raise ValueError(f"A project name must be 1 to {limit} characters.")
-    if has_hidden_characters(name):
-        raise ValueError(HIDDEN_CHARACTERS)
-    clash = (
-        Project.objects.filter(team_id=project.team_id, alias_of__isnull=True)
-        .filter(display_name__iexact=name)
-        .exclude(pk=project.pk)
-        .first()
-    )
+    name = readable_name(name, limit, "project")
+    ungrouped = Project.objects.filter(team_id=project.team_id, alias_of__isnull=True)
+    clash = name_clash(ungrouped, "display_name", name, project)
     if clash is not None:
         raise ValueError(
             f"“{clash.display_name}” is already the name of another project; choose a name that "
