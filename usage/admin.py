@@ -17,7 +17,9 @@ from usage.models import (
     IngestBatch,
     Machine,
     ModelPrice,
+    OtlpMetricPoint,
     PlanPrice,
+    ProductivityDaily,
     Project,
     RateLimitSnapshot,
     SessionUsage,
@@ -272,6 +274,36 @@ class RateLimitSnapshotAdmin(FactAdmin):
     search_fields = ["machine__name", "subscription__label"]
     list_select_related = ["machine", "subscription"]
     date_hierarchy = "captured_at"
+
+
+@admin.register(OtlpMetricPoint)
+class OtlpMetricPointAdmin(FactAdmin):
+    """Delta points of Claude Code's OTLP metrics, kept to rebuild a machine's facts."""
+
+    list_display = ["end_at", "metric", "machine", "kind", "model", "session_id", "value"]
+    list_filter = ["metric", "end_at"]
+    search_fields = ["metric", "session_id", "model", "machine__name", "machine__uuid"]
+    date_hierarchy = "end_at"
+
+
+@admin.register(ProductivityDaily)
+class ProductivityDailyAdmin(FactAdmin):
+    """Commits, pull requests, lines and edit decisions per machine, project and day (OTLP)."""
+
+    list_display = [
+        "day",
+        "member",
+        "machine",
+        "project",
+        "commits",
+        "pull_requests",
+        "lines_added",
+        "lines_removed",
+    ]
+    list_filter = ["day"]
+    search_fields = ["member__email", "machine__name", "project__key", "project__display_name"]
+    list_select_related = ["member", "machine", "project"]
+    date_hierarchy = "day"
 
 
 @admin.register(ModelPrice)

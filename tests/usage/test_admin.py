@@ -1,6 +1,7 @@
 """The operator's Django admin for usage: lists, reprocessing batches, grouping projects, plan
 prices, read-only blocks; team members never get in."""
 
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -10,7 +11,17 @@ from accounts.models import User
 from tests.factories import ProjectFactory
 from tests.usage.ingest.helpers import encode, envelope, fixture_reports, post
 from usage.ingest.pipeline import archive
-from usage.models import BatchStatus, DailyUsage, IngestBatch, Plan, PlanPrice, Project
+from usage.models import (
+    BatchStatus,
+    DailyUsage,
+    IngestBatch,
+    Machine,
+    OtlpMetricPoint,
+    Plan,
+    PlanPrice,
+    ProductivityDaily,
+    Project,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -38,6 +49,8 @@ def ingested(fixtures_dir, owner_client):
         "hourlyusage",
         "sessionusage",
         "ratelimitsnapshot",
+        "otlpmetricpoint",
+        "productivitydaily",
     ],
 )
 def test_every_usage_list_opens_and_searches(operator, ingested, model):
@@ -51,6 +64,34 @@ def test_a_batch_page_shows_the_start_of_its_body(operator, ingested):
     page = operator.get(reverse("admin:usage_ingestbatch_change", args=[batch.pk]))
     assert page.status_code == 200
     assert b"claude_daily_instances" in page.content
+
+
+def test_otlp_points_and_productivity_are_listed_read_only(operator, ingested):
+    machine = Machine.objects.get()
+    project = Project.objects.filter(team=machine.owner.team).first()
+    day = date(2026, 11, 2)
+    point = OtlpMetricPoint.objects.create(
+        machine=machine,
+        metric="claude_code.commit.count",
+        key="k1",
+        end_at=datetime(2026, 11, 2, 10, tzinfo=UTC),
+        value=Decimal(2),
+    )
+    row = ProductivityDaily.objects.create(
+        team=machine.owner.team, member=machine.owner, machine=machine, project=project, day=day
+    )
+    for model, obj, needle in (
+        ("otlpmetricpoint", point, b"claude_code.commit.count"),
+        ("productivitydaily", row, machine.name.encode()),
+    ):
+        listing = operator.get(reverse(f"admin:usage_{model}_changelist"))
+        assert listing.status_code == 200 and needle in listing.content
+        assert operator.get(reverse(f"admin:usage_{model}_add")).status_code == 403
+        change = reverse(f"admin:usage_{model}_change", args=[obj.pk])
+        assert operator.post(change, {"value": "9", "commits": "9"}).status_code == 403
+    point.refresh_from_db()
+    row.refresh_from_db()
+    assert point.value == 2 and row.commits == 0
 
 
 def test_facts_cannot_be_added_or_edited_by_hand(operator, ingested):
