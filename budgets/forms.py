@@ -3,6 +3,7 @@
 import re
 from decimal import Decimal
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -184,6 +185,20 @@ class MemberEmailsField(forms.ModelMultipleChoiceField):
         return obj.email
 
 
+class WebhookURLField(forms.URLField):
+    """A URL field that also takes a single-label host (`http://vm:8150/`): Django's URL
+    check wants a dotted name, but a receiver on the server's own network often has none.
+    Whether such a host is allowed at all is check_url_shape's call (the form's clean_url),
+    which names the setting that allows it."""
+
+    def run_validators(self, value: str) -> None:
+        host = urlsplit(value).hostname if value else None
+        if host and "." not in host.rstrip(".") and ":" not in host:
+            # Checked as the same URL on a dotted name: every other rule still applies.
+            value = value.replace(host, f"{host}.invalid", 1)
+        super().run_validators(value)
+
+
 URL_HELP = {
     Channel.Kind.WEBHOOK: "any HTTPS endpoint, signed (Standard Webhooks) with a secret shown "
     "once after saving",
@@ -206,7 +221,7 @@ class ChannelForm(forms.ModelForm):
     addresses = AddressesField(
         required=False, help_text="Other addresses, one per line (e.g. a shared inbox)."
     )
-    url = forms.URLField(
+    url = WebhookURLField(
         max_length=1000,
         required=False,
         assume_scheme="https",
@@ -247,7 +262,7 @@ class ChannelForm(forms.ModelForm):
     def clean_url(self):
         url = self.cleaned_data.get("url", "").strip()
         if url:
-            problem = webhooks.check_url_shape(url)
+            problem = webhooks.check_url_shape(url) or self._local_name(url)
             if problem:
                 raise ValidationError(
                     f"This URL is refused: {problem}. A server that must post to receivers "
@@ -255,6 +270,20 @@ class ChannelForm(forms.ModelForm):
                     "(docs/production.md)."
                 )
         return url
+
+    def _get_validation_exclusions(self):
+        # The model's URL check wants a dotted host; WebhookURLField and clean_url check it.
+        return {*super()._get_validation_exclusions(), "url"}  # type: ignore[misc]  # not in stubs
+
+    @staticmethod
+    def _local_name(url: str) -> str | None:
+        """Why a single-label host ("vm") is refused where private receivers are not allowed:
+        such a name only resolves on the server's own network. Delivery checks the addresses
+        it resolves to (webhooks.resolve) either way."""
+        host = urlsplit(url).hostname or ""
+        if webhooks.allow_private() or "." in host.rstrip(".") or ":" in host:
+            return None
+        return f"{host} is a local name; private addresses are not allowed"
 
     def clean(self) -> dict[str, Any]:
         super().clean()

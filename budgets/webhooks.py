@@ -68,7 +68,8 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def _allow_private() -> bool:
+def allow_private() -> bool:
+    """Whether the operator allows receivers on private addresses (WEBHOOK_ALLOW_PRIVATE_IPS)."""
     return bool(getattr(settings, "WEBHOOK_ALLOW_PRIVATE_IPS", False))
 
 
@@ -126,7 +127,7 @@ def check_url_shape(url: str) -> str | None:
         return "the URL has no host"
     if port == 0:
         return "port 0 is not allowed"
-    if _allow_private():
+    if allow_private():
         return None
     if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
         return f"{host} is a local name; private addresses are not allowed"
@@ -160,7 +161,7 @@ def resolve(url: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
             addresses.append(ip)
     if not addresses:
         raise WebhookError(f"{host} resolved to no address.")
-    if not _allow_private():
+    if not allow_private():
         # One bad address is enough to refuse: a resolver may hand out any of them.
         bad = [str(ip) for ip in addresses if not is_public_address(ip)]
         if bad:

@@ -341,6 +341,8 @@ def test_an_email_channel_takes_members_of_the_team_and_addresses(client, admin,
         ({"kind": "webhook"}, "url", "needs a URL"),
         ({"kind": "webhook", "url": "http://127.0.0.1:8000/x"}, "url", "private"),
         ({"kind": "webhook", "url": "http://localhost/x"}, "url", "local name"),
+        ({"kind": "webhook", "url": "http://vm:8150/x"}, "url", "WEBHOOK_ALLOW_PRIVATE_IPS"),
+        ({"kind": "webhook", "url": "http://vm:8150/a b"}, "url", "valid URL"),
         ({"kind": "webhook", "url": "ftp://example.com/x"}, "url", "must start with http"),
     ],
 )
@@ -352,6 +354,19 @@ def test_bad_channel_input_is_refused_and_saves_nothing(
     response = client.post(reverse("channel_create"), {"name": "Bad", **data})
     assert response.status_code == 400
     assert message in " ".join(response.context["form"].errors[field])
+    assert not Channel.objects.filter(name="Bad").exists()
+
+
+def test_a_single_label_receiver_is_taken_where_private_receivers_are_allowed(
+    client, admin, settings
+):
+    settings.WEBHOOK_ALLOW_PRIVATE_IPS = True
+    client.force_login(admin)
+    data = {"name": "Own network", "kind": "webhook", "url": "http://vm:8150/hook"}
+    assert client.post(reverse("channel_create"), data).status_code == 302
+    assert Channel.objects.get(name="Own network").url == "http://vm:8150/hook"
+    bad = {**data, "name": "Bad", "url": "http://vm:99999/hook"}
+    assert client.post(reverse("channel_create"), bad).status_code == 400
     assert not Channel.objects.filter(name="Bad").exists()
 
 
