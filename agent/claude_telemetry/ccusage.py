@@ -172,6 +172,8 @@ class Runner:
     # line exactly as configured.
     prefer_native: bool = True
     _resolution: Resolution | None = field(default=None, init=False)
+    # The environment of the session look-ups: run_all's log view, when it reads one.
+    _lookup_env: dict[str, str] | None = field(default=None, init=False)
 
     @property
     def resolution(self) -> Resolution:
@@ -256,6 +258,8 @@ class Runner:
         claude_config_dir: str | None = None,
         cache: ReportCache | None = None,
         variant: str = "",
+        claude_fingerprint: str | None = None,
+        view: str | None = None,
     ) -> dict[str, Any]:
         """Every report kind, or CcusageError: never a subset that looks complete.
 
@@ -264,12 +268,28 @@ class Runner:
         (report_cache). `claude_config_dir` points ccusage at other Claude folders
         (request_keys' copies without other machines' requests); `variant` then names what
         was left out, so a copy's reports never stand in for the full logs' or another copy's.
+        `claude_fingerprint` is tree_fingerprint of the Claude projects folders when the
+        caller has just taken it (it is taken here otherwise). `view` is log_view's
+        CLAUDE_CONFIG_DIR of the recent transcripts, which give the same reports for `since`:
+        every report and session look-up then reads it (not with `claude_config_dir`).
+
+        `daily --by-agent` is made again only when the other agents' logs changed (Codex's
+        folder; the rest by age, OTHER_AGENTS_MAX_AGE_SECONDS), not when only Claude Code's
+        did: the server reads every agent from it but Claude (whose figures come from the
+        per-project report, usage/ingest/parsers/ccusage_v20.parse_daily_by_agent), and its
+        other agents' rows do not depend on Claude's logs. A reused copy's Claude figures may
+        be older than the Claude reports beside it; nothing reads them (summary.sent_usage
+        takes Claude's from the per-project report too).
         """
         dirs = dirs or claude_dirs()
         kinds = list(REPORT_KINDS)
         overrides: dict[str, str] = {}
+        self._lookup_env = None
         if claude_config_dir and dirs.valid:
             overrides["CLAUDE_CONFIG_DIR"] = claude_config_dir
+        elif view and dirs.valid and since is not None:
+            overrides["CLAUDE_CONFIG_DIR"] = view
+            self._lookup_env = {"CLAUDE_CONFIG_DIR": view}
         if not dirs.valid:
             # No Claude data on this PC: the Claude reports are left out (not sent empty, which
             # would look like lost history), and the unified report still counts other agents.
@@ -280,10 +300,10 @@ class Runner:
         keys: dict[str, str] = {}
         reports: dict[str, Any] = {}
         if cache is not None:
-            claude = tree_fingerprint(dirs.projects_dirs())
+            claude = claude_fingerprint or tree_fingerprint(dirs.projects_dirs())
             codex = tree_fingerprint([codex_dir()])
             for kind in kinds:
-                inputs = [claude, codex] if kind not in CLAUDE_ONLY_KINDS else [claude]
+                inputs = [codex] if kind not in CLAUDE_ONLY_KINDS else [claude]
                 keys[kind] = report_key(
                     kind, self.argv, self.version(), self.report_args(kind, since), inputs, variant
                 )
@@ -427,7 +447,7 @@ class Runner:
             args = ["claude", "session", "--json", "--id", session_id]
             if self.offline:
                 args.append("--offline")
-            return json.loads(self._run(args, "session --id"))
+            return json.loads(self._run(args, "session --id", self._lookup_env))
 
         if not ids:
             return {}

@@ -5,20 +5,24 @@ A big report is answered 202: the server has stored it and processes it in the b
 That is an acknowledgement (the report may leave the spool); the client then asks for the
 batch's state for a little while, so the answer usually carries what was stored, and
 otherwise goes on without it.
+
+httpx (~40 ms to import) is imported by the first Client, not with this module: a sync makes
+its client in a thread while ccusage runs (sync.py), so its start does not wait for it.
 """
 
 from __future__ import annotations
 
-import email.utils
-import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from claude_telemetry import __version__
+
+if TYPE_CHECKING:
+    import ssl
+
+    import httpx
 
 INGEST_PATH = "/api/v1/ingest/"
 # How long to follow a report answered 202 before going on without its counts (seconds).
@@ -72,6 +76,8 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
+    import email.utils
+
     parsed = email.utils.parsedate_to_datetime(value) if value else None
     if parsed is None:
         return None
@@ -88,6 +94,8 @@ def tls_verify(server_url: str) -> ssl.SSLContext | bool:
     """
     if server_url.lower().startswith("https:"):
         return True
+    import ssl
+
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
@@ -100,6 +108,8 @@ def connection_limits(server_url: str) -> httpx.Limits:
     TCP_NODELAY: on a reused connection each answer then waits ~40 ms for the client's
     delayed ACK, while a new local connection costs well under a millisecond.
     """
+    import httpx
+
     if server_url.lower().startswith("https:"):
         return httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's own
     return httpx.Limits(max_keepalive_connections=0)
@@ -116,6 +126,8 @@ class Client:
         self.server_url = server_url.rstrip("/")
         self.token = token
         self.follow_seconds = follow_seconds
+        import httpx
+
         self.http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=10.0),
             # A redirect would re-send the token somewhere nobody chose; never follow one.
@@ -140,6 +152,8 @@ class Client:
         self.close()
 
     def ingest(self, body_gzip: bytes) -> Ack:
+        import httpx
+
         url = self.server_url + INGEST_PATH
         try:
             response = self.http.post(
@@ -169,6 +183,8 @@ class Client:
         reason), else the 202 answer: either way the server holds the report. Errors while
         asking are no reason to send it again, so they end the wait quietly.
         """
+        import httpx
+
         path = accepted.data.get("status_url")
         if not isinstance(path, str) or not path.startswith(INGEST_PATH):
             return accepted
@@ -261,10 +277,14 @@ class Client:
 
     def server_date(self) -> tuple[datetime | None, int]:
         """The server's clock (Date header) and status of GET /healthz, for doctor."""
+        import httpx
+
         try:
             response = self.http.get(self.server_url + "/healthz")
         except httpx.TransportError as exc:
             raise SendError(f"Cannot reach {self.server_url}: {_reason(exc)}.", keep=True) from None
+        import email.utils
+
         date_header = response.headers.get("Date")
         parsed = email.utils.parsedate_to_datetime(date_header) if date_header else None
         return parsed, response.status_code

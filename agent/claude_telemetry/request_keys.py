@@ -32,7 +32,7 @@ def request_key(message_id: str, request_id: str) -> str:
     return hashlib.sha256(f"{message_id}:{request_id}".encode()).hexdigest()[:16]
 
 
-def _line_key(line: str) -> tuple[str, datetime] | None:
+def line_key(line: str) -> tuple[str, datetime] | None:
     """(key, UTC time) of a transcript line ccusage would count and deduplicate, else None."""
     if '"requestId"' not in line or '"usage"' not in line:
         return None
@@ -77,7 +77,7 @@ def scan(projects_dirs: list[Path], since: date | None = None) -> dict[str, list
                 continue  # nothing in the window: not read at all (steady-state syncs)
             with path.open(encoding="utf-8", errors="replace") as lines:
                 for line in lines:
-                    found = _line_key(line)
+                    found = line_key(line)
                     if found is None:
                         continue
                     key, moment = found
@@ -110,7 +110,7 @@ def without_requests(dirs: ClaudeDirs, foreign: set[str], target: Path) -> str:
                 out.open("w", encoding="utf-8") as kept,
             ):
                 for line in lines:
-                    found = _line_key(line)
+                    found = line_key(line)
                     if found is None or found[0] not in foreign:
                         kept.write(line)
             shutil.copystat(path, out)

@@ -27,16 +27,32 @@ def tokens_text(count: float) -> str:
 
 def sent_usage(envelope: dict[str, Any]) -> dict[str, Any]:
     """{days, first_day, last_day, tokens, cost_usd, agents: {name: (tokens, cost_usd)}} of the
-    usage in `envelope`, from ccusage's unified daily report (else the Claude one)."""
+    usage in `envelope`: Claude Code's from its per-project daily report, every other agent's
+    from ccusage's unified daily report, as the server reads them. (The unified report may be
+    a copy kept from an earlier sync when only Claude's logs changed since: its Claude figures
+    are then older, and are used only when there is no per-project report.)"""
     reports = envelope.get("reports") or {}
     days: set[str] = set()
     agents: dict[str, list[float]] = {}
+    claude = reports.get("claude_daily_instances")
+    if isinstance(claude, dict):
+        total = agents.setdefault("claude", [0, 0.0])
+        for rows in (claude.get("projects") or {}).values():
+            for row in rows:
+                days.add(str(row.get("date")))
+                total[0] += row.get("totalTokens") or 0
+                total[1] += row.get("totalCost") or 0.0
     unified = reports.get("daily_by_agent")
     if isinstance(unified, dict):
         for row in unified.get("daily") or []:
             if not isinstance(row, dict):
                 continue
-            parts = [a for a in row.get("agents") or [] if isinstance(a, dict)]
+            parts = [
+                a
+                for a in row.get("agents") or []
+                if isinstance(a, dict)
+                and not (isinstance(claude, dict) and a.get("agent") == "claude")
+            ]
             day = row.get("period") or row.get("date")  # v20 says period; v18 said date
             if any(a.get("totalTokens") for a in parts) and day:
                 days.add(str(day))
@@ -44,15 +60,6 @@ def sent_usage(envelope: dict[str, Any]) -> dict[str, Any]:
                 total = agents.setdefault(str(part.get("agent") or "?"), [0, 0.0])
                 total[0] += part.get("totalTokens") or 0
                 total[1] += part.get("totalCost") or 0.0
-    else:
-        claude = reports.get("claude_daily_instances")
-        if isinstance(claude, dict):
-            total = agents.setdefault("claude", [0, 0.0])
-            for rows in (claude.get("projects") or {}).values():
-                for row in rows:
-                    days.add(str(row.get("date")))
-                    total[0] += row.get("totalTokens") or 0
-                    total[1] += row.get("totalCost") or 0.0
     agents = {name: t for name, t in agents.items() if t[0]}
     return {
         "days": len(days),

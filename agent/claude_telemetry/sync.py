@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from claude_telemetry import log_view
 from claude_telemetry.ccusage import CcusageError, Runner, claude_dirs
 from claude_telemetry.client import Ack, Client, SendError
 from claude_telemetry.config import (
@@ -215,6 +216,7 @@ class Syncer:
         # limits refresh after it): one TLS set-up, and for https one kept-alive connection.
         self._client: Client | None = None
         self._client_lock = threading.Lock()
+        self._warming: threading.Thread | None = None
 
     def client(self, token: str) -> Client:
         """The sync's HTTP client, made on first use (from any thread)."""
@@ -228,8 +230,26 @@ class Syncer:
         """The sync's open httpx.Client, or None when it has not talked to the server."""
         return self._client.http if self._client is not None else None
 
+    def warm_client(self, token: str) -> None:
+        """Make the HTTP client in a thread of its own: importing httpx takes ~40 ms of CPU,
+        spent while ccusage's processes run instead of before them. client() waits for it."""
+        if self._warming is not None or self._client is not None:
+            return
+
+        def make() -> None:
+            try:
+                self.client(token)
+            except Exception as exc:  # client() is called again where it is needed, and fails there
+                log.debug("HTTP client not made ahead: %s", exc)
+
+        self._warming = threading.Thread(target=make, name="http-client", daemon=True)
+        self._warming.start()
+
     def close(self) -> None:
-        """Close the HTTP client, if one was made."""
+        """Close the HTTP client, if one was made (after one being made ahead is ready)."""
+        if self._warming is not None:
+            self._warming.join()
+            self._warming = None
         with self._client_lock:
             if self._client is not None:
                 self._client.close()
@@ -269,6 +289,8 @@ class Syncer:
                     EXIT_OK, f"Backing off after failures; next attempt after {waiting}."
                 )
         token = None if dry_run else load_token(self.home, self.config)
+        if token is not None:
+            self.warm_client(token)
         try:
             envelope, offsets = self._build(state, full=full, token=token)
         except CcusageError as exc:
@@ -318,8 +340,9 @@ class Syncer:
         log.info("running ccusage %s (%s, tz %s)", version, since or "full history", timezone)
         # Unchanged logs hold no request another machine could have reported first since the
         # last look: reuse its answer instead of hashing every request and asking again.
+        fingerprint = tree_fingerprint(dirs.projects_dirs())
         foreign_key = report_key(
-            tree_fingerprint(dirs.projects_dirs()),
+            fingerprint,
             since,
             self.config.server_url,
             self.config.machine_uuid,
@@ -330,12 +353,26 @@ class Syncer:
             foreign: set[str] | None = {k for k in stored if isinstance(k, str)}
         else:
             # Usually no other machine reported any of these requests: ccusage runs on the
-            # logs as they are while the keys are hashed and sent, and runs again on a copy
-            # only when the answer names some.
+            # logs as they are while the keys are sent, and runs again on a copy only when the
+            # answer names some.
+            # In a window, ccusage needs only the transcripts that can hold its lines; which
+            # those are depends on the window's request keys, so they are hashed first (the
+            # recent transcripts only). The whole history's are hashed beside ccusage.
+            hours: dict[str, list[str]] | None = None
+            view = None
+            if since is not None and dirs.valid:
+                self.progress("Hashing request keys")
+                hours = scan(dirs.projects_dirs(), since)
+                window_keys = {key for keys in hours.values() for key in keys}
+                view = log_view.prepare(self.home.root, dirs, since, window_keys)
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="request-keys") as pool:
-                asked = pool.submit(self._foreign_requests, dirs, since, version, timezone, token)
+                asked = pool.submit(
+                    self._foreign_requests, dirs, since, hours, version, timezone, token
+                )
                 try:
-                    reports = runner.run_all(since, dirs, cache=cache)
+                    reports = runner.run_all(
+                        since, dirs, cache=cache, claude_fingerprint=fingerprint, view=view
+                    )
                 finally:
                     foreign = asked.result()
             if token is not None and foreign is not None:
@@ -351,9 +388,10 @@ class Syncer:
                     claude_config_dir=without_requests(dirs, foreign, Path(tmp)),
                     cache=cache,
                     variant=report_key(sorted(foreign)),
+                    claude_fingerprint=fingerprint,
                 )
         elif reports is None:
-            reports = runner.run_all(since, dirs, cache=cache)
+            reports = runner.run_all(since, dirs, cache=cache, claude_fingerprint=fingerprint)
         self.progress("Reading project folders")
         reports, projects = project_identity(
             reports,
@@ -375,19 +413,26 @@ class Syncer:
         return envelope, offsets
 
     def _foreign_requests(
-        self, dirs, since: date | None, version: str, timezone: str, token: str | None
+        self,
+        dirs,
+        since: date | None,
+        hours: dict[str, list[str]] | None,
+        version: str,
+        timezone: str,
+        token: str | None,
     ) -> set[str] | None:
         """The keys of this machine's requests that another machine reported first.
 
-        Sends the hashed request keys of the window (request_keys) in a report of their own
-        and reads the answer. Without a token (dry run), without Claude logs, or when the
-        server cannot be asked now (None: not asked, so the answer is not remembered),
-        nothing is left out.
+        Sends the hashed request keys of the window (`hours`, request_keys.scan of `since`;
+        hashed here when None) in a report of their own and reads the answer. Without a token
+        (dry run), without Claude logs, or when the server cannot be asked now (None: not
+        asked, so the answer is not remembered), nothing is left out.
         """
         if token is None or not dirs.valid:
             return set()
-        self.progress("Hashing request keys")
-        hours = scan(dirs.projects_dirs(), since)
+        if hours is None:
+            self.progress("Hashing request keys")
+            hours = scan(dirs.projects_dirs(), since)
         if not hours:
             return set()
         envelope = build_envelope(

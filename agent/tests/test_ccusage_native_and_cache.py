@@ -7,6 +7,7 @@ import os
 import shutil
 import stat
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from claude_telemetry.report_cache import ReportCache
 from test_end_to_end import issue_token
 
 from tests.conftest import ROOT
+from usage.ingest.parsers.base import Reader
+from usage.ingest.parsers.ccusage_v20 import parse_daily_by_agent
 from usage.models import IngestBatch
 
 NODE_MODULES = ROOT / "node_modules"
@@ -139,19 +142,54 @@ def test_unchanged_logs_reuse_every_report_and_a_new_request_runs_ccusage_again(
     with transcript.open("a") as fh:
         fh.write(json.dumps(entry, separators=(",", ":")) + "\n")
     third = run_all()
-    rerun = runs(log)[ran:]
-    assert {line.split(" --")[0] for line in rerun} >= {
-        "claude daily",
-        "claude session",
-        "blocks",
-        "daily",
-    }
+    rerun = [line.split(" --")[0] for line in runs(log)[ran:]]
+    assert {"claude daily", "claude session", "blocks"} <= set(rerun)
+    assert "daily" not in rerun, "only Claude's logs changed: the unified report is kept"
     fresh = Runner(make_config(), timezone="UTC", workdir=tmp_path, prefer_native=False)
-    assert third == fresh.run_all(since=None)
+    now_fresh = fresh.run_all(since=None)
+    assert {k: v for k, v in third.items() if k != "daily_by_agent"} == {
+        k: v for k, v in now_fresh.items() if k != "daily_by_agent"
+    }
     assert (
         third["claude_session"]["totals"]["outputTokens"]
         > (first["claude_session"]["totals"]["outputTokens"])
     )
+    # The kept unified report's Claude figures are older, but everything the server reads of
+    # it (every other agent) is ccusage's answer on the changed logs, to the byte.
+    assert other_agents(now_fresh["daily_by_agent"]), "the fixture has Codex usage"
+    assert other_agents(third["daily_by_agent"]) == other_agents(now_fresh["daily_by_agent"])
+    assert server_rows(third["daily_by_agent"]) == server_rows(now_fresh["daily_by_agent"])
+    assert server_rows(third["daily_by_agent"]), "rows the server stores"
+
+    # A Codex change makes it again.
+    sessions = sorted((fixture_home / ".codex").rglob("rollout-*.jsonl"))
+    copied = sessions[-1].with_name(
+        sessions[-1].name[:-42] + "00000000-0000-4000-8000-00000000c0de.jsonl"
+    )
+    shutil.copy(sessions[-1], copied)
+    ran = len(runs(log))
+    fourth = run_all()
+    assert "daily" in [line.split(" --")[0] for line in runs(log)[ran:]]
+    assert fourth == fresh.run_all(since=None)
+    assert (
+        fourth["daily_by_agent"]["totals"]["totalTokens"]
+        > third["daily_by_agent"]["totals"]["totalTokens"]
+    )
+
+
+def other_agents(unified: dict) -> list:
+    """Every agent's part of a `daily --by-agent` report but Claude's, with its day."""
+    return [
+        (row["period"], part)
+        for row in unified["daily"]
+        for part in row.get("agents") or []
+        if part["agent"] != "claude"
+    ]
+
+
+def server_rows(unified: dict) -> list:
+    """The daily rows the server stores from a `daily --by-agent` report."""
+    return parse_daily_by_agent(unified, "reports.daily_by_agent", Reader(datetime.now(UTC)))
 
 
 def test_another_window_or_timezone_is_never_served_from_the_cache(

@@ -47,6 +47,19 @@ def test_the_statusline_wrapper_loads_no_network_or_terminal_library():
     assert done.returncode == 0, done.stderr
 
 
+def test_the_sync_path_imports_no_http_library_before_it_runs_ccusage():
+    # httpx (~40 ms) is imported by the sync's HTTP client, which is made in a thread while
+    # ccusage runs (Syncer.warm_client), never by importing the sync's modules.
+    code = (
+        "import sys\n"
+        "import claude_telemetry.cli, claude_telemetry.sync, claude_telemetry.client\n"
+        "heavy = {'httpx', 'httpcore', 'ssl', 'rich'} & {n.split('.')[0] for n in sys.modules}\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
 def test_python_dash_m_and_the_version_flag_work():
     done = subprocess.run(
         [sys.executable, "-m", "claude_telemetry", "--version"], capture_output=True, text=True

@@ -44,3 +44,23 @@ def test_token_counts_read_short():
     assert [tokens_text(n) for n in (950, 12_345, 3_081_701, 2_500_000_000)] == [
         "950", "12.3k", "3.08M", "2.5B"
     ]  # fmt: skip
+
+
+def test_claude_figures_come_from_the_per_project_report_beside_a_kept_unified_one():
+    # ccusage's own two reports of the same logs: the same figures either way.
+    claude = json.loads((FIXTURES / "output" / "claude-daily-instances.json").read_text())
+    both = envelope()
+    both["reports"]["claude_daily_instances"] = claude
+    alone = sent_usage(envelope())
+    assert sent_usage(both) == alone
+    assert alone["agents"]["claude"][0] > 0 and len(alone["agents"]) > 1
+    # A unified report kept from an earlier sync (only Claude's logs changed since): its
+    # older Claude part is not what the sync sent; the per-project report is.
+    kept = envelope()
+    for row in kept["reports"]["daily_by_agent"]["daily"]:
+        for part in row["agents"]:
+            if part["agent"] == "claude":
+                part["totalTokens"] //= 2
+    kept["reports"]["claude_daily_instances"] = claude
+    assert sent_usage(kept) == alone
+    assert sent_usage({"reports": {"daily_by_agent": kept["reports"]["daily_by_agent"]}}) != alone
