@@ -27,6 +27,7 @@ function adds its own figures with `report.section(title, text)` and
 # ruff: noqa: S608
 
 import argparse
+import gc
 import importlib
 import json
 import os
@@ -359,6 +360,8 @@ def build_dataset(args) -> dict:
         return describe(team, shape, reused=row[1])
 
     from usage import rollups
+    from usage.analytics import ratelimits
+    from usage.models import Subscription
 
     started = time.perf_counter()
     print(f"== building {shape}", flush=True)
@@ -374,6 +377,10 @@ def build_dataset(args) -> dict:
         t0 = time.perf_counter()
         rollups.rebuild([team.pk])
         print(f"   rollups: {time.perf_counter() - t0:,.1f} s", flush=True)
+        # The quota readings went in with SQL: store each account's latest ones as ingest does.
+        ratelimits.store_latest_readings(
+            Subscription.objects.filter(owner__membership__team=team).values_list("pk", flat=True)
+        )
         t0 = time.perf_counter()
         cur.execute("ANALYZE")
         print(f"   analyze: {time.perf_counter() - t0:,.1f} s", flush=True)
@@ -417,6 +424,10 @@ def drop_team() -> None:
     from django.db import connection
 
     statements = [
+        # The stored latest quota readings point at the snapshots deleted below.
+        "DELETE FROM usage_latestquotareading WHERE subscription_id IN (SELECT s.id FROM"
+        " usage_subscription s JOIN accounts_user u ON u.id = s.owner_id"
+        " WHERE u.email LIKE %(like)s)",
         "DELETE FROM usage_blockcontribution WHERE machine_id IN (SELECT id FROM usage_machine"
         " WHERE team_id IN (SELECT id FROM accounts_team WHERE slug = %(slug)s))",
         "DELETE FROM usage_block WHERE subscription_id IN (SELECT s.id FROM usage_subscription s"
@@ -444,6 +455,54 @@ def drop_team() -> None:
 
     Team.objects.filter(slug=TEAM_SLUG).delete()
     User.objects.filter(email__endswith=f"@{DOMAIN}").delete()
+
+
+def vacuum_without_autovacuum() -> str:
+    """VACUUM (ANALYZE) the usage tables holding dead rows when the server runs without
+    autovacuum (a CI-style configuration), so figures are those of a kept database: dead rows
+    left by the build and by rollup folds would otherwise slow every read (and stop index-only
+    scans). Returns the tables vacuumed, comma-separated ("" when none or autovacuum is on)."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SHOW autovacuum")
+        if cur.fetchone()[0] == "on":
+            return ""
+        cur.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE n_dead_tup > 1000"
+            " AND relname LIKE 'usage%%' ORDER BY relname"
+        )
+        tables = [row[0] for row in cur.fetchall()]
+        for table in tables:
+            print(f"== autovacuum is off: VACUUM (ANALYZE) {table}", flush=True)
+            cur.execute(f'VACUUM (ANALYZE) "{table}"')
+    return ", ".join(f"`{t}`" for t in tables)
+
+
+# docs/production.md, "PostgreSQL settings": the ones a database can set for itself.
+RECOMMENDED_SETTINGS = {"jit": "off", "random_page_cost": "1.1", "work_mem": "32MB"}
+
+
+def apply_recommended_settings(database: str, *, defaults: bool) -> str:
+    """Set (or with `defaults`, reset) RECOMMENDED_SETTINGS on the benchmark database, as an
+    operator would with ALTER DATABASE, and reconnect so they apply. Returns a sentence
+    for the report saying which settings the figures were measured with."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        for name, value in RECOMMENDED_SETTINGS.items():
+            if defaults:
+                cur.execute(f'ALTER DATABASE "{database}" RESET {name}')
+            else:
+                cur.execute(f'ALTER DATABASE "{database}" SET {name} = %s', [value])
+    connection.close()  # a database's settings apply to the connections made after them
+    with connection.cursor() as cur:
+        shown = []
+        for name in (*RECOMMENDED_SETTINGS, "shared_buffers", "effective_cache_size"):
+            cur.execute(f"SHOW {name}")
+            shown.append(f"`{name}` {cur.fetchone()[0]}")
+    which = "the server's own" if defaults else "docs/production.md's per-database ones"
+    return f"{which} ({', '.join(shown)})"
 
 
 def describe(team, shape: dict, reused) -> dict:
@@ -523,6 +582,20 @@ READS_AS_OWNER = [
     ("`/api/v1/usage/` team by member, all time", "/api/v1/usage/?scope=team&group_by=member"),
     ("`/api/v1/usage/` team by project, all time", "/api/v1/usage/?scope=team&group_by=project"),
     ("`/api/v1/usage/` team by day, all time", "/api/v1/usage/?scope=team&group_by=day"),
+    ("explorer `/usage/?scope=team&split=machine`", "/usage/?scope=team&split=machine"),
+    ("`/sessions/?scope=team`", "/sessions/?scope=team"),
+    ("`/projects/`", "/projects/"),
+    ("`/settings/subscriptions/`", "/settings/subscriptions/"),
+    ("`/budgets/`", "/budgets/"),
+    ("`/budgets/channels/`", "/budgets/channels/"),
+    ("`/settings/tokens/`", "/settings/tokens/"),
+    ("`/settings/otlp/`", "/settings/otlp/"),
+    ("`/api/v1/sessions/` team", "/api/v1/sessions/?scope=team"),
+    ("`/api/v1/blocks/` team", "/api/v1/blocks/?scope=team"),
+    ("`/api/v1/pace/` team", "/api/v1/pace/?scope=team"),
+    ("`/api/v1/plan-value/` team", "/api/v1/plan-value/?scope=team"),
+    ("`/api/v1/rate-limits/` team", "/api/v1/rate-limits/?scope=team"),
+    ("`/api/v1/chargeback/`", "/api/v1/chargeback/"),
 ]
 READS_AS_MEMBER = [
     ("overview `/`", "/"),
@@ -530,6 +603,10 @@ READS_AS_MEMBER = [
     ("explorer `/usage/?scope=team`", "/usage/?scope=team"),
     ("`/machines/`", "/machines/"),
     ("`/api/v1/usage/` own by day, all time", "/api/v1/usage/?group_by=day"),
+    ("`/sessions/`", "/sessions/"),
+    ("`/projects/`", "/projects/"),
+    ("`/budgets/`", "/budgets/"),
+    ("`/api/v1/sessions/` own", "/api/v1/sessions/"),
 ]
 
 
@@ -540,6 +617,10 @@ def measure_reads(report: Report, repeat: int, only: str | None) -> list[dict]:
 
     from accounts.models import User
 
+    # As telemetry_site.wsgi does after start-up: the set-up's objects are not walked again by
+    # each full collection, whose pause would otherwise land on one timed request.
+    gc.collect()
+    gc.freeze()
     results = []
     for who, email, reads in (
         ("owner", f"owner@{DOMAIN}", READS_AS_OWNER),
@@ -603,6 +684,11 @@ def main() -> int:
     parser.add_argument("--skip-read", action="store_true")
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--output", help="markdown file whose scale section gets the figures")
+    parser.add_argument(
+        "--server-defaults",
+        action="store_true",
+        help="measure with the server's settings instead of docs/production.md's per-database ones",
+    )
     args = parser.parse_args()
 
     url = bench_database_url(os.environ.get("DATABASE_URL", ""), args.database)
@@ -621,6 +707,8 @@ def main() -> int:
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
 
     dataset = build_dataset(args)
+    vacuumed = vacuum_without_autovacuum()
+    tuned = apply_recommended_settings(args.database, defaults=args.server_defaults)
     report = Report(context={**dataset, "database_url": url})
     counts = ", ".join(f"{v:,} {k}" for k, v in dataset["counts"].items())
     shape = dataset["shape"]
@@ -634,6 +722,13 @@ def main() -> int:
         f" {shape['days']} days of daily facts and sessions, {shape['hourly_days']} days of"
         f" hourly facts and blocks, {shape['projects']} projects.\n"
         f"- Stored: {counts}.\n"
+        + f"- PostgreSQL settings: {tuned}.\n"
+        + (
+            f"- This PostgreSQL runs with `autovacuum = off`: the run vacuumed {vacuumed} first,"
+            " as autovacuum would have (docs/production.md keeps it on).\n"
+            if vacuumed
+            else ""
+        )
     )
     if not args.skip_read:
         measure_reads(report, args.repeat, args.only)

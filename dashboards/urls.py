@@ -9,6 +9,7 @@ urlpatterns = [
     path("usage/", explorer.usage_explorer, name="usage_explorer"),
     path("usage/export.csv", explorer.usage_csv, name="usage_csv"),
     path("usage/chargeback.csv", explorer.chargeback_csv, name="chargeback_csv"),
+    path("usage/search/<str:kind>/", explorer.filter_search, name="usage_filter_search"),
     path("blocks/", blocks.blocks, name="blocks"),
     path("blocks/export.csv", blocks.blocks_csv, name="blocks_csv"),
     path("sessions/", sessions.sessions, name="sessions"),

@@ -10,18 +10,18 @@ left the team keep their rows, marked former, so the rows always add up to the t
 
 from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from django.db.models import F, Sum
 from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
 
 from accounts.access import sees_other_members, team_of
-from accounts.models import calendar_team
+from accounts.models import User, calendar_team
 from telemetry_site.formatting import CENT, model_name
 from usage import queries
 from usage.figures import FIGURE_FIELDS, TOKEN_FIELDS
-from usage.models import Block, DailyUsage, SessionUsage
+from usage.models import Block, DailyUsage, Project, SessionUsage
 
 CHARGEBACK_PERIODS = ("month", "week", "day", "total")
 ALL_MEMBERS = "All members"
@@ -36,6 +36,8 @@ CHARGEBACK_COLUMNS = (
     "project_id",
     "member_id",
 )
+# What a chargeback row sums over its facts.
+_CHARGEBACK_SUMS = (*TOKEN_FIELDS, "total_tokens", "cost_usd")
 SESSION_COLUMNS = (
     "session_id",
     "source",
@@ -115,10 +117,10 @@ def chargeback_rows(
         facts = facts.filter(model=str(model))
     if source not in (None, ""):
         facts = facts.filter(source=str(source))
-    groups: dict[str, Any] = {
-        "p_id": Coalesce("project__alias_of__public_id", "project__public_id"),
-        "p_name": Coalesce("project__alias_of__display_name", "project__display_name"),
-    }
+    # Group by ids, not by the joined name columns: PostgreSQL then hashes three integers per
+    # fact instead of sorting wide text keys (about four times faster on a month of a large
+    # team). Names come from two small lookups; a grouped project's aliases are merged below.
+    groups: dict[str, Any] = {"p": F("project_id")}
     if period == "day":
         groups["start"] = F("day")
     elif period == "week":
@@ -126,21 +128,16 @@ def chargeback_rows(
     elif period == "month":
         groups["start"] = TruncMonth("day")
     if per_member:
-        groups.update(
-            m_id=F("machine__owner__public_id"),
-            m_name=F("machine__owner__name"),
-            m_email=F("machine__owner__email"),
-            m_team=F("machine__owner__membership__team_id"),
-        )
-    grouped = (
-        facts.order_by()
-        .values(**groups)
-        .annotate(**{name: Sum(name) for name in (*TOKEN_FIELDS, "total_tokens", "cost_usd")})
+        groups["m"] = F("machine__owner_id")
+    grouped = list(
+        facts.order_by().values(**groups).annotate(**{name: Sum(name) for name in _CHARGEBACK_SUMS})
     )
+    projects = _canonical_projects({row["p"] for row in grouped})
+    members = _members({row["m"] for row in grouped}) if per_member else {}
+    merged = _merge_aliases(grouped, projects)
     team = team_of(viewer)
     rows = []
-    for row in grouped:
-        start = row.get("start")
+    for (start, p_id, p_name, owner_id), sums in merged.items():
         if start is None:
             first = since
         else:
@@ -149,26 +146,70 @@ def chargeback_rows(
         item: dict[str, Any] = {
             "period_start": first,
             "period_end": until if period == "total" else _period_end(first, period, until),
-            "project": row["p_name"] or "(no project)",
-            "project_id": str(row["p_id"]) if row["p_id"] else "",
+            "project": p_name or "(no project)",
+            "project_id": str(p_id) if p_id else "",
         }
         if per_member:
-            email = row["m_email"]
+            m_id, m_name, email, m_team = members[owner_id]
             item.update(
-                member=row["m_name"] or email.split("@")[0],
+                member=m_name or email.split("@")[0],
                 email=email,
-                member_id=str(row["m_id"]),
+                member_id=str(m_id),
                 # Someone who left keeps their spend in the breakdown, marked as former.
-                former_member=team is not None and row["m_team"] != team.pk,
+                former_member=team is not None and m_team != team.pk,
             )
         else:
             item.update(member=ALL_MEMBERS, email="", member_id="", former_member=False)
         for name in (*TOKEN_FIELDS, "total_tokens"):
-            item[name] = int(row[name] or 0)
-        item["cost_usd"] = Decimal(row["cost_usd"] or 0).quantize(CENT)
+            item[name] = int(sums[name] or 0)
+        item["cost_usd"] = Decimal(sums["cost_usd"] or 0).quantize(CENT)
         rows.append(item)
     rows.sort(key=lambda r: (r["period_start"], -r["cost_usd"], r["project"].lower(), r["member"]))
     return rows
+
+
+def _canonical_projects(ids: set[int]) -> dict[int, tuple[Any, str]]:
+    """{project pk: (public id, display name)} of the project each id is charged to: its
+    group's canonical project when it is an alias, itself otherwise."""
+    found = (
+        Project.objects.filter(pk__in=ids)
+        .annotate(
+            c_id=Coalesce("alias_of__public_id", "public_id"),
+            c_name=Coalesce("alias_of__display_name", "display_name"),
+        )
+        .values_list("pk", "c_id", "c_name")
+    )
+    return {pk: (c_id, c_name) for pk, c_id, c_name in found}
+
+
+def _members(ids: set[int]) -> dict[int, tuple[Any, str, str, int | None]]:
+    """{user pk: (public id, name, email, team pk or None)}: what a chargeback row names."""
+    found = User.objects.filter(pk__in=ids).values_list(
+        "pk", "public_id", "name", "email", "membership__team_id"
+    )
+    return {pk: (public_id, name, email, team) for pk, public_id, name, email, team in found}
+
+
+def _merge_aliases(
+    grouped: Iterable[dict[str, Any]], projects: dict[int, tuple[Any, str]]
+) -> dict[tuple, dict[str, Any]]:
+    """Sums per (period start, canonical project id and name, owner pk or None), adding up the
+    rows of a grouped project's aliases. Integers and Decimals add exactly (the context's
+    precision is raised so no sum of stored amounts could round), so the totals are those
+    SQL would give grouping by the canonical project; a NULL sum stays out as SUM leaves it."""
+    merged: dict[tuple, dict[str, Any]] = {}
+    with localcontext() as context:
+        context.prec = 60
+        for row in grouped:
+            key = (row.get("start"), *projects[row["p"]], row.get("m"))
+            sums = merged.get(key)
+            if sums is None:
+                merged[key] = {name: row[name] for name in _CHARGEBACK_SUMS}
+                continue
+            for name in _CHARGEBACK_SUMS:
+                if row[name] is not None:
+                    sums[name] = row[name] if sums[name] is None else sums[name] + row[name]
+    return merged
 
 
 def chargeback_csv_rows(rows: list[dict[str, Any]]) -> Iterator[list]:

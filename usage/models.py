@@ -497,6 +497,19 @@ class HourlyUsage(ReportedFact):
         indexes = [
             # Block computation reads all machines of a subscription in time order.
             models.Index(fields=["hour"], name="hourlyusage_hour"),
+            # A subscription's hours of a period (plan value, blocks' burn) read from the index
+            # alone: its machines' hours with the cost and the limit reset beside them.
+            models.Index(
+                fields=["machine", "hour"],
+                include=["cost_usd", "limit_reset_at"],
+                name="hourlyusage_machine_cover",
+            ),
+            # Limit hits: the few hours a machine reported a limit reset in, read per machine.
+            models.Index(
+                fields=["machine", "hour"],
+                condition=models.Q(limit_reset_at__isnull=False),
+                name="hourlyusage_limit_hit",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -519,8 +532,10 @@ class SessionUsage(ReportedFact):
             ),
         ]
         indexes = [
-            # The sessions list is newest first; duplicate detection groups by session id.
-            models.Index(fields=["last_activity"], name="sessionusage_last_activity"),
+            # The sessions list is newest first, ties by id (usage.queries.SESSION_ORDERS), so a
+            # page is read from the index without sorting the tied rows; duplicate detection
+            # groups by session id.
+            models.Index(fields=["last_activity", "id"], name="sessionusage_newest"),
             models.Index(fields=["session_id"], name="sessionusage_session_id"),
         ]
 
@@ -556,6 +571,46 @@ class RateLimitSnapshot(Reported):
 
     def __str__(self) -> str:
         return f"{self.subscription_id} at {self.captured_at:%Y-%m-%d %H:%M}"
+
+
+class LatestQuotaReading(models.Model):
+    """The latest reading of one quota window of a subscription (five_hour, seven_day or a
+    per-model window), stored when readings arrive or go (usage.analytics.ratelimits keeps
+    it), so a team's accounts are ranked by closeness to a limit with one ORDER BY. A reading
+    is current until `stale_at` (its reset time, or the capture plus the window's length)."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="latest_quota_readings"
+    )
+    window = models.CharField(max_length=40)
+    # The snapshot the reading comes from. Deleting it (a machine deleted) leaves the row
+    # without one: a mark that the subscription's stored readings must be recomputed, which
+    # readers do before they rank (ratelimits.repair_latest_readings).
+    snapshot = models.ForeignKey(
+        RateLimitSnapshot, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    used_pct = models.FloatField()
+    resets_at = models.DateTimeField(null=True)
+    captured_at = models.DateTimeField()
+    stale_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "window"], name="latestquotareading_one_per_window"
+            ),
+        ]
+        indexes = [
+            # The few rows whose snapshot was deleted, found without a scan.
+            models.Index(
+                fields=["subscription"],
+                condition=models.Q(snapshot__isnull=True),
+                name="latestquotareading_orphaned",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.window} {self.used_pct}%"
 
 
 class Block(TokenCounts):

@@ -79,6 +79,7 @@ def aggregate_productivity(
     machine=None,
     member=None,
     project=None,
+    cost_without_rows: bool = True,
 ) -> dict:
     """Productivity sums grouped one way, with each group's Claude Code cost.
 
@@ -89,8 +90,11 @@ def aggregate_productivity(
     (usage.queries.machine_scope); grouping by member or machine needs the right to see other
     members unless a member or machine is chosen. The cost is all Claude Code usage of the
     group (every machine, agent or OTLP), so on a team where some machines send no OTLP
-    metrics the cost per commit is an upper bound. Raises queries.QueryError (a bad
-    parameter), PermissionDenied, Http404.
+    metrics the cost per commit is an upper bound. `cost_without_rows=False` skips the cost
+    query when the selection has no productivity rows (then "results" is empty and the
+    totals are all zero): a card that shows nothing without metrics need not sum a
+    1,000-member team's cost. Raises queries.QueryError (a bad parameter),
+    PermissionDenied, Http404.
     """
     if group_by not in GROUP_BY:
         raise queries.QueryError("group_by", f"choose one of {', '.join(GROUP_BY)}")
@@ -117,6 +121,8 @@ def aggregate_productivity(
         .values(**_groupings(group_by))
         .annotate(**{name: Sum(name) for name in COUNT_FIELDS}, active=Sum("active_seconds"))
     )
+    if not cost_without_rows and not sums.exists():
+        return {"results": [], "totals": derived(empty_figures())}
     usage = queries.aggregate_usage(
         viewer,
         group_by=group_by,

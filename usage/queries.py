@@ -310,9 +310,11 @@ def _rollup_rows(group_by: str, part: rollups.Slice, since, until) -> list[dict]
             key = day - timedelta(days=day.weekday()) if group_by == "week" else day
             _add(by_period.setdefault(key, {"k": key}), row)
         return list(by_period.values())
-    rows = rollups.sums(part, since, until, by="key")
     if group_by in ("model", "source"):
+        rows = rollups.sums(part, since, until, by="key")
         return [{"k": row["key_text"], **_figures(row)} for row in rows]
+    # Summed per id in SQL: a member's or machine's rows are per source agent too.
+    rows = rollups.sums(part, since, until, by="id")
     ids = [row["key_id"] for row in rows]
     named: dict[int, dict] = {}
     if group_by == "machine":
@@ -369,7 +371,7 @@ def top_team_machines(viewer, *, since=None, until=None, limit: int) -> dict:
         return _cut(full, limit)
     part = rollups.Slice(rollups.MACHINE, team_id=whose.team_id)
     by_machine: dict[int, dict] = {}
-    for row in rollups.sums(part, since, until, by="key"):
+    for row in rollups.sums(part, since, until, by="id"):
         _add(by_machine.setdefault(row["key_id"], {}), row)
     totals = empty_totals()
     for figures in by_machine.values():
@@ -435,7 +437,7 @@ def team_member_usage(viewer, member_ids: Iterable[int], since=None, until=None)
     since, until = day_range(since, until)
     part = rollups.Slice(rollups.MEMBER, team_id=team.pk, key_ids=ids)
     out: dict[int, dict] = {}
-    for row in rollups.sums(part, since, until, by="key"):
+    for row in rollups.sums(part, since, until, by="id"):
         _add(out.setdefault(row["key_id"], {}), row)
     for figures in out.values():
         figures["cost_usd"] = Decimal(figures["cost_usd"]).quantize(COST_PLACES)
@@ -631,7 +633,10 @@ def projects_for(viewer) -> QuerySet[Project]:
 
 # --- blocks ----------------------------------------------------------------------------------
 def block_queryset(subscriptions):
-    """Blocks with their subscription and per-machine contributions, in three queries."""
+    """Blocks with their subscription and per-machine contributions, in three queries.
+
+    `subscriptions` are Subscription objects, their ids, or a queryset of them; a whole big
+    team's are best a queryset (a subquery, not a thousand ids to send and plan)."""
     contributions = BlockContribution.objects.select_related("machine__owner").order_by(
         "-total_tokens", "machine__name"
     )

@@ -6,7 +6,8 @@ from django.dispatch import receiver
 from accounts.models import Membership
 from telemetry_site.queueing import enqueue
 from usage import signals, tasks
-from usage.models import Machine
+from usage.analytics import ratelimits
+from usage.models import LatestQuotaReading, Machine, RateLimitSnapshot
 
 
 @receiver(signals.batch_stored, dispatch_uid="usage.derive_after_ingest")
@@ -36,3 +37,14 @@ def machines_follow_their_owner(sender, instance: Membership, **kwargs) -> None:
     Machine.objects.filter(owner_id=instance.user_id).exclude(team_id=instance.team_id).update(
         team_id=instance.team_id
     )
+
+
+@receiver(post_save, sender=RateLimitSnapshot, dispatch_uid="usage.store_latest_quota_readings")
+def store_latest_quota_readings(sender, instance: RateLimitSnapshot, **kwargs) -> None:
+    # A reading saved one at a time (the admin, the demo, tests) keeps the stored latest
+    # readings as ingest's bulk upsert does (ratelimits.readings_stored), in its transaction:
+    # its own subscription, and one it may have left.
+    before = LatestQuotaReading.objects.filter(snapshot=instance).values_list(
+        "subscription_id", flat=True
+    )
+    ratelimits.store_latest_readings({instance.subscription_id, *before})

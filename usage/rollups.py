@@ -42,6 +42,13 @@ FOLD_LOCK = 0x5E_70_11_0F
 ALL_TIME_DAY = date(1, 1, 1)
 _COLUMNS = "team_id, period, day, dimension, key_id, key_text, " + ", ".join(SUMS) + ", facts"
 _SUMS_SQL = ", ".join(f"SUM({name})" for name in (*SUMS, "facts"))
+# The same sums as readers fetch them: PostgreSQL sums bigints as numeric, which the driver
+# turns into Decimals one by one; counts come back as integers instead (a team's all-time
+# tokens are far below 2**63).
+_READ_SUMS_SQL = ", ".join(
+    f"SUM({name})" if name == "cost_usd" else f"CAST(SUM({name}) AS BIGINT)"
+    for name in (*SUMS, "facts")
+)
 
 
 @dataclass(frozen=True)
@@ -170,17 +177,18 @@ def _decimal(value) -> Decimal:
 
 def sums(part: Slice, since: date | None, until: date | None, *, by: str) -> list[dict]:
     """Token and cost sums of the facts `part` names in [since, until] (team days, inclusive;
-    None is open): per key (`by="key"`: rows with "key_id" and "key_text"), per day
+    None is open): per key (`by="key"`: rows with "key_id" and "key_text"), per key id
+    (`by="id"`: rows with "key_id", a member's or machine's sources added up), per day
     (`by="day"`: rows with "day"), per month (`by="month"`: "day" is the month's first day),
     or per key and day (`by="key_day"`). Each row has the summed fields and "facts" (fact
     rows summed); groups whose facts are all gone are left out. One query, over rollup and
     pending delta rows."""
     keyed = by in ("key", "key_day")
-    periods = plan(since, until, days=by in ("day", "key_day"), all_time=by == "key")
+    periods = plan(since, until, days=by in ("day", "key_day"), all_time=by in ("key", "id"))
     where, params, sign, sign_params = _where(part, periods)
-    columns = ["key_id", "key_text"] if keyed else []
+    columns = ["key_id", "key_text"] if keyed else ["key_id"] if by == "id" else []
     select = list(columns)
-    if by != "key":
+    if by not in ("key", "id"):
         select.append(f"{_month_sql('day') if by == 'month' else 'day'} AS day")
         columns.append("day")
     signed = ", ".join(f"t.sign * t.{name} AS {name}" for name in (*SUMS, "facts"))
@@ -190,7 +198,7 @@ def sums(part: Slice, since: date | None, until: date | None, *, by: str) -> lis
     )
     group = ", ".join(columns)
     sql = (
-        f"SELECT {group}, {_SUMS_SQL} FROM ("
+        f"SELECT {group}, {_READ_SUMS_SQL} FROM ("
         f"{inner.format(table='usage_usagerollup')} UNION ALL "
         f"{inner.format(table='usage_usagerollupdelta')}"
         f") AS r GROUP BY {group}"
@@ -211,6 +219,25 @@ def sums(part: Slice, since: date | None, until: date | None, *, by: str) -> lis
         item["facts"] = int(values[-1])
         out.append(item)
     return out
+
+
+def cost_by_key_sql(part: Slice, since: date | None, until: date | None) -> tuple[str, list]:
+    """A subquery's SQL and parameters, for a query of one's own to join: one row per key of
+    the facts `part` names in [since, until] (team days, inclusive; None is open) with
+    columns key_id, key_text and cost_usd (USD); the same rows and costs as
+    sums(by="key"), without the token sums the caller does not need."""
+    where, params, sign, sign_params = _where(part, plan(since, until, days=False))
+    inner = (
+        "SELECT key_id, key_text, t.sign * t.cost_usd AS cost_usd, t.sign * t.facts AS facts "
+        f"FROM (SELECT *, {sign} AS sign FROM {{table}} WHERE {where}) AS t"
+    )
+    sql = (
+        f"SELECT key_id, key_text, SUM(cost_usd) AS cost_usd FROM ("
+        f"{inner.format(table='usage_usagerollup')} UNION ALL "
+        f"{inner.format(table='usage_usagerollupdelta')}"
+        ") AS r GROUP BY key_id, key_text HAVING SUM(facts) <> 0"
+    )
+    return sql, (sign_params + params) * 2
 
 
 def _as_date(value) -> date:

@@ -1,9 +1,11 @@
 """The blocks page: running 5-hour blocks and the recent ones, stacked by machine."""
 
+import uuid
 from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Q, QuerySet
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -11,7 +13,13 @@ from django.utils import timezone
 from accounts.access import Viewer
 from dashboards.cards import block_card, contributions_of
 from dashboards.charts import blocks_chart
-from dashboards.forms import BlockFilters, block_link, with_defaults
+from dashboards.forms import (
+    BlockFilters,
+    SubscriptionChoice,
+    block_link,
+    subscription_choices,
+    with_defaults,
+)
 from telemetry_site.formatting import SafeCsvWriter
 from usage import exports, queries
 from usage.models import Machine, Subscription
@@ -24,36 +32,60 @@ BLOCKS_PER_PAGE = 50
 ACTIVE_SHOWN = 6
 
 
-def _short_menu(filters, viewer: Viewer, subscriptions, rows) -> None:
-    """Shorten the subscription menu a big team would render with a thousand options: the
-    viewer's own, the chosen one and those of the blocks on the page, in the menu's order.
-    Any visible subscription still validates (the field keeps every choice), and each
-    block's subscription in the table links to its filter, so none is out of reach."""
+def _with_page_subscriptions(filters, viewer: Viewer, menu: list[SubscriptionChoice], rows):
+    """Add the subscriptions of the blocks on the page to the menu (the viewer's own and the
+    chosen one are in it already), by owner email then label like the menu itself.
+
+    A big team's menu would list a thousand subscriptions, so the page offers only these;
+    each block's subscription in the table links to its filter, so none is out of reach."""
     field = filters.fields["subscription"]
-    chosen = filters.value("subscription")
-    keep = {str(b.subscription.public_id) for b in rows} | {chosen or ""}
-    own = {str(s.public_id) for s in subscriptions if s.owner_id == viewer.user.pk}
-    field.widget.choices = [
-        (value, label) for value, label in field.choices if value in keep or value in own
+    known = {s.pk for s in menu}
+    extra = [
+        SubscriptionChoice(
+            b.subscription.pk,
+            b.subscription.public_id,
+            b.subscription.label,
+            b.subscription.owner_id,
+            b.subscription.owner.email,
+        )
+        for b in rows
+        if b.subscription_id not in known
+    ]
+    if not extra:
+        return
+    shown = sorted({*menu, *extra}, key=lambda s: (s.owner_email, s.label, s.pk))
+    field.widget.choices = field.choices[:1] + [
+        (str(s.public_id), _menu_label(s, viewer)) for s in shown
     ]
 
 
+def _menu_label(subscription: SubscriptionChoice, viewer: Viewer) -> str:
+    if subscription.owner_id == viewer.user.pk:
+        return subscription.label
+    return f"{subscription.label} ({subscription.owner_email})"
+
+
 def _filtered_blocks(request, viewer: Viewer):
-    """The filter form, the visible subscriptions, those it picks, its days and the blocks
-    that start in them (a queryset, newest first)."""
-    subscriptions = list(
-        Subscription.objects.visible_to(viewer)
-        .select_related("owner")
-        .order_by("owner__email", "label")
-    )
+    """The filter form, the subscriptions its menu offers (the viewer's own and the one the
+    query names, when visible), the ids of those it picks, its days and the blocks that
+    start in them (a queryset, newest first)."""
+    visible = Subscription.objects.visible_to(viewer)
     today = viewer.today()
     data = with_defaults(request.GET, range="7d")
-    filters = BlockFilters(data, viewer=viewer, subscriptions=subscriptions)
-    chosen = subscriptions
+    # Only a subscription the viewer may see validates; a big team's thousand are not read.
+    asked = _as_uuid(data.get("subscription"))
+    offered = Q(owner=viewer.user) | Q(public_id=asked) if asked else Q(owner=viewer.user)
+    menu = subscription_choices(visible.filter(offered))
+    filters = BlockFilters(data, viewer=viewer, subscriptions=menu)
+    # The whole team's as a subquery: a big team's thousand ids cost more to send and plan
+    # than the blocks cost to read.
+    chosen: list[int] | QuerySet
     if (public_id := filters.value("subscription")) is not None:
-        chosen = [s for s in subscriptions if str(s.public_id) == public_id]
+        chosen = [s.pk for s in menu if str(s.public_id) == public_id]
     elif filters.value("scope") != "team":
-        chosen = [s for s in subscriptions if s.owner_id == viewer.user.pk]
+        chosen = [s.pk for s in menu if s.owner_id == viewer.user.pk]
+    else:
+        chosen = visible.values("pk")
     until = filters.value("until") or today
     since = filters.value("since") or until - timedelta(days=BLOCK_DAYS - 1)
     # The dates are team days, like every other dated page.
@@ -63,7 +95,14 @@ def _filtered_blocks(request, viewer: Viewer):
         .filter(start_time__gte=start, start_time__lt=end)
         .order_by("-start_time", "-pk")
     )
-    return filters, subscriptions, chosen, since, until, rows
+    return filters, menu, chosen, since, until, rows
+
+
+def _as_uuid(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 @login_required
@@ -84,13 +123,13 @@ def blocks_csv(request):
 def blocks(request):
     viewer = Viewer.of(request.user)
     now = timezone.now()
-    filters, subscriptions, chosen, since, until, blocks = _filtered_blocks(request, viewer)
+    filters, menu, chosen, since, until, blocks = _filtered_blocks(request, viewer)
     page = Paginator(blocks, BLOCKS_PER_PAGE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     several = len({b.subscription_id for b in rows}) > 1
     running, running_count = queries.top_active_blocks(chosen, now, limit=ACTIVE_SHOWN)
     active = [block_card(b, now) for b in running]
-    _short_menu(filters, viewer, subscriptions, rows)
+    _with_page_subscriptions(filters, viewer, menu, rows)
     return render(
         request,
         "dashboards/blocks.html",

@@ -4,6 +4,8 @@ Only a machine's owner, or an admin of the owner's team, may act on it; anyone e
 """
 
 import logging
+import shlex
+import uuid
 
 from django.conf import settings
 from django.contrib import messages
@@ -29,7 +31,7 @@ from usage.analytics.quality import (
     findings_by_machine,
 )
 from usage.models import DailyUsage, Machine, Subscription
-from usage.naming import MachineNameError, rename_machine
+from usage.naming import NAME_MAX, MachineNameError, readable_name, rename_machine
 from usage.pricing import models_without_ccusage_price
 
 log = logging.getLogger(__name__)
@@ -45,16 +47,33 @@ def machines(request):
 @require_POST
 @login_required
 def machine_token(request):
-    """POST /machines/token/: a new `ingest` token for the viewer's next machine, shown once
-    inside the setup command on the machines page (the database keeps only its hash)."""
-    created, raw = ApiToken.issue(
-        request.user, f"Machine set-up {timezone.now():%Y-%m-%d %H:%M} UTC", [Scope.INGEST]
-    )
+    """POST /machines/token/ (optional `machine`: the name the new PC will have): a new
+    `ingest` token for the viewer's next machine, shown once inside the setup command on the
+    machines page (the database keeps only its hash). The token is named after the machine,
+    so a lost laptop's token is found on the tokens page; without a name, after the time.
+    A name that could not be a machine's answers 400 with the reason and makes no token."""
+    name = request.POST.get("machine", "").strip()
+    if name:
+        try:
+            name = readable_name(name, NAME_MAX, "machine")
+        except ValueError as exc:
+            return _machines_page(request, token_error=str(exc), status=400)
+        label = f"Machine set-up: {name}"
+    else:
+        label = f"Machine set-up {timezone.now():%Y-%m-%d %H:%M} UTC"
+    created, raw = ApiToken.issue(request.user, label, [Scope.INGEST])
     log.info("machine token created", extra={"user_id": request.user.pk, "token": created.pk})
-    return _machines_page(request, new_token=raw, status=201)
+    return _machines_page(request, new_token=raw, new_token_machine=name, status=201)
 
 
-def _machines_page(request, *, new_token: str | None = None, status: int = 200):
+def _machines_page(
+    request,
+    *,
+    new_token: str | None = None,
+    new_token_machine: str = "",
+    token_error: str = "",
+    status: int = 200,
+):
     viewer = Viewer.of(request.user)
     now = timezone.now()
     visible = Machine.objects.visible_to(viewer)
@@ -78,6 +97,7 @@ def _machines_page(request, *, new_token: str | None = None, status: int = 200):
     for sub in Subscription.objects.filter(owner_id__in=owner_ids).order_by("owner_id", "label"):
         subscriptions_by_owner.setdefault(sub.owner_id, []).append(sub)
     findings = findings_by_machine(machine_list, among=visible)
+    actions = _action_urls()
     rows = [
         {
             "machine": m,
@@ -87,6 +107,7 @@ def _machines_page(request, *, new_token: str | None = None, status: int = 200):
             "subscriptions": subscriptions_by_owner.get(m.owner_id, []),
             # Other machines are named only when the viewer may see them.
             "findings": findings[m.pk],
+            "urls": {name: url.replace(_SAMPLE_UUID, str(m.uuid)) for name, url in actions},
         }
         for m in machine_list
     ]
@@ -101,6 +122,12 @@ def _machines_page(request, *, new_token: str | None = None, status: int = 200):
             "site_url": settings.SITE_URL,
             "agent_wheel_url": _wheel_url_or_none(),
             "new_token": new_token,
+            # Quoted for a shell (POSIX and PowerShell both take single quotes).
+            "new_token_name_arg": f" --name {shlex.quote(new_token_machine)}"
+            if new_token_machine
+            else "",
+            "token_error": token_error,
+            "machine_name_max": NAME_MAX,
             "active_count": counts["active"],
             "lost_history_advice": LOST_HISTORY_ADVICE,
             "duplicate_advice": DUPLICATE_SESSION_ADVICE,
@@ -113,6 +140,17 @@ def _machines_page(request, *, new_token: str | None = None, status: int = 200):
         },
         status=status,
     )
+
+
+# Each card's action URLs: reversed once a page and filled in per machine (fifty cards asked
+# the URL resolver 150 times).
+_SAMPLE_UUID = str(uuid.UUID(int=0))
+_ACTIONS = ("machine_rename", "machine_move", "machine_retire", "machine_retire_confirm")
+
+
+def _action_urls() -> list[tuple[str, str]]:
+    """(URL name, its path for the sample UUID) for each action a machine card offers."""
+    return [(name, reverse(name, args=[_SAMPLE_UUID])) for name in _ACTIONS]
 
 
 def _wheel_url_or_none() -> str | None:

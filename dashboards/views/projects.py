@@ -9,6 +9,7 @@ team is 404.
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -19,9 +20,15 @@ from usage import queries
 from usage.models import Project
 from usage.projects import regroup, rename
 
+# Projects (with their folders) a page: a big team has hundreds, each with its forms.
+PROJECTS_PER_PAGE = 50
+
 
 @login_required
 def projects(request):
+    """The team's projects by name, PROJECTS_PER_PAGE a page (`?page=`), each with the
+    folders grouped under it; admins get the rename and group forms, whose target list (every
+    project) is on the page once."""
     if team_of(request.user) is None:
         raise Http404("You are not in a team.")
     all_projects = list(queries.projects_for(request.user))
@@ -34,11 +41,14 @@ def projects(request):
         for project in all_projects
         if project.alias_of_id is None
     ]
+    # A page number past the end shows the last page, not an error.
+    page = Paginator(groups, PROJECTS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "dashboards/projects.html",
         {
-            "groups": groups,
+            "groups": page.object_list,
+            "page": page,
             "targets": [g["project"] for g in groups],
             "may_manage": is_team_admin(request.user),
         },

@@ -14,18 +14,26 @@ from django.utils import timezone
 
 from accounts.access import Viewer
 from dashboards.cards import contributions_of, machine_label
-from dashboards.forms import SessionFilters, filter_options
+from dashboards.forms import SessionFilters, explorer_menus
 from telemetry_site.formatting import SafeCsvWriter
 from usage import exports, queries
 from usage.models import Block, HourlyUsage, Machine, SessionUsage, Subscription
 
 SESSIONS_PER_PAGE = 50
+SESSION_DEFAULT_RANGE = "30d"
 
 
-def _filtered_sessions(request, viewer: Viewer, options: dict):
+def _filtered_sessions(request, viewer: Viewer):
     """The filter form and the sessions it picks (newest first): the filters, then the search
-    (a session id's beginning or part of a project's name), then a block's time and machines."""
-    filters = SessionFilters(request.GET or None, viewer=viewer, **options)
+    (a session id's beginning or part of a project's name), then a block's time and machines.
+    The long menus (a big team's machines, members, projects) are searched, as the explorer's
+    (dashboards.forms.explorer_menus)."""
+    data = request.GET.copy()
+    if "range" not in data and not data.get("since") and not data.get("until"):
+        # The last 30 team days unless asked: a 1,000-member team's two years are 2 million
+        # sessions, too many to total at every visit. "Any time" (range=) stays a choice.
+        data["range"] = SESSION_DEFAULT_RANGE
+    filters = SessionFilters(data, viewer=viewer, **explorer_menus(viewer, data))
     block = _chosen_block(filters, viewer)
     # Every value was checked against the menus above, so the query raises nothing.
     rows = queries.sessions_for(
@@ -82,7 +90,7 @@ def _chosen_block(filters: SessionFilters, viewer: Viewer) -> Block | None:
 def sessions_csv(request):
     """The sessions the filters pick, every page of them, as CSV (usage.exports)."""
     viewer = Viewer.of(request.user)
-    _, rows = _filtered_sessions(request, viewer, filter_options(viewer))
+    _, rows = _filtered_sessions(request, viewer)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="sessions.csv"'
     writer = SafeCsvWriter(response)
@@ -94,8 +102,7 @@ def sessions_csv(request):
 @login_required
 def sessions(request):
     viewer = Viewer.of(request.user)
-    options = filter_options(viewer)
-    filters, rows = _filtered_sessions(request, viewer, options)
+    filters, rows = _filtered_sessions(request, viewer)
     text = filters.value("q")
     if text is not None:
         exact = list(rows.filter(session_id=text)[:2])
@@ -118,7 +125,9 @@ def sessions(request):
             "page": page,
             "totals": totals,
             "viewer": viewer,
-            "has_machines": bool(options["machines"]),
+            # A searched menu means more machines than it lists.
+            "has_machines": filters.menus["machine"].search
+            or bool(filters.menus["machine"].options),
             "csv_query": request.GET.urlencode(),
         },
     )

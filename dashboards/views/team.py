@@ -26,6 +26,8 @@ from usage.models import Machine, Subscription
 # has 1,000 of each; the first page is the biggest spenders and the closest to a limit.
 MEMBERS_PER_PAGE = 25
 HEADROOM_PER_PAGE = 10
+# Rows a page of the productivity card's member table shows (those who sent OTLP metrics).
+PRODUCTIVITY_PER_PAGE = 25
 
 
 @login_required
@@ -117,9 +119,11 @@ def team_dashboard(request):
             "today_usd": summary.today.cost_usd,
             "machines": sum(machine_counts.values()),
         }
-        # Closest to a limit first, a page at a time; only the page's bars are built.
+        # Closest to a limit first, a page at a time; only the page's bars are built. The
+        # database sorts the stored latest readings; the ids come back in one query (a
+        # thousand integers), which spares the Paginator a count.
         headroom_page = Paginator(
-            ratelimits.headroom_ranking(team, now), HEADROOM_PER_PAGE
+            list(ratelimits.headroom_ranking(team, now)), HEADROOM_PER_PAGE
         ).get_page(request.GET.get("headroom_page"))
         context["headroom_page"] = headroom_page
         context["headroom"] = [
@@ -136,28 +140,42 @@ def team_dashboard(request):
                 }
             ],
         }
-    context["productivity"] = _productivity(user, viewer, since, until)
+    context["productivity"] = _productivity(
+        user, viewer, since, until, request.GET.get("productivity_page")
+    )
     return render(request, "dashboards/team.html", context)
 
 
-def _productivity(user, viewer: Viewer, since, until) -> dict:
+def _productivity(user, viewer: Viewer, since, until, page_number) -> dict:
     """The period's productivity card (Claude Code's OTLP metrics): the team's totals for
-    everyone, each member's figures for those who may see other members. One productivity
-    and one cost query: the per-member answer carries the team's totals too."""
+    everyone; for those who may see other members, one page of member rows (most commits
+    first, as aggregate_productivity orders them) and that page ("members_page"). One
+    productivity and one cost query: the per-member answer carries the team's totals too."""
     figures = productivity.aggregate_productivity(
         user,
         group_by="member" if viewer.sees_others else "day",
         since=since,
         until=until,
         scope="team",
+        # Without metrics the card only says how to set them up: no cost to sum.
+        cost_without_rows=False,
     )
-    members = figures["results"] if viewer.sees_others else []
     team = figures["totals"]
-    return {
+    card: dict[str, Any] = {
         "has_data": bool(figures["results"]),
         "totals": {**team, "active": timedelta(seconds=team["active_seconds"])},
-        "members": [{**row, "active": timedelta(seconds=row["active_seconds"])} for row in members],
+        "members": [],
+        "members_page": None,
     }
+    if viewer.sees_others:
+        # A 1,000-member team has a row per member who sent metrics: only a page is built.
+        members_page = Paginator(figures["results"], PRODUCTIVITY_PER_PAGE).get_page(page_number)
+        card["members_page"] = members_page
+        card["members"] = [
+            {**row, "active": timedelta(seconds=row["active_seconds"])}
+            for row in members_page.object_list
+        ]
+    return card
 
 
 def _member_drilldown(request, viewer: Viewer, member_ref: str):

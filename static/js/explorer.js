@@ -19,7 +19,11 @@
   }
 
   function getUsage(params) {
-    return fetch(config.api + "?" + query(params).toString(), {
+    return getJSON(config.api + "?" + query(params).toString());
+  }
+
+  function getJSON(url) {
+    return fetch(url, {
       credentials: "same-origin",
       headers: { Accept: "application/json" },
     }).then(function (response) {
@@ -51,6 +55,93 @@
     else return rows;
     return rows.map(function (row) {
       return Object.assign({}, row, { label: names[row.key] || row.label, raw: row.key });
+    });
+  }
+
+  /* A big team's machine menu is a search, so the page knows only some machines' labels; a
+     machine split's other rows are labelled by the machine search (dashboards.forms
+     .menu_search), by id, LABEL_CHUNK at a time (its limit). */
+  var LABEL_CHUNK = 100;
+  var UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+  function learnMachineLabels(rows) {
+    var names = config.machine_labels = config.machine_labels || {};
+    if (!config.machine_search) return Promise.resolve();
+    var missing = rows.map(function (row) { return String(row.key); }).filter(function (key) {
+      return !Object.prototype.hasOwnProperty.call(names, key) && UUID.test(key);
+    });
+    var chunks = [];
+    for (var i = 0; i < missing.length; i += LABEL_CHUNK) chunks.push(missing.slice(i, i + LABEL_CHUNK));
+    return chunks.reduce(function (chain, chunk) {
+      return chain.then(function () {
+        var search = new URLSearchParams();
+        chunk.forEach(function (key) { search.append("id", key); });
+        return getJSON(config.machine_search + "?" + search.toString()).then(function (body) {
+          body.results.forEach(function (option) { names[option.id] = option.label; });
+        });
+      });
+    }, Promise.resolve());
+  }
+
+  /* A long menu (select[data-search]: a big team's machines, members or projects) holds
+     "All" and the chosen option; a search box before it asks the menu's search endpoint for
+     matches as the viewer types and offers them in the menu, the chosen option kept. */
+  function setUpMenuSearch(select) {
+    var url = select.getAttribute("data-search");
+    var prompt = select.getAttribute("data-search-label") || "Search";
+    var input = document.createElement("input");
+    input.type = "search";
+    input.className = "menu-search";
+    input.placeholder = prompt + "…";
+    input.autocomplete = "off";
+    input.setAttribute("aria-label", prompt);
+    input.setAttribute("aria-controls", select.id);
+    input.setAttribute("data-search-for", select.name);
+    select.parentNode.insertBefore(input, select);
+    var timer, asked = 0;
+
+    function option(label, value, disabled) {
+      var item = new Option(label, value);
+      item.disabled = Boolean(disabled);
+      return item;
+    }
+
+    function fill(body) {
+      var all = select.options[0];
+      var chosen = select.selectedIndex > 0 ? select.options[select.selectedIndex] : null;
+      select.textContent = "";
+      select.appendChild(all);
+      if (chosen) select.appendChild(chosen);
+      body.results.forEach(function (found) {
+        if (chosen && found.id === chosen.value) return;
+        select.appendChild(option(found.label, found.id));
+        if (select.name === "machine" && config.machine_labels) config.machine_labels[found.id] = found.label;
+      });
+      if (!body.results.length) select.appendChild(option("No match", "", true));
+      else if (body.more) select.appendChild(option("More match: type more of the name", "", true));
+      if (!chosen) select.selectedIndex = 0;
+    }
+
+    function search() {
+      var mine = ++asked;
+      var text = input.value.trim();
+      select.setAttribute("aria-busy", "true");
+      getJSON(url + "?" + new URLSearchParams({ q: text }).toString())
+        .then(function (body) { if (mine === asked) fill(body); })
+        .catch(function (error) { if (mine === asked) showError(error); })
+        .finally(function () { if (mine === asked) select.removeAttribute("aria-busy"); });
+    }
+
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(search, 250);
+    });
+    input.addEventListener("keydown", function (event) {
+      // Enter searches now instead of applying the filters with the old menu.
+      if (event.key !== "Enter") return;
+      event.preventDefault();
+      clearTimeout(timer);
+      search();
     });
   }
 
@@ -184,9 +275,51 @@
     return w ? Math.round((p * 1000) / w) / 10 : 0;
   }
 
+  /* A split of more than config.rows_per_page rows (a big team's machines) shows one page of
+     them, costliest first as the API sorts them, like the server's table (?rows_page=). */
+  var rowsPage = 1;
+  var rowsCount = 0;
+
+  function isSplit(groupBy) { return ["day", "week", "month"].indexOf(groupBy) < 0; }
+
+  function pageRows(rows, groupBy) {
+    var size = config.rows_per_page;
+    if (!size || !isSplit(groupBy) || rows.length <= size) return rows;
+    var last = Math.ceil(rows.length / size);
+    var page = Math.min(Math.max(rowsPage, 1), last);
+    return rows.slice((page - 1) * size, page * size);
+  }
+
+  function drawRowsNav(groupBy) {
+    var nav = document.getElementById("explorer-rows-pages");
+    if (!nav) return;
+    var size = config.rows_per_page;
+    nav.textContent = "";
+    nav.hidden = !(size && isSplit(groupBy) && rowsCount > size);
+    if (nav.hidden) return;
+    var last = Math.ceil(rowsCount / size);
+    var page = Math.min(Math.max(rowsPage, 1), last);
+    function link(number, text, rel) {
+      var search = new URLSearchParams(location.search);
+      search.set("rows_page", String(number));
+      var a = document.createElement("a");
+      a.className = "button button-quiet";
+      a.href = location.pathname + "?" + search.toString();
+      a.rel = rel;
+      a.textContent = text;
+      return a;
+    }
+    if (page > 1) nav.append(link(page - 1, "Previous", "prev"), " ");
+    var span = document.createElement("span");
+    span.textContent = "Rows " + ((page - 1) * size + 1) + "–" + Math.min(page * size, rowsCount) + " of " + rowsCount;
+    nav.appendChild(span);
+    if (page < last) nav.append(" ", link(page + 1, "Next", "next"));
+  }
+
   /* Same cells as the server's _usage_rows.html. */
   function drawTable(data, groupBy) {
-    data = Object.assign({}, data, { results: relabel(data.results, groupBy) });
+    rowsCount = data.results.length;
+    data = Object.assign({}, data, { results: relabel(pageRows(data.results, groupBy), groupBy) });
     var table = document.getElementById("explorer-table");
     var f = format();
     table.setAttribute("data-group-by", groupBy);
@@ -328,6 +461,8 @@
     // Only the latest request may draw: an earlier one answering late must not overwrite it.
     var mine = ++generation;
     var groupBy = state.split || state.period;
+    // New filters start the table at its first page.
+    if (form) rowsPage = 1;
     var status = document.getElementById("explorer-status");
     status.setAttribute("aria-busy", "true");
     var table;
@@ -336,6 +471,14 @@
     return getUsage(Object.assign({}, state.params, { group_by: groupBy }))
       .then(function (body) {
         table = body;
+        // The table's page and the chart's named series (the costliest TOP) need labels.
+        if (groupBy !== "machine") return null;
+        var shown = pageRows(body.results, groupBy);
+        return learnMachineLabels(shown.concat(body.results.slice(0, TOP).filter(function (row) {
+          return shown.indexOf(row) < 0;
+        })));
+      })
+      .then(function () {
         return getUsage(Object.assign({}, state.params, previous, { group_by: "source" }));
       })
       .then(function (body) {
@@ -367,6 +510,7 @@
             if (link) link.href = link.href.split("?")[0] + (qs ? "?" + qs : "");
           });
         }
+        drawRowsNav(groupBy);
       })
       .catch(function (error) { if (mine === generation) showError(error); })
       .finally(function () { if (mine === generation) status.removeAttribute("aria-busy"); });
@@ -376,6 +520,8 @@
     config = window.CCT.charts.readJSON("explorer-config");
     metric = document.getElementById("explorer-metric");
     if (!config || !metric) return;
+    rowsPage = config.rows_page || 1;
+    Array.prototype.forEach.call(document.querySelectorAll("#filters select[data-search]"), setUpMenuSearch);
     metric.addEventListener("change", function () { if (lastChartData) drawChart(lastChartData); });
     var form = document.getElementById("filters");
     apply({ params: config.params, period: config.period, split: config.split, preset: config.preset }, null);

@@ -158,6 +158,14 @@ class WhoseInput(Input):
     subscription: str | None = SUBSCRIPTION
 
 
+class LimitsInput(WhoseInput):
+    # The endpoint pages (a big team has a thousand subscriptions); `count` says how many.
+    limit: int = Field(
+        100, ge=1, le=1000, description="At most this many subscriptions (by owner email)."
+    )
+    offset: int = Field(0, ge=0, description="Skip this many subscriptions (the next page).")
+
+
 class PaceInput(Input):
     scope: Scope = SCOPE
     member: str | None = MEMBER
@@ -174,6 +182,11 @@ class PlanValueInput(DateRange):
     scope: Scope = SCOPE
     member: str | None = MEMBER
     subscription: str | None = SUBSCRIPTION
+    # The endpoint pages (a big team has a thousand subscriptions); `count` says how many.
+    limit: int = Field(
+        100, ge=1, le=1000, description="At most this many subscriptions (by owner email)."
+    )
+    offset: int = Field(0, ge=0, description="Skip this many subscriptions (the next page).")
 
 
 class ComparePeriodsInput(Input):
@@ -300,12 +313,18 @@ def _time_to_full(reading: dict | None, window: timedelta, now: datetime) -> dic
     return {"minutes_to_limit": to_full, "minutes_to_reset": left, "resets_first": to_full > left}
 
 
-def get_limits(request: HttpRequest, args: WhoseInput) -> dict:
-    """Official quota readings per subscription with the pace to each limit and the running
-    block's burn rate."""
+def get_limits(request: HttpRequest, args: LimitsInput) -> dict:
+    """Official quota readings per subscription (a page of them: `limit`, `offset`) with the
+    pace to each limit and the running block's burn rate."""
     now = timezone.now()
-    quotas = api_get(request, "api-rate-limits", args.model_dump())["results"]
-    running = running_blocks(request, args)["results"]
+    whose = WhoseInput(**_dumped(args, "scope", "member", "subscription"))
+    page = api_get(
+        request,
+        "api-rate-limits",
+        {**whose.model_dump(), "limit": args.limit, "offset": args.offset},
+    )
+    quotas = page["results"]
+    running = running_blocks(request, whose)["results"]
     results = []
     for quota in quotas:
         sub_id = quota["subscription"]["public_id"]
@@ -343,6 +362,9 @@ def get_limits(request: HttpRequest, args: WhoseInput) -> dict:
         "now": now.isoformat(),
         "method": "pace_to_limit: the window's used percentage divided by the minutes since it "
         "opened (its reset time minus 5 hours or 7 days), carried forward to 100%.",
+        "count": page["count"],
+        "next": page["next"],
+        "previous": page["previous"],
         "results": results,
     }
 
@@ -358,7 +380,9 @@ def get_pace(request: HttpRequest, args: PaceInput) -> dict:
 
 def get_plan_value(request: HttpRequest, args: PlanValueInput) -> dict:
     params = _dumped(args, "since", "until", "scope", "member", "subscription")
-    return api_get(request, "api-plan-value", params)
+    return api_get(
+        request, "api-plan-value", {**params, "limit": args.limit, "offset": args.offset}
+    )
 
 
 def _change(first: str, second: str) -> dict:
@@ -470,8 +494,9 @@ TOOLS = [
         "Quota, burn rate and time to the limits",
         "Official quota readings per subscription (5-hour, weekly and per-model weekly "
         "windows, in percent, with reset times), the running block's burn rate, and the "
-        "minutes until each window reaches 100% at its pace so far (or whether it resets first).",
-        WhoseInput,
+        "minutes until each window reaches 100% at its pace so far (or whether it resets first). "
+        "A big team's subscriptions come a page at a time (`limit`, `offset`; `count`).",
+        LimitsInput,
         get_limits,
     ),
     ToolSpec(

@@ -95,6 +95,29 @@ def test_a_member_makes_a_token_and_the_setup_command_carries_it(member, outside
     assert not ApiToken.objects.filter(user=outsider).exists()
 
 
+def test_a_token_made_for_a_named_machine_carries_its_name(member):
+    response = login(member).post(reverse("machine_token"), {"machine": "  Work laptop "})
+    assert response.status_code == 201
+    token = ApiToken.objects.get(user=member)
+    assert token.name == "Machine set-up: Work laptop"
+    html = response.content.decode()
+    command = html[html.index("claude-telemetry setup --server") :].split("</code>", 1)[0]
+    assert command.endswith("--name &#x27;Work laptop&#x27;")
+    tokens_page = login(member).get(reverse("tokens")).content.decode()
+    assert "Machine set-up: Work laptop" in tokens_page
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("x" * 101, "1 to 100 characters"), ("pc\u202eexe", "invisible formatting")],
+)
+def test_a_name_no_machine_could_take_makes_no_token(member, name, reason):
+    response = login(member).post(reverse("machine_token"), {"machine": name})
+    assert response.status_code == 400
+    assert reason in response.content.decode()
+    assert not ApiToken.objects.exists()
+
+
 def test_making_a_token_needs_a_login_and_a_post(member):
     response = login(None).post(reverse("machine_token"))
     assert response.status_code == 302 and reverse("account_login") in response["Location"]

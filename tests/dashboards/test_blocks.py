@@ -209,6 +209,9 @@ def test_the_subscription_menu_is_short_but_any_visible_one_can_be_chosen(popula
     chosen = client.get(URL, {"subscription": str(others[0].public_id)})
     assert not chosen.context["filters"].errors
     assert f'value="{others[0].public_id}" selected' in chosen.content.decode()
+    # …and the menu still offers the way back to every subscription.
+    chosen_menu = chosen.content.decode().split('name="subscription"', 1)[1].split("</select>")[0]
+    assert '<option value="">All subscriptions</option>' in chosen_menu
     # The table's subscription names link to their filter.
     member_sub = populated.subscriptions["member"].public_id
     assert f"?scope=team&amp;subscription={member_sub}" in html
@@ -221,3 +224,35 @@ def test_a_member_cannot_pick_a_colleagues_subscription_outside_the_menu(populat
     menu = response.content.decode().split('name="subscription"', 1)[1].split("</select>")[0]
     assert f'value="{theirs.public_id}"' not in menu
     assert subscriptions_shown(response) == {"member@a.example"}
+
+
+def test_the_whole_teams_blocks_are_read_through_a_subquery(populated, admin, team_a):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.conftest import make_member
+
+    for n in range(30):
+        make_member(team_a, f"quiet{n}@a.example", "member")
+    with CaptureQueriesContext(connection) as captured:
+        response = login(admin).get(URL, {"scope": "team"})
+    assert subscriptions_shown(response) == {
+        "owner@a.example",
+        "admin@a.example",
+        "member@a.example",
+    }
+    reads = [q["sql"] for q in captured.captured_queries if 'FROM "usage_block"' in q["sql"]]
+    assert reads
+    # A thousand-member team's ids are not sent one by one.
+    assert all("IN (SELECT" in sql for sql in reads)
+
+
+def test_the_menu_lists_own_chosen_and_shown_subscriptions_by_owner_email(populated, admin):
+    response = login(admin).get(URL, {"scope": "team"})
+    choices = response.context["filters"]["subscription"].field.widget.choices
+    labels = [label for value, label in choices if value]
+    emails = [
+        label.rsplit("(", 1)[1].rstrip(")") if "(" in label else admin.email for label in labels
+    ]
+    assert emails == sorted(emails)
+    assert set(emails) == {"owner@a.example", "admin@a.example", "member@a.example"}

@@ -63,7 +63,7 @@ def test_the_page_runs_a_bounded_number_of_queries(populated, owner, django_asse
     client = login(owner)
     # +1: allow-list check per request; +1: requests other machines reported first;
     # +1: models ccusage could not price, per machine; +2: the page's counts and the names
-    # of every visible machine (copies are looked for among all pages).
+    # of the machines its flags name (copies are looked for among all pages).
     with django_assert_max_num_queries(14):
         response = client.get(URL)
     assert len(response.context["rows"]) == 19
@@ -409,3 +409,15 @@ def test_a_model_ccusage_could_not_price_is_flagged_on_its_machine(populated, me
     assert (
         '<span class="model">model-nobody-priced</span>: ccusage could not price this model' in html
     )
+
+
+def test_each_card_acts_on_its_own_machine(populated, admin):
+    html = login(admin).get(URL).content.decode()
+    for machine in Machine.objects.filter(team=admin.team):
+        # From this card's start to the next card's.
+        card = html.split(f'id="machine-{machine.uuid}"', 1)[1].split('class="card machine"')[0]
+        assert reverse("machine_rename", args=[machine.uuid]) in card
+        retire = "machine_retire" if machine.retired_at else "machine_retire_confirm"
+        assert reverse(retire, args=[machine.uuid]) in card
+        others = Machine.objects.exclude(pk=machine.pk)
+        assert not any(str(other.uuid) in card for other in others)

@@ -8,6 +8,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from dashboards.views import team as team_view
 from tests.conftest import login
 from tests.usage.api.test_productivity import send_work
 
@@ -70,3 +71,43 @@ def test_without_otlp_metrics_the_card_says_how_to_set_them_up(owner):
 
 def test_anonymous_visitors_are_sent_to_log_in():
     assert login(None).get(URL).status_code == 302
+
+
+@pytest.fixture
+def one_a_page(monkeypatch):
+    # Two members with metrics, one row a page: the paging a 1,000-member team sees.
+    monkeypatch.setattr(team_view, "PRODUCTIVITY_PER_PAGE", 1)
+
+
+@pytest.mark.parametrize("role", ["owner", "admin"])
+def test_admins_page_through_the_members_most_commits_first(cast, worked, one_a_page, role):
+    first = page(cast[role])
+    card = first.context["productivity"]
+    assert card["members_page"].paginator.count == 2
+    assert card["totals"]["commits"] == 4  # everyone's, not the page's
+    html = first.content.decode()
+    assert 'id="productivity-pages"' in html
+    assert "productivity_page=2#productivity-title" in html
+    with time_machine.travel(datetime(2026, 11, 25, 12, tzinfo=UTC), tick=False):
+        second = login(cast[role]).get(URL, {"productivity_page": "2"})
+    labels = [row["label"] for row in card["members"]]
+    labels += [row["label"] for row in second.context["productivity"]["members"]]
+    # Equal commits: the label decides (aggregate_productivity's order).
+    assert labels == sorted([cast["owner"].display_name, cast["member"].display_name])
+    with time_machine.travel(datetime(2026, 11, 25, 12, tzinfo=UTC), tick=False):
+        past_the_end = login(cast[role]).get(URL, {"productivity_page": "9"})
+    assert past_the_end.context["productivity"]["members_page"].number == 2
+
+
+@pytest.mark.parametrize("role", ["member", "outsider"])
+def test_no_page_shows_others_rows_to_those_who_may_not_see_them(cast, worked, one_a_page, role):
+    with time_machine.travel(datetime(2026, 11, 25, 12, tzinfo=UTC), tick=False):
+        response = login(cast[role]).get(URL, {"productivity_page": "2"})
+    card = response.context["productivity"]
+    if role == "member":
+        assert card["members"] == [] and card["members_page"] is None
+        assert 'id="productivity-pages"' not in response.content.decode()
+    else:
+        # An outsider is an admin of their own team: their own row only, one page.
+        assert [row["label"] for row in card["members"]] == [cast["outsider"].display_name]
+        assert card["members_page"].paginator.count == 1

@@ -160,6 +160,14 @@ def test_pace_limits_and_headroom_carry_the_rest_figures(live_server, data):
     quotas = rest(admin, "/api/v1/rate-limits/", scope="team")["results"]
     assert [row["subscription"] for row in limits["results"]] == [q["subscription"] for q in quotas]
     assert all("pace_to_limit" in row for row in limits["results"])
+    # A big team's quotas come a page at a time, like the endpoint's.
+    assert limits["count"] == len(quotas) > 1 and limits["next"] is None
+    pages = [
+        call(live_server.url, token, "get_limits", {"scope": "team", "limit": 1, "offset": n})[1]
+        for n in range(len(quotas))
+    ]
+    assert [p["results"][0]["subscription"] for p in pages] == [q["subscription"] for q in quotas]
+    assert pages[0]["next"] and pages[-1]["next"] is None
     _, headroom = call(live_server.url, token, "get_team_headroom")
     assert headroom["results"] == rest(admin, "/api/v1/headroom/")["results"]
 
@@ -196,6 +204,16 @@ def test_a_member_is_refused_the_team_view_as_the_rest_api_refuses_it(live_serve
     assert error
     assert body["status"] == 403
     assert body["error"] == "Only team admins see the team's headroom."
+    arguments = {"scope": "team", "limit": 1}
+    error, body = call(live_server.url, token_for(member, ["read"]), "get_limits", arguments)
+    assert error and body["status"] == 403
+
+
+def test_a_bad_page_of_limits_is_refused_before_any_request(live_server, data):
+    token = token_for(data["owner"], ["read"])
+    for arguments in ({"limit": 0}, {"limit": 1001}, {"offset": -1}):
+        error, body = call(live_server.url, token, "get_limits", arguments)
+        assert error and next(iter(arguments)) in str(body), body
 
 
 def test_an_outsider_cannot_reach_another_teams_project(live_server, data):

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.db import connection
 from django.db.models import Count, Max, Q, Sum
 
 from accounts.models import User, calendar_team
@@ -42,7 +43,6 @@ from usage import rollups
 from usage.models import (
     DailyUsage,
     HourlyUsage,
-    Machine,
     Plan,
     PlanPrice,
     RateLimitSnapshot,
@@ -113,18 +113,88 @@ class PlanValue:
 
 def plan_value(subscription, since: date, until: date) -> PlanValue:
     """Plan cost vs API-equivalent cost of the subscription's Claude usage, days inclusive."""
+    return plan_values([subscription], since, until)[subscription.pk]
+
+
+def plan_values(subscriptions, since: date, until: date) -> dict[int, PlanValue]:
+    """plan_value for each of `subscriptions` (with their owners), by subscription pk, in a
+    fixed number of queries however many there are (a 1,000-member team's list took 9,000):
+    each figure is read for all of them at once, grouped by subscription. Days are the team's
+    reporting days of each owner's team, inclusive; figures in USD, hours, percent."""
+    subscriptions = list(subscriptions)
     days = (until - since).days + 1
     prices = price_table()
-    facts = DailyUsage.objects.filter(
-        machine__subscription=subscription,
-        source=Source.CLAUDE_CODE,
-        day__gte=since,
-        day__lte=until,
+    values: dict[int, PlanValue] = {}
+    # Days are the team's reporting days; instants are compared in UTC. Owners of one team
+    # share the bounds, so a team's subscriptions are read together.
+    by_bounds: dict[tuple, list] = defaultdict(list)
+    for sub in subscriptions:
+        by_bounds[calendar_team(sub.owner.team).day_bounds(since, until)].append(sub)
+    daily = (
+        DailyUsage.objects.filter(
+            machine__subscription__in=subscriptions,
+            source=Source.CLAUDE_CODE,
+            day__gte=since,
+            day__lte=until,
+        )
+        .values("machine__subscription_id")
+        .annotate(
+            cost=Sum("cost_usd"),
+            active=Count("day", distinct=True, filter=Q(cost_usd__gt=0)),
+        )
     )
-    totals = facts.aggregate(cost=Sum("cost_usd"))
-    api_cost = Decimal(totals["cost"] or 0)
-    active_days = facts.filter(cost_usd__gt=0).aggregate(n=Count("day", distinct=True))["n"]
+    api_costs = {row["machine__subscription_id"]: row for row in daily}
+    for (start, end), group in by_bounds.items():
+        peaks = _peak_utilizations(group, start, end)
+        hours = HourlyUsage.objects.filter(
+            machine__subscription__in=group, hour__gte=start, hour__lt=end
+        )
+        hour_figures = {
+            row["machine__subscription_id"]: row
+            for row in hours.values("machine__subscription_id").annotate(
+                hits=Count("hour", distinct=True, filter=Q(limit_reset_at__isnull=False)),
+                active_cost=Sum("cost_usd", filter=Q(cost_usd__gt=0)),
+                active_hours=Count("hour", filter=Q(cost_usd__gt=0)),
+            )
+        }
+        lost_by_sub = _lost_times(hours)
+        for sub in group:
+            daily_row = api_costs.get(sub.pk, {})
+            hour_row = hour_figures.get(sub.pk, {})
+            lost = lost_by_sub.get(sub.pk, timedelta(0))
+            values[sub.pk] = _plan_value_of(
+                sub,
+                since,
+                until,
+                days,
+                prices,
+                api_cost=Decimal(daily_row.get("cost") or 0),
+                active_days=daily_row.get("active") or 0,
+                peak=peaks.get(sub.pk),
+                hits=hour_row.get("hits") or 0,
+                lost=lost,
+                lost_value=_value_of_lost(
+                    lost, hour_row.get("active_cost"), hour_row.get("active_hours") or 0
+                ),
+            )
+    return values
 
+
+def _plan_value_of(
+    subscription,
+    since: date,
+    until: date,
+    days: int,
+    prices: dict[str, PlanPrice],
+    *,
+    api_cost: Decimal,
+    active_days: int,
+    peak: Decimal | None,
+    hits: int,
+    lost: timedelta,
+    lost_value: Decimal | None,
+) -> PlanValue:
+    """One subscription's PlanValue from its figures read by plan_values."""
     price = monthly_price(subscription, prices)
     if subscription.plan == Plan.API and subscription.monthly_price_usd is None:
         plan_cost = api_cost
@@ -139,15 +209,6 @@ def plan_value(subscription, since: date, until: date) -> PlanValue:
         if api_cost > 0:
             savings_pct = savings / api_cost * 100
 
-    # Days are the team's reporting days; instants are compared in UTC.
-    start, end = calendar_team(subscription.owner.team).day_bounds(since, until)
-    peak = _peak_utilization(subscription, start, end)
-    hours = HourlyUsage.objects.filter(
-        machine__subscription=subscription, hour__gte=start, hour__lt=end
-    )
-    hits = hours.filter(limit_reset_at__isnull=False).values("hour").distinct().count()
-    lost = lost_time(hours)
-    lost_value = _lost_value(hours, lost)
     month_share = DAYS_PER_MONTH / days if days > 0 else Decimal(0)
     api_monthly = api_cost * month_share
     fit = suggest_plan(
@@ -188,46 +249,53 @@ def plan_value(subscription, since: date, until: date) -> PlanValue:
     )
 
 
-def lost_time(hours) -> timedelta:
-    """Time lost to usage limits among `hours` (HourlyUsage rows): per reset instant, from
-    the last request of the hours that hit it to the reset, at most MAX_LOST_PER_RESET."""
-    total = timedelta(0)
+def _lost_times(hours) -> dict[int, timedelta]:
+    """Time lost to usage limits among `hours` (HourlyUsage rows) per subscription pk, in one
+    query: per reset instant, from the last request of the hours that hit it to the reset, at
+    most MAX_LOST_PER_RESET."""
+    totals: dict[int, timedelta] = defaultdict(timedelta)
     resets = (
         hours.filter(limit_reset_at__isnull=False)
-        .values("limit_reset_at")
+        .values("machine__subscription_id", "limit_reset_at")
         .annotate(last=Max("last_activity"))
     )
     for row in resets:
         gap = row["limit_reset_at"] - row["last"]
-        total += min(max(gap, timedelta(0)), MAX_LOST_PER_RESET)
-    return total
+        totals[row["machine__subscription_id"]] += min(max(gap, timedelta(0)), MAX_LOST_PER_RESET)
+    return totals
 
 
-def _lost_value(hours, lost: timedelta) -> Decimal | None:
-    """What `lost` time is worth at the API-equivalent cost per active hour (USD); None
-    without hourly figures to measure the rate."""
+def _value_of_lost(lost: timedelta, active_cost, active_hours: int) -> Decimal | None:
+    """What `lost` time is worth at the API-equivalent cost per active hour (USD): the cost of
+    the hours with usage over their count; None without such hours to measure the rate."""
     if not lost:
         return Decimal(0)
-    rate = hours.filter(cost_usd__gt=0).aggregate(cost=Sum("cost_usd"), n=Count("hour"))
-    if not rate["n"]:
+    if not active_hours:
         return None
-    per_hour = Decimal(rate["cost"]) / rate["n"]
-    return per_hour * Decimal(lost.total_seconds()) / 3600
+    return Decimal(active_cost) / active_hours * Decimal(lost.total_seconds()) / 3600
 
 
-def _peak_utilization(subscription, start: datetime, end: datetime) -> Decimal | None:
-    """The highest reading of any quota window captured in [start, end)."""
+def _peak_utilizations(subscriptions, start: datetime, end: datetime) -> dict[int, Decimal]:
+    """The highest reading of any quota window captured in [start, end), per subscription pk
+    (those with a reading), in two queries."""
     qs = RateLimitSnapshot.objects.filter(
-        subscription=subscription, captured_at__gte=start, captured_at__lt=end
+        subscription__in=subscriptions, captured_at__gte=start, captured_at__lt=end
     )
-    peaks = qs.aggregate(five=Max("five_hour_used_pct"), seven=Max("seven_day_used_pct"))
-    values = [Decimal(v) for v in peaks.values() if v is not None]
-    for extra in qs.exclude(extra_windows={}).values_list("extra_windows", flat=True):
+    values: dict[int, list[Decimal]] = defaultdict(list)
+    for row in qs.values("subscription_id").annotate(
+        five=Max("five_hour_used_pct"), seven=Max("seven_day_used_pct")
+    ):
+        values[row["subscription_id"]].extend(
+            Decimal(row[k]) for k in ("five", "seven") if row[k] is not None
+        )
+    for sub_id, extra in qs.exclude(extra_windows={}).values_list(
+        "subscription_id", "extra_windows"
+    ):
         for window in (extra or {}).values():
             pct = window.get("used_percentage") if isinstance(window, dict) else None
             if isinstance(pct, int | float) and not isinstance(pct, bool):
-                values.append(Decimal(str(pct)))
-    return max(values) if values else None
+                values[sub_id].append(Decimal(str(pct)))
+    return {sub_id: max(found) for sub_id, found in values.items() if found}
 
 
 @dataclass(frozen=True)
@@ -386,9 +454,13 @@ class _OwnerFigures:
     known: list[Decimal] = field(default_factory=list)
     unknown: int = 0
 
-    @property
-    def plan_cost(self) -> Decimal | None:
-        return _money(sum(self.known, Decimal(0))) if self.known else None
+    # Rounded to the cent once all subscriptions are in (settle).
+    plan_cost: Decimal | None = None
+    api_money: Decimal = Decimal(0)
+
+    def settle(self) -> None:
+        self.plan_cost = _money(sum(self.known, Decimal(0))) if self.known else None
+        self.api_money = _money(self.api_cost)
 
 
 def team_plan_values(
@@ -399,37 +471,34 @@ def team_plan_values(
     owner: plan cost pro rata (as plan_value) and API value (USD). Members are sorted by API
     value, largest first, then email; `members` holds rows `offset` to `offset + limit` of
     that order (all when `limit` is None), built with their subscriptions and owner, while
-    the totals, `member_count` and `any_known` cover everyone. Five queries, whatever the
-    team's size: everyone is summed from light rows, only the rows returned are loaded."""
+    the totals, `member_count` and `any_known` cover everyone. Three queries, whatever the
+    team's size: everyone is summed from one light row per subscription (its machines' costs
+    added up by the database), only the rows returned are loaded."""
     days = (until - since).days + 1
     prices = price_table()
-    light = (
-        Subscription.objects.filter(Q(owner__membership__team=team) | Q(machines__team=team))
-        .distinct()
-        .values_list("pk", "owner_id", "owner__email", "plan", "monthly_price_usd")
-    )
-    # Each machine's Claude Code cost from the rollups, credited to its subscription now.
-    part = rollups.Slice(rollups.MACHINE, team_id=team.pk, key_texts=(Source.CLAUDE_CODE,))
-    by_machine = {r["key_id"]: r["cost_usd"] for r in rollups.sums(part, since, until, by="key")}
-    api_by_sub: dict[int, Decimal] = defaultdict(Decimal)
-    for pk, subscription_id in Machine.objects.filter(team=team).values_list(
-        "pk", "subscription_id"
-    ):
-        api_by_sub[subscription_id] += by_machine.get(pk, Decimal(0))
     owners: dict[int, _OwnerFigures] = {}
-    for pk, owner_id, email, plan, own_price in light:
-        figures = owners.setdefault(owner_id, _OwnerFigures(owner_id, email))
+    # A thousand subscriptions share a handful of plans and prices: each is priced once.
+    pro_rata: dict[tuple, Decimal | None] = {}
+    for pk, owner_id, email, plan, own_price, sub_api in _subscription_costs(team, since, until):
+        figures = owners.get(owner_id)
+        if figures is None:
+            figures = owners[owner_id] = _OwnerFigures(owner_id, email)
         figures.subscription_ids.append(pk)
-        sub_api = Decimal(api_by_sub.get(pk) or 0)
         figures.api_cost += sub_api
-        price = monthly_price(_PriceOf(plan, own_price), prices)
         if plan == Plan.API and own_price is None:
             figures.known.append(sub_api)
-        elif price is None:
+            continue
+        if (plan, own_price) not in pro_rata:
+            price = monthly_price(_PriceOf(plan, own_price), prices)
+            pro_rata[plan, own_price] = None if price is None else price * days / DAYS_PER_MONTH
+        cost = pro_rata[plan, own_price]
+        if cost is None:
             figures.unknown += 1
         else:
-            figures.known.append(price * days / DAYS_PER_MONTH)
-    ranked = sorted(owners.values(), key=lambda f: (-_money(f.api_cost), f.email))
+            figures.known.append(cost)
+    for figures in owners.values():
+        figures.settle()
+    ranked = sorted(owners.values(), key=lambda f: (-f.api_money, f.email))
     shown = ranked[offset : None if limit is None else offset + limit]
     subscriptions: dict[int, list] = defaultdict(list)
     wanted = [pk for f in shown for pk in f.subscription_ids]
@@ -453,7 +522,7 @@ def team_plan_values(
                 subscriptions=subs,
                 unknown_plans=figures.unknown,
                 plan_cost=figures.plan_cost,
-                api_cost=_money(figures.api_cost),
+                api_cost=figures.api_money,
             )
         )
     return TeamPlanValue(
@@ -461,14 +530,44 @@ def team_plan_values(
         until=until,
         members=members,
         plan_cost=sum((f.plan_cost or Decimal(0) for f in ranked), Decimal(0)),
-        api_cost=sum((_money(f.api_cost) for f in ranked), Decimal(0)),
+        api_cost=sum((f.api_money for f in ranked), Decimal(0)),
         unknown_plans=sum(f.unknown for f in ranked),
         member_count=len(ranked),
         any_known=any(f.plan_cost is not None for f in ranked),
-        api_cost_of_known_plans=sum(
-            (_money(f.api_cost) for f in ranked if not f.unknown), Decimal(0)
-        ),
+        api_cost_of_known_plans=sum((f.api_money for f in ranked if not f.unknown), Decimal(0)),
     )
+
+
+def _subscription_costs(team, since: date, until: date) -> list[tuple]:
+    """(pk, owner id, owner email, plan, own monthly price, API value in USD) of every
+    subscription used in `team`: its members' and those of the team's machines. The API value
+    is the Claude Code cost in [since, until] (team days) of the subscription's machines in
+    the team, from the rollups' machine rows, summed in one query."""
+    part = rollups.Slice(rollups.MACHINE, team_id=team.pk, key_texts=(Source.CLAUDE_CODE,))
+    costs, cost_params = rollups.cost_by_key_sql(part, since, until)
+    # Built from constants and the rollups' own SQL; values go in as parameters.
+    sql = (
+        "SELECT s.id, s.owner_id, u.email, s.plan, s.monthly_price_usd, SUM(c.cost_usd) "  # noqa: S608
+        "FROM usage_subscription s JOIN accounts_user u ON u.id = s.owner_id "
+        "LEFT JOIN usage_machine m ON m.subscription_id = s.id AND m.team_id = %s "
+        f"LEFT JOIN ({costs}) c ON c.key_id = m.id "
+        "WHERE s.owner_id IN (SELECT user_id FROM accounts_membership WHERE team_id = %s) "
+        "OR s.id IN (SELECT subscription_id FROM usage_machine WHERE team_id = %s) "
+        "GROUP BY s.id, s.owner_id, u.email, s.plan, s.monthly_price_usd"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [team.pk, *cost_params, team.pk, team.pk])
+        rows = cursor.fetchall()
+    return [
+        (*row[:4], _decimal_or_none(row[4]), _decimal_or_none(row[5]) or Decimal(0)) for row in rows
+    ]
+
+
+def _decimal_or_none(value) -> Decimal | None:
+    # SQLite hands sums and decimals over as floats or text.
+    if value is None or isinstance(value, Decimal):
+        return value
+    return Decimal(str(value))
 
 
 @dataclass(frozen=True)

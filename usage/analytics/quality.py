@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from usage.ingest.parsers.base import ParseError
@@ -160,14 +160,16 @@ def duplicate_sessions(machines, session_ids=None) -> list[DuplicateSession]:
         .values_list("session_id", flat=True)
     )
     copies: dict[str, list[SessionCopy]] = {}
+    # Only the columns a copy needs: whole session and machine rows (JSON fields included)
+    # cost more to load than to find.
     rows = (
         facts.filter(session_id__in=ids)
-        .select_related("machine")
         .order_by("session_id", "machine__name", "machine_id")
+        .values_list("session_id", "machine_id", "machine__name", "total_tokens", "cost_usd")
     )
-    for row in rows:
-        copies.setdefault(row.session_id, []).append(
-            SessionCopy(row.machine_id, row.machine.name, row.total_tokens, row.cost_usd)
+    for session_id, machine_id, machine_name, total_tokens, cost_usd in rows:
+        copies.setdefault(session_id, []).append(
+            SessionCopy(machine_id, machine_name, total_tokens, cost_usd)
         )
     return [DuplicateSession(sid, found) for sid, found in copies.items()]
 
@@ -239,7 +241,14 @@ def findings_by_machine(machines: list[Machine], among=None) -> dict[int, Machin
         among = Machine.objects.filter(pk__in=list(by_id))
         names = {pk: m.name for pk, m in by_id.items()}
     else:
-        names = dict(among.values_list("pk", "name"))
+        # Only the machines this page may name (a big team has thousands): the copies' sources
+        # and the machines that reported shared requests first.
+        shared_owners = SharedRequest.objects.filter(machine__in=list(by_id)).values("owner_id")
+        named = among.filter(
+            Q(pk__in=[m.copied_from_id for m in machines if m.copied_from_id])
+            | Q(pk__in=shared_owners)
+        )
+        names = dict(named.values_list("pk", "name"))
     found = {
         m.pk: MachineFindings(
             machine=m,
@@ -254,10 +263,15 @@ def findings_by_machine(machines: list[Machine], among=None) -> dict[int, Machin
         "session_id", flat=True
     )
     # Of those, the ones a machine of this page holds.
-    shown = SessionUsage.objects.filter(
-        machine__in=list(by_id), session_id__in=recorded
-    ).values_list("session_id", flat=True)
-    for duplicate in duplicate_sessions(among, shown):
+    # Read once into a list (a few ids a page): as a subquery it was planned and run again
+    # inside each of the two queries below.
+    shown = list(
+        SessionUsage.objects.filter(machine__in=list(by_id), session_id__in=recorded)
+        .order_by()
+        .values_list("session_id", flat=True)
+        .distinct()
+    )
+    for duplicate in duplicate_sessions(among, shown) if shown else []:
         for copy in duplicate.copies:
             entry = found.get(copy.machine_id)
             if entry is None:

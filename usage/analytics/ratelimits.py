@@ -6,17 +6,28 @@ the window has rolled over since, and the figure is shown as such, never as curr
 """
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import OuterRef, Subquery
+from django.db import connection, transaction
+from django.db.models import Count, F, FloatField, Max, Min, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from usage.models import HourlyUsage, RateLimitSnapshot, Subscription
+from usage.models import (
+    HourlyUsage,
+    LatestQuotaReading,
+    Machine,
+    RateLimitSnapshot,
+    Subscription,
+)
 
 FIVE_HOUR = "five_hour"
 SEVEN_DAY = "seven_day"
+# The advisory lock class of storing latest readings (any number clear of other features').
+HEADROOM_LOCK = 0x4EAD_0001
 WINDOW_LENGTH = {FIVE_HOUR: timedelta(hours=5), SEVEN_DAY: timedelta(days=7)}
 # The snapshot fields a Reading is made of.
 READING_FIELDS = (
@@ -87,15 +98,20 @@ def parse_reset(value) -> datetime | None:
     return None
 
 
-def _is_stale(window: str, resets_at: datetime | None, captured_at: datetime, now) -> bool:
+def _stale_at(window: str, resets_at: datetime | None, captured_at: datetime) -> datetime:
+    """When a reading stops describing the current window: at its reset, or without a reset
+    time once it is older than its window."""
     if resets_at is not None:
-        return resets_at <= now
-    # Without a reset time, a reading older than its window cannot describe the current one.
-    length = WINDOW_LENGTH.get(window, WINDOW_LENGTH[SEVEN_DAY])
-    return captured_at + length <= now
+        return resets_at
+    return captured_at + WINDOW_LENGTH.get(window, WINDOW_LENGTH[SEVEN_DAY])
 
 
-def _reading(snapshot: RateLimitSnapshot, window: str, now) -> Reading | None:
+def _is_stale(window: str, resets_at: datetime | None, captured_at: datetime, now) -> bool:
+    return _stale_at(window, resets_at, captured_at) <= now
+
+
+def _window_value(snapshot: RateLimitSnapshot, window: str) -> tuple[float, datetime | None] | None:
+    """(used %, reset time) of one window of a snapshot; None when it has no usable figure."""
     if window in (FIVE_HOUR, SEVEN_DAY):
         pct = getattr(snapshot, f"{window}_used_pct")
         resets_at = getattr(snapshot, f"{window}_resets_at")
@@ -108,9 +124,16 @@ def _reading(snapshot: RateLimitSnapshot, window: str, now) -> Reading | None:
     if pct is None:
         return None
     try:
-        used = float(pct)
+        return float(pct), resets_at
     except (TypeError, ValueError):
         return None
+
+
+def _reading(snapshot: RateLimitSnapshot, window: str, now) -> Reading | None:
+    value = _window_value(snapshot, window)
+    if value is None:
+        return None
+    used, resets_at = value
     return Reading(
         window=window,
         used_pct=used,
@@ -122,21 +145,31 @@ def _reading(snapshot: RateLimitSnapshot, window: str, now) -> Reading | None:
     )
 
 
-def latest_quotas(subscriptions, now: datetime | None = None) -> dict[int, Quota]:
-    """Latest readings for many subscriptions in three queries (headroom lists use this)."""
-    now = now or timezone.now()
-    subs = list(subscriptions)
-    if not subs:
-        return {}
+def _latest_snapshot_pks(subscription_ids) -> dict[int, tuple[int | None, int | None, int | None]]:
+    """{subscription id: (pk of the latest snapshot with a five-hour figure, with a seven-day
+    figure, with per-model windows)}, latest by capture time (then pk), in one query."""
     snapshots = RateLimitSnapshot.objects.filter(subscription=OuterRef("pk")).order_by(
         "-captured_at", "-pk"
     )
-    annotated = Subscription.objects.filter(pk__in=[s.pk for s in subs]).annotate(
+    annotated = Subscription.objects.filter(pk__in=subscription_ids).annotate(
         five_pk=Subquery(snapshots.filter(five_hour_used_pct__isnull=False).values("pk")[:1]),
         seven_pk=Subquery(snapshots.filter(seven_day_used_pct__isnull=False).values("pk")[:1]),
         extra_pk=Subquery(snapshots.exclude(extra_windows={}).values("pk")[:1]),
     )
-    wanted = {row.pk: (row.five_pk, row.seven_pk, row.extra_pk) for row in annotated}
+    return {
+        pk: (five, seven, extra)
+        for pk, five, seven, extra in annotated.values_list("pk", "five_pk", "seven_pk", "extra_pk")
+    }
+
+
+def latest_quotas(subscriptions, now: datetime | None = None) -> dict[int, Quota]:
+    """Latest readings for many subscriptions in three queries, computed from the raw
+    snapshots ({subscription id: Quota}; what the stored LatestQuotaReading rows must equal)."""
+    now = now or timezone.now()
+    subs = list(subscriptions)
+    if not subs:
+        return {}
+    wanted = _latest_snapshot_pks([s.pk for s in subs])
     pks = {pk for triple in wanted.values() for pk in triple if pk}
     # Only what a reading shows: a big team's machines have many timestamps to parse.
     by_pk = (
@@ -164,6 +197,165 @@ def latest_quotas(subscriptions, now: datetime | None = None) -> dict[int, Quota
 
 def latest_quota(subscription: Subscription, now: datetime | None = None) -> Quota:
     return latest_quotas([subscription], now)[subscription.pk]
+
+
+# --- The stored latest readings (LatestQuotaReading) -------------------------------------------
+
+
+def _latest_reading_rows(subscription_ids: list[int]) -> list[LatestQuotaReading]:
+    """The LatestQuotaReading rows (unsaved) the raw snapshots give these subscriptions, by
+    the rules of latest_quotas."""
+    wanted = _latest_snapshot_pks(subscription_ids)
+    pks = {pk for triple in wanted.values() for pk in triple if pk}
+    by_pk = RateLimitSnapshot.objects.only(*READING_FIELDS).in_bulk(pks)
+    rows = []
+
+    def add(subscription_id: int, snapshot: RateLimitSnapshot, window: str) -> None:
+        value = _window_value(snapshot, window)
+        if value is None:
+            return
+        used, resets_at = value
+        rows.append(
+            LatestQuotaReading(
+                subscription_id=subscription_id,
+                window=window,
+                snapshot_id=snapshot.pk,
+                used_pct=used,
+                resets_at=resets_at,
+                captured_at=snapshot.captured_at,
+                stale_at=_stale_at(window, resets_at, snapshot.captured_at),
+            )
+        )
+
+    for subscription_id, (five_pk, seven_pk, extra_pk) in wanted.items():
+        if five_pk:
+            add(subscription_id, by_pk[five_pk], FIVE_HOUR)
+        if seven_pk:
+            add(subscription_id, by_pk[seven_pk], SEVEN_DAY)
+        if extra_pk:
+            snapshot = by_pk[extra_pk]
+            for name in sorted(snapshot.extra_windows or {}):
+                add(subscription_id, snapshot, name)
+    return rows
+
+
+def store_latest_readings(subscription_ids: Iterable[int | None]) -> None:
+    """Recompute and store the latest reading of each quota window of these subscriptions
+    from their snapshots (LatestQuotaReading); ids that no longer exist are skipped. Holds a
+    lock per subscription until the caller's transaction ends, so two syncs of one account
+    (two machines) store the readings of both, whichever commits last. Five queries."""
+    ids = sorted({pk for pk in subscription_ids if pk is not None})
+    if not ids:
+        return
+    with transaction.atomic():
+        _lock_headroom(ids)
+        existing = list(
+            Subscription.objects.filter(pk__in=ids).order_by("pk").values_list("pk", flat=True)
+        )
+        if not existing:
+            return
+        LatestQuotaReading.objects.filter(subscription_id__in=existing).delete()
+        LatestQuotaReading.objects.bulk_create(_latest_reading_rows(existing))
+
+
+def _lock_headroom(ids: list[int]) -> None:
+    """Transaction-level advisory locks, one per subscription, taken in id order (no two
+    callers wait on each other in a circle). Not the subscription's row: a block recompute
+    holds that for as long as it runs, and a sync need not wait for it. SQLite has one writer
+    at a time and needs none."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        # Two 32-bit keys: this feature's, and the id folded into 31 bits (two ids sharing a
+        # key only wait for each other).
+        # unnest keeps the array's (sorted) order, so the locks are taken in that order.
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int[]) AS k",
+            [HEADROOM_LOCK, sorted({pk % 2**31 for pk in ids})],
+        )
+
+
+def readings_stored(machine: Machine, counts) -> None:
+    """After ingest stored a machine's quota readings (`counts`: the upsert's Counts): store
+    the latest readings again of every subscription they may change: the machine's own, and
+    any whose stored reading is one of this machine's snapshots (a re-sent reading of a
+    machine moved since moves to its new subscription). Nothing when nothing changed."""
+    if not (counts.created or counts.updated):
+        return
+    previous = LatestQuotaReading.objects.filter(snapshot__machine_id=machine.pk).values_list(
+        "subscription_id", flat=True
+    )
+    store_latest_readings({machine.subscription_id, *previous})
+
+
+def repair_latest_readings() -> None:
+    """Recompute the subscriptions whose stored reading lost its snapshot (a deleted machine
+    takes its snapshots along): an older reading, or none, is now the latest. Readers call
+    this first; it is one indexed query when nothing was deleted."""
+    orphaned = set(
+        LatestQuotaReading.objects.filter(snapshot__isnull=True).values_list(
+            "subscription_id", flat=True
+        )
+    )
+    if orphaned:
+        store_latest_readings(orphaned)
+
+
+def stored_quotas(subscription_ids: Iterable[int], now: datetime | None = None) -> dict[int, Quota]:
+    """{subscription id: Quota} from the stored latest readings, equal to latest_quotas'
+    answer; subscriptions that no longer exist are left out. Two queries (two more when a
+    stored reading lost its snapshot and is recomputed first)."""
+    now = now or timezone.now()
+    ids = list(subscription_ids)
+    if not ids:
+        return {}
+    subs = Subscription.objects.filter(pk__in=ids).select_related("owner")
+    quotas = {sub.pk: Quota(subscription=sub) for sub in subs}
+    rows = _stored_rows(list(quotas))
+    orphaned = {row.subscription_id for row in rows if row.snapshot is None}
+    if orphaned:
+        store_latest_readings(orphaned)
+        rows = _stored_rows(list(quotas))
+    for row in rows:
+        source = row.snapshot
+        # Orphaned rows were recomputed above; a snapshot deleted since is skipped.
+        if source is None:
+            continue
+        reading = Reading(
+            window=row.window,
+            used_pct=row.used_pct,
+            resets_at=row.resets_at,
+            captured_at=row.captured_at,
+            machine_id=source.machine_id,
+            machine_name=source.machine.name,
+            stale=row.stale_at <= now,
+        )
+        quota = quotas[row.subscription_id]
+        if row.window == FIVE_HOUR:
+            quota.five_hour = reading
+        elif row.window == SEVEN_DAY:
+            quota.seven_day = reading
+        else:
+            quota.windows[row.window] = reading
+    return quotas
+
+
+def _stored_rows(subscription_ids: list[int]) -> list[LatestQuotaReading]:
+    return list(
+        LatestQuotaReading.objects.filter(subscription_id__in=subscription_ids)
+        .select_related("snapshot__machine")
+        .only(
+            "subscription_id",
+            "window",
+            "used_pct",
+            "resets_at",
+            "captured_at",
+            "stale_at",
+            "snapshot__machine_id",
+            "snapshot__machine__name",
+        )
+        .order_by("subscription_id", "window")
+    )
 
 
 @dataclass(frozen=True)
@@ -214,102 +406,44 @@ def team_headroom(team, now: datetime | None = None) -> list[HeadroomRow]:
     return headroom_rows(headroom_ranking(team, now), now)
 
 
-def _closeness_and_reset(values: dict, now: datetime) -> tuple[float, datetime | None, int]:
-    """(closeness, next reset, readings) of one subscription from its latest snapshots' raw
-    fields, by the same rules as Quota.closeness, Quota.next_reset and Quota.readings (stale
-    readings count for neither of the first two, but are readings)."""
-    used: list[float] = []
-    resets: list[datetime] = []
-    readings = 0
+def headroom_ranking(team, now: datetime | None = None, *, readings_only: bool = False):
+    """The team's subscription ids (a values_list QuerySet: slice it or hand it to a
+    Paginator, and only that page is read), closest to a limit first; among equals the one
+    whose window resets last (it hurts longest; no reset time counts as latest), then by
+    owner email and label. Closeness is the highest current (non-stale) use of any window,
+    0 without one (Quota.closeness). `readings_only` leaves out accounts without any quota
+    reading, stale or not.
 
-    def take(window: str, pct, resets_at, captured_at) -> None:
-        nonlocal readings
-        if pct is None:
-            return
-        try:
-            value = float(pct)
-        except (TypeError, ValueError):
-            return
-        readings += 1
-        if _is_stale(window, resets_at, captured_at, now):
-            return
-        used.append(value)
-        if resets_at:
-            resets.append(resets_at)
-
-    if values["five_pct"] is not None:
-        take(FIVE_HOUR, values["five_pct"], values["five_resets"], values["five_at"])
-    if values["seven_pct"] is not None:
-        take(SEVEN_DAY, values["seven_pct"], values["seven_resets"], values["seven_at"])
-    for name, data in sorted((values["extra"] or {}).items()):
-        if isinstance(data, dict):
-            resets_at = parse_reset(data.get("resets_at"))
-            take(name, data.get("used_percentage"), resets_at, values["extra_at"])
-    return max(used, default=0.0), min(resets, default=None), readings
-
-
-def headroom_ranking(
-    team, now: datetime | None = None, *, readings_only: bool = False
-) -> list[int]:
-    """The team's subscription ids, closest to a limit first; among equals the one whose
-    window resets last (it hurts longest), then by owner email and label.
-
-    Reads only the few snapshot fields the order needs (one query, no model instances), so a
-    1,000-member team is ranked in a few milliseconds and a page builds only its own rows
-    with `headroom_rows`. `readings_only` leaves out accounts without any quota reading."""
+    Ranks the stored latest readings (LatestQuotaReading) in one query: a 1,000-member team is
+    sorted by the database, not in Python."""
     now = now or timezone.now()
-    snapshots = RateLimitSnapshot.objects.filter(subscription=OuterRef("pk")).order_by(
-        "-captured_at", "-pk"
+    repair_latest_readings()
+    current = Q(latest_quota_readings__stale_at__gt=now)
+    ranked = Subscription.objects.filter(owner__membership__team=team).annotate(
+        closeness=Coalesce(
+            Max("latest_quota_readings__used_pct", filter=current),
+            Value(0.0),
+            output_field=FloatField(),
+        ),
+        next_reset=Min("latest_quota_readings__resets_at", filter=current),
     )
-    five = snapshots.filter(five_hour_used_pct__isnull=False)
-    seven = snapshots.filter(seven_day_used_pct__isnull=False)
-    extra = snapshots.exclude(extra_windows={})
-    rows = (
-        Subscription.objects.filter(owner__membership__team=team)
-        .annotate(
-            five_pct=Subquery(five.values("five_hour_used_pct")[:1]),
-            five_resets=Subquery(five.values("five_hour_resets_at")[:1]),
-            five_at=Subquery(five.values("captured_at")[:1]),
-            seven_pct=Subquery(seven.values("seven_day_used_pct")[:1]),
-            seven_resets=Subquery(seven.values("seven_day_resets_at")[:1]),
-            seven_at=Subquery(seven.values("captured_at")[:1]),
-            extra=Subquery(extra.values("extra_windows")[:1]),
-            extra_at=Subquery(extra.values("captured_at")[:1]),
-        )
-        .values(
-            "pk",
-            "label",
-            "owner__email",
-            "five_pct",
-            "five_resets",
-            "five_at",
-            "seven_pct",
-            "seven_resets",
-            "seven_at",
-            "extra",
-            "extra_at",
-        )
-    )
-    far_future = (now + timedelta(days=3650)).timestamp()
-    keyed = []
-    for values in rows:
-        closeness, next_reset, readings = _closeness_and_reset(values, now)
-        if readings_only and not readings:
-            continue
-        reset_key = next_reset.timestamp() if next_reset else far_future
-        keyed.append(
-            (-closeness, -reset_key, values["owner__email"], values["label"], values["pk"])
-        )
-    keyed.sort()
-    return [key[-1] for key in keyed]
+    if readings_only:
+        ranked = ranked.annotate(readings=Count("latest_quota_readings")).filter(readings__gt=0)
+    return ranked.order_by(
+        F("closeness").desc(),
+        F("next_reset").desc(nulls_first=True),
+        "owner__email",
+        "label",
+        "pk",
+    ).values_list("pk", flat=True)
 
 
-def headroom_rows(subscription_ids: list[int], now: datetime | None = None) -> list[HeadroomRow]:
-    """HeadroomRows of these subscriptions, in the order given (a page of `headroom_ranking`);
-    ids that no longer exist are left out."""
+def headroom_rows(subscription_ids, now: datetime | None = None) -> list[HeadroomRow]:
+    """HeadroomRows of these subscriptions (ids, or a page of `headroom_ranking`), in the
+    order given, from the stored latest readings; ids that no longer exist are left out."""
     now = now or timezone.now()
-    subs = Subscription.objects.filter(pk__in=subscription_ids).select_related("owner")
-    quotas = latest_quotas(subs, now)
+    ids = list(subscription_ids)
+    quotas = stored_quotas(ids, now)
     return [
         HeadroomRow(
             member_id=q.subscription.owner_id,
@@ -317,7 +451,7 @@ def headroom_rows(subscription_ids: list[int], now: datetime | None = None) -> l
             member_name=q.subscription.owner.display_name,
             quota=q,
         )
-        for q in (quotas[pk] for pk in subscription_ids if pk in quotas)
+        for q in (quotas[pk] for pk in ids if pk in quotas)
     ]
 
 

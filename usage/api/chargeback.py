@@ -7,6 +7,7 @@ other members' figures; others asking for the team get "All members" rows per pr
 
 import io
 from datetime import date
+from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import renderers, serializers
@@ -32,7 +33,7 @@ class ChargebackCsvRenderer(renderers.BaseRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None):
         context = renderer_context or {}
         response = context.get("response")
-        if not isinstance(data, dict) or "results" not in data:
+        if not isinstance(data, dict) or "rows" not in data:
             if response is not None:
                 response["Content-Type"] = "application/json"
             return renderers.JSONRenderer().render(data, "application/json", context)
@@ -117,15 +118,46 @@ class ChargebackView(ReadView, APIView):
         per_member = exports.shows_members(
             request.user, scope=params.get("scope", "team"), member=params.get("member")
         )
-        data = {
-            "since": since,
-            "until": until,
-            "period": params.get("period", "month"),
-            "per_member": per_member,
-            "rows": rows,
-        }
-        body = ChargebackSerializer(data).data
-        # The CSV renderer writes the rows as they are (dates, cents); JSON gets the serializer's.
+        period = params.get("period", "month")
+        if request.accepted_renderer.format == "csv":
+            # The CSV renderer writes the rows as they are (dates, cents).
+            return Response({"since": since, "until": until, "rows": rows})
         return Response(
-            {**body, "rows": rows} if request.accepted_renderer.format == "csv" else body
+            {
+                "since": since.isoformat(),
+                "until": until.isoformat(),
+                "period": period,
+                "per_member": per_member,
+                "results": json_rows(rows),
+            }
         )
+
+
+_MONEY = MoneyField()
+
+
+def json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows as ChargebackRowSerializer represents them (ISO dates, USD as a decimal
+    string with at least cents), built as plain dicts: a large team's month is thousands
+    of rows, which the serializer's per-field machinery took most of a second to walk.
+    tests/usage/api/test_chargeback.py checks the two agree byte for byte."""
+    money = _MONEY.to_representation
+    return [
+        {
+            "period_start": row["period_start"].isoformat(),
+            "period_end": row["period_end"].isoformat(),
+            "project": row["project"],
+            "project_id": row["project_id"],
+            "member": row["member"],
+            "email": row["email"],
+            "member_id": row["member_id"],
+            "former_member": row["former_member"],
+            "input_tokens": row["input_tokens"],
+            "output_tokens": row["output_tokens"],
+            "cache_creation_tokens": row["cache_creation_tokens"],
+            "cache_read_tokens": row["cache_read_tokens"],
+            "total_tokens": row["total_tokens"],
+            "cost_usd": money(row["cost_usd"]),
+        }
+        for row in rows
+    ]

@@ -3,12 +3,12 @@ usage (usage.analytics.plan_value)."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import Viewer
 from telemetry_site.api.errors import RETRY_AFTER, error_responses
 from telemetry_site.api.fields import MoneyField
+from telemetry_site.api.pagination import Pagination
 from telemetry_site.api.views import ReadView, validated
 from usage.analytics import plan_value
 from usage.api.common import (
@@ -63,7 +63,19 @@ class PlanValueSerializer(serializers.Serializer):
 
 
 class PlanValueListSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Subscriptions in all pages.")
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
     results = PlanValueSerializer(many=True)
+
+
+class PlanValuePageSerializer(PlanValueQuerySerializer):
+    limit = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="Subscriptions a page: 100 unless asked, 1,000 at most.",
+    )
+    offset = serializers.IntegerField(required=False, min_value=0)
 
 
 class PlanValueView(ReadView, APIView):
@@ -72,18 +84,26 @@ class PlanValueView(ReadView, APIView):
         tags=["plan value"],
         summary="Each subscription's price against the API-equivalent cost of its usage",
         description=plan_value.__doc__,
-        parameters=[PlanValueQuerySerializer, RETRY_AFTER],
+        parameters=[PlanValuePageSerializer, RETRY_AFTER],
         responses={200: PlanValueListSerializer, **error_responses(400, 401, 403, 404, 429)},
     )
     def get(self, request):
-        params = validated(PlanValueQuerySerializer, request)
+        params = validated(PlanValuePageSerializer, request)
         viewer = request.user
         today = Viewer.of(viewer).today()
         until = params.get("until") or today
         since = params.get("since") or until.replace(day=1)
-        subs = subscriptions_asked(viewer, params)
-        results = []
-        for sub in subs:
-            value = plan_value.plan_value(sub, since, until)
-            results.append({**vars(value), "subscription": sub, "member": sub.owner})
-        return Response(PlanValueListSerializer({"results": results}).data)
+        # A page of subscriptions (by owner email, then label), each figure read for the
+        # whole page at once: a big team has a thousand.
+        paginator = Pagination()
+        subs = paginator.paginate_queryset(
+            subscriptions_asked(viewer, params).select_related("owner__membership__team"),
+            request,
+            view=self,
+        )
+        assert subs is not None  # Pagination has a default limit, so it always pages
+        values = plan_value.plan_values(subs, since, until)
+        results = [
+            {**vars(values[sub.pk]), "subscription": sub, "member": sub.owner} for sub in subs
+        ]
+        return paginator.get_paginated_response(PlanValueSerializer(results, many=True).data)

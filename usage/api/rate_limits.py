@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.access import Viewer, is_team_admin, team_of
 from telemetry_site.api.errors import RETRY_AFTER, error_responses
+from telemetry_site.api.pagination import Pagination
 from telemetry_site.api.views import ReadView, validated
 from usage.analytics import ratelimits
 from usage.api.common import (
@@ -29,6 +30,13 @@ class RateLimitQuerySerializer(WhoseSerializer):
         required=False,
         help_text="Include every reading captured since this reporting day, for charts.",
     )
+    # Paged like /api/v1/plan-value/: a big team has a thousand subscriptions.
+    limit = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="Subscriptions a page: 100 unless asked, 1,000 at most.",
+    )
+    offset = serializers.IntegerField(required=False, min_value=0)
 
 
 class ReadingSerializer(serializers.Serializer):
@@ -74,6 +82,9 @@ class QuotaSerializer(HeadroomRowSerializer):
 
 
 class QuotaListSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Subscriptions in all pages.")
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
     results = QuotaSerializer(many=True)
 
 
@@ -102,7 +113,8 @@ class RateLimitView(ReadView, APIView):
             "The latest captured 5-hour and 7-day utilisation (and per-model weekly windows) "
             "of each subscription: the most recent capture of any of its machines wins, never "
             "a sum. A reading past its reset time is marked `stale`. Also the hours that hit "
-            "a usage limit, per week."
+            "a usage limit, per week. Pages with `limit` (100 unless asked, 1,000 at most) "
+            "and `offset`, subscriptions by owner email then label."
         ),
         parameters=[RateLimitQuerySerializer, RETRY_AFTER],
         responses={200: QuotaListSerializer, **error_responses(400, 401, 403, 404, 429)},
@@ -110,8 +122,12 @@ class RateLimitView(ReadView, APIView):
     def get(self, request):
         params = validated(RateLimitQuerySerializer, request)
         viewer, now = request.user, timezone.now()
-        subs = list(subscriptions_asked(viewer, params))
-        quotas = ratelimits.latest_quotas(subs, now)
+        # A page of subscriptions (by owner email, then label), each figure read for the
+        # whole page at once; the quotas come from the stored latest readings.
+        paginator = Pagination()
+        subs = paginator.paginate_queryset(subscriptions_asked(viewer, params), request, view=self)
+        assert subs is not None  # Pagination has a default limit, so it always pages
+        quotas = ratelimits.stored_quotas([s.pk for s in subs], now)
         who = Viewer.of(viewer)
         zone = who.zone
         today = who.today()
@@ -124,6 +140,9 @@ class RateLimitView(ReadView, APIView):
         history_since = params.get("history_since")
         results = []
         for sub in subs:
+            # A subscription deleted since the page was read has no quota: left out.
+            if sub.pk not in quotas:
+                continue
             history = (
                 ratelimits.utilization_history(sub, who.reporting_team.day_start(history_since))
                 if history_since
@@ -131,7 +150,7 @@ class RateLimitView(ReadView, APIView):
             )
             mine = [h for h in hits if h.subscription_id == sub.pk]
             results.append(quota_data(quotas[sub.pk], mine, history))
-        return Response(QuotaListSerializer({"results": results}).data)
+        return paginator.get_paginated_response(QuotaSerializer(results, many=True).data)
 
 
 class HeadroomSerializer(serializers.Serializer):

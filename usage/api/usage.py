@@ -10,7 +10,7 @@ from telemetry_site.api.errors import RETRY_AFTER, error_responses
 from telemetry_site.api.fields import DayField
 from telemetry_site.api.views import ReadView, validated
 from usage import queries
-from usage.api.common import SCOPE_HELP, TokenFiguresSerializer, query_call
+from usage.api.common import SCOPE_HELP, TokenFiguresSerializer, query_call, token_figures
 
 
 class UsageQuerySerializer(serializers.Serializer):
@@ -69,4 +69,17 @@ class UsageView(ReadView, APIView):
     def get(self, request):
         params = validated(UsageQuerySerializer, request)
         data = query_call(queries.aggregate_usage, request.user, **params)
-        return Response(UsageResponseSerializer(data).data)
+        return Response(usage_response(data))
+
+
+def usage_response(data: dict) -> dict:
+    """UsageResponseSerializer's representation of aggregate_usage's answer, field for field
+    (token_figures): {"results": [{<token fields>, "cost_usd", "key", "label"}], "totals"}."""
+    results = []
+    for row in data["results"]:
+        item = token_figures(row)
+        # As CharField: a string, or null as it came.
+        item["key"] = None if row["key"] is None else str(row["key"])
+        item["label"] = None if row["label"] is None else str(row["label"])
+        results.append(item)
+    return {"results": results, "totals": token_figures(data["totals"])}

@@ -152,3 +152,45 @@ def test_a_subscription_created_by_a_first_sync_has_no_plan_yet(member):
     from usage.models import Subscription
 
     assert Subscription.default_for(member).plan == Plan.UNKNOWN
+
+
+def test_many_subscriptions_at_once_equal_each_one_alone(
+    member, admin, django_assert_max_num_queries
+):
+    """plan_values reads each figure for all subscriptions together (the API's team list);
+    each subscription's figures equal plan_value of it alone, with no spill between them, in
+    queries that do not grow with their number."""
+    from usage.analytics.plan_value import plan_values
+
+    subs = []
+    for n, (owner, plan) in enumerate(
+        [(member, Plan.PRO), (member, Plan.API), (admin, Plan.MAX5X), (admin, Plan.UNKNOWN)]
+    ):
+        sub = SubscriptionFactory(owner=owner, plan=plan, label=f"account {n}")
+        machine = MachineFactory(owner=owner, subscription=sub)
+        spend(machine, f"{n + 1}.50", days=5 + n)
+        snapshot(machine, utc(2026, 11, 3, 12), five=20 * (n + 1), seven=10 + n)
+        for day in range(1, 2 + n):
+            start = utc(2026, 11, day, 9)
+            hourly(
+                machine,
+                start,
+                cost="3.00",
+                minutes=20 + n,
+                limit_reset_at=start + timedelta(hours=2),
+            )
+        subs.append(sub)
+    # A second machine of the first account adds to its figures, not another's.
+    spend(MachineFactory(owner=member, subscription=subs[0]), "0.25", days=3)
+    with django_assert_max_num_queries(8):
+        together = plan_values(subs, *NOVEMBER)
+    for sub in subs:
+        assert together[sub.pk] == plan_value(sub, *NOVEMBER)
+    assert together[subs[0].pk].api_cost == Decimal("8.25")  # 5 x 1.50 + 3 x 0.25
+    assert together[subs[3].pk].limit_hit_hours == 4
+    for n in range(4, 12):
+        sub = SubscriptionFactory(owner=admin, plan=Plan.PRO, label=f"more {n}")
+        spend(MachineFactory(owner=admin, subscription=sub), "1.00", days=2)
+        subs.append(sub)
+    with django_assert_max_num_queries(8):
+        assert len(plan_values(subs, *NOVEMBER)) == 12

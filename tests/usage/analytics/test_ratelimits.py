@@ -1,11 +1,14 @@
 """The official quota per subscription: latest capture wins, stale readings, headroom, hits."""
 
+import random
 from datetime import timedelta
 
 import pytest
 
+from tests.conftest import make_member
 from tests.factories import MachineFactory, SubscriptionFactory, hour, snapshot, utc
 from usage.analytics import ratelimits
+from usage.models import Subscription
 
 pytestmark = pytest.mark.django_db
 
@@ -140,3 +143,65 @@ def test_limit_hit_weeks_follow_the_teams_timezone(laptop):
     utc_week = ratelimits.limit_hits(tz="UTC")[0].week_start.isoformat()
     tokyo_week = ratelimits.limit_hits(tz="Asia/Tokyo")[0].week_start.isoformat()
     assert (utc_week, tokyo_week) == ("2026-11-23", "2026-11-30")
+
+
+def random_readings(rng: random.Random, team, count: int) -> list:
+    """`count` readings at random moments around NOW on random machines of three members'
+    accounts (two machines share one): windows missing or present, resets past or future or
+    unknown, per-model windows as ISO text, unix seconds or junk."""
+    machines = []
+    for n in range(3):
+        person = make_member(team, f"random{n}@a.example", "member")
+        sub = SubscriptionFactory(owner=person)
+        machines += [MachineFactory(owner=person, subscription=sub) for _ in range(1 + n % 2)]
+
+    def reset(window: timedelta):
+        return rng.choice([None, NOW + rng.uniform(-1, 1) * window])
+
+    def pct():
+        return rng.choice([None, round(rng.uniform(0, 100), 2)])
+
+    def extra() -> dict:
+        windows = {}
+        for name in rng.sample(["seven_day_opus", "seven_day_sonnet"], rng.randint(0, 2)):
+            at = reset(timedelta(days=7))
+            windows[name] = {
+                "used_percentage": rng.choice([rng.uniform(0, 100), rng.randint(0, 100), "junk"]),
+                "resets_at": rng.choice([at and at.isoformat(), at and at.timestamp(), None]),
+            }
+        return windows
+
+    return [
+        snapshot(
+            rng.choice(machines),
+            NOW - timedelta(minutes=rng.randint(0, 60 * 24 * 9)),
+            five=pct(),
+            five_resets=reset(timedelta(hours=5)),
+            seven=pct(),
+            seven_resets=reset(timedelta(days=7)),
+            extra=extra(),
+        )
+        for _ in range(count)
+    ]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_stored_readings_equal_the_raw_ones_on_random_readings(team_a, seed):
+    random_readings(random.Random(seed), team_a, 40)
+    subs = list(Subscription.objects.filter(owner__membership__team=team_a))
+    seen = set()
+    for moment in (NOW - timedelta(days=2), NOW, NOW + timedelta(hours=3), NOW + timedelta(days=8)):
+        stored = ratelimits.stored_quotas([s.pk for s in subs], moment)
+        raw = ratelimits.latest_quotas(subs, moment)
+        assert set(stored) == set(raw) == {s.pk for s in subs}
+        for sub in subs:
+            assert stored[sub.pk].readings == raw[sub.pk].readings
+            assert stored[sub.pk].closeness == raw[sub.pk].closeness
+            assert stored[sub.pk].next_reset == raw[sub.pk].next_reset
+            seen |= {
+                (r.window in ("five_hour", "seven_day") and r.window, r.stale)
+                for r in raw[sub.pk].readings
+            }
+    # Current and stale readings of the five-hour, weekly and per-model windows were compared.
+    kinds = ("five_hour", "seven_day", False)  # False: a per-model window
+    assert seen == {(kind, stale) for kind in kinds for stale in (False, True)}

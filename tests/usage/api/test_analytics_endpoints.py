@@ -5,7 +5,7 @@ from datetime import date, timedelta
 import pytest
 import time_machine
 
-from tests.conftest import api_client, token_for
+from tests.conftest import api_client, make_member, token_for
 from tests.factories import (
     MachineFactory,
     ProjectFactory,
@@ -15,7 +15,10 @@ from tests.factories import (
     snapshot,
     utc,
 )
+from usage.analytics import ratelimits
 from usage.analytics.blocks import recompute_blocks
+from usage.analytics.plan_value import plan_value
+from usage.models import HourlyUsage, Subscription
 
 pytestmark = pytest.mark.django_db
 
@@ -235,6 +238,64 @@ def test_a_subscriptions_quota_is_visible_to_its_owner_and_admins(cast, usage, r
     assert response.status_code == status
 
 
+@pytest.mark.parametrize(
+    ("role", "count"), [("owner", 2), ("admin", 2), ("member", None), ("outsider", 1)]
+)
+def test_the_teams_rate_limits_are_for_admins(cast, usage, role, count):
+    response = client_for(cast[role]).get("/api/v1/rate-limits/?scope=team")
+    if count is None:
+        assert response.status_code == 403
+    else:
+        assert response.status_code == 200 and response.json()["count"] == count
+
+
+@pytest.mark.parametrize("role", ["owner", "admin"])
+def test_the_rate_limits_of_a_big_team_come_a_page_at_a_time(
+    cast, usage, team_a, role, django_assert_max_num_queries
+):
+    for n in range(6):
+        person = make_member(team_a, f"seat{n}@a.example", "member")
+        pc = MachineFactory(owner=person, subscription=SubscriptionFactory(owner=person))
+        snapshot(pc, NOW - timedelta(hours=n), five=10 * n, five_resets=NOW + timedelta(hours=n))
+        hour(pc, utc(2026, 11, 23, n), limit_reset_at=utc(2026, 11, 23, n + 1))
+    client = client_for(cast[role])
+    url = "/api/v1/rate-limits/?scope=team&history_since=2026-11-20"
+    whole = client.get(url).json()
+    assert whole["count"] == 8 and len(whole["results"]) == 8 and whole["next"] is None
+    # Session, token, throttle and membership reads, the count, the page, the stored
+    # readings, the limit hits, then one history query per subscription of the page.
+    with django_assert_max_num_queries(19):
+        first = client.get(f"{url}&limit=3").json()
+    assert first["count"] == 8 and len(first["results"]) == 3 and "offset=3" in first["next"]
+    last = client.get(f"{url}&limit=3&offset=6").json()
+    assert last["next"] is None and "offset=3" in last["previous"]
+    paged = first["results"] + client.get(f"{url}&limit=3&offset=3").json()["results"]
+    assert paged + last["results"] == whole["results"]
+    # Each row is what the raw readings and hours of its subscription alone give.
+    for row in whole["results"]:
+        sub = Subscription.objects.get(public_id=row["subscription"]["public_id"])
+        quota = ratelimits.latest_quota(sub, NOW)
+        assert row["closeness"] == quota.closeness
+        five = quota.five_hour and {
+            "used_percentage": quota.five_hour.used_pct,
+            "resets_at": quota.five_hour.resets_at.isoformat().replace("+00:00", "Z"),
+            "captured_at": quota.five_hour.captured_at.isoformat().replace("+00:00", "Z"),
+            "machine": quota.five_hour.machine_name,
+            "stale": quota.five_hour.stale,
+        }
+        assert row["five_hour"] == five
+        hits = ratelimits.limit_hits(HourlyUsage.objects.filter(machine__subscription=sub))
+        assert [h["hours"] for h in row["limit_hits"]] == [h.hours for h in hits]
+        assert len(row["history"]) == len(ratelimits.utilization_history(sub, utc(2026, 11, 20)))
+
+
+@pytest.mark.parametrize(("field", "value"), [("limit", "0"), ("limit", "x"), ("offset", "-1")])
+def test_a_bad_page_of_rate_limits_is_a_400_naming_the_field(cast, usage, field, value):
+    response = client_for(cast["admin"]).get(f"/api/v1/rate-limits/?scope=team&{field}={value}")
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+
+
 # --- headroom --------------------------------------------------------------------------------
 
 
@@ -337,6 +398,37 @@ def test_plan_value_of_the_whole_team_is_for_admins(cast, usage, role, count):
         assert response.status_code == 403
     else:
         assert response.status_code == 200 and len(response.json()["results"]) == count
+
+
+@pytest.mark.parametrize("role", ["owner", "admin"])
+def test_plan_value_of_a_big_team_comes_a_page_at_a_time(
+    cast, usage, team_a, role, django_assert_max_num_queries
+):
+    for n in range(6):
+        person = make_member(team_a, f"seat{n}@a.example", "member")
+        sub = SubscriptionFactory(owner=person, plan="pro")
+        daily(MachineFactory(owner=person, subscription=sub), date(2026, 11, 3), cost=f"{n}.50")
+    client = client_for(cast[role])
+    url = "/api/v1/plan-value/?scope=team&since=2026-11-01&until=2026-11-30"
+    whole = client.get(url).json()
+    assert whole["count"] == 8 and len(whole["results"]) == 8 and whole["next"] is None
+    # Session, token, throttle and membership reads, the count, the page, then each figure
+    # once for the page: no query per subscription.
+    with django_assert_max_num_queries(17):
+        first = client.get(f"{url}&limit=3").json()
+    assert first["count"] == 8 and len(first["results"]) == 3 and "offset=3" in first["next"]
+    last = client.get(f"{url}&limit=3&offset=6").json()
+    paged = first["results"] + client.get(f"{url}&limit=3&offset=3").json()["results"]
+    paged += last["results"]
+    assert paged == whole["results"]
+    # Each row is the subscription's plan value alone, from its own facts.
+    for row in paged:
+        sub = Subscription.objects.get(public_id=row["subscription"]["public_id"])
+        assert row["api_cost"] == str(
+            plan_value(sub, date(2026, 11, 1), date(2026, 11, 30)).api_cost
+        )
+    assert client.get(f"{url}&limit=0").status_code == 400
+    assert "limit" in client.get(f"{url}&limit=x").json()["errors"]
 
 
 def test_the_openapi_schema_documents_the_analytics_endpoints(cast, client):

@@ -3,15 +3,21 @@ adding up to the usage total, and only the detail each viewer may see."""
 
 import csv
 import io
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
+from rest_framework.renderers import JSONRenderer
 
 from accounts.team import remove_member
+from telemetry_site.formatting import decimal_string
 from tests.conftest import api_client, make_member, token_for
 from tests.factories import MachineFactory, ProjectFactory, daily
+from usage import exports
+from usage.api.chargeback import ChargebackSerializer
+from usage.figures import TOKEN_FIELDS
+from usage.models import DailyUsage, Machine
 
 pytestmark = pytest.mark.django_db
 
@@ -184,3 +190,111 @@ def test_bad_parameters_are_a_json_400_even_for_csv(spend, cast, params, field):
     assert response.status_code == 400
     assert response["Content-Type"].startswith("application/json")
     assert field in response.json()["errors"]
+
+
+@pytest.fixture
+def mixed(spend, cast, team_a):
+    """`spend` plus what the grouping by ids must merge and keep apart: a project grouped
+    under webapp (its facts charged to webapp), a second source agent, a second model, and
+    token counts that differ per fact, in October and November."""
+    fork = ProjectFactory(team=team_a, key="-home-dev-src-webapp-fork", display_name="fork")
+    fork.set_alias(spend["webapp"])
+    machines = {m.owner.email: m for m in Machine.objects.filter(team=team_a)}
+    facts = [
+        ("owner@a.example", date(2026, 10, 20), "0.1234567891", fork, "codex", 1_234),
+        ("owner@a.example", date(2026, 11, 3), "3.3333333333", fork, "claude-code", 98_765),
+        ("admin@a.example", date(2026, 11, 10), "0.0049999999", fork, "codex", 7),
+        ("admin@a.example", date(2026, 11, 11), "5.25", spend["api"], "codex", 555_555),
+        ("member@a.example", date(2026, 10, 14), "9.99", spend["api"], "codex", 42),
+        ("former@a.example", date(2026, 11, 6), "0.015", fork, "codex", 31_337),
+    ]
+    for email, day, cost, project, source, tokens in facts:
+        daily(
+            machines[email],
+            day,
+            cost=cost,
+            project=project,
+            source=source,
+            tokens=tokens,
+            model="gpt-5-codex" if source == "codex" else "claude-sonnet-4-5",
+        )
+    return {**spend, "fork": fork}
+
+
+def _expected(facts, *, since, until, period, per_member, team_id):
+    """Chargeback rows summed in Python straight from DailyUsage facts, keyed as the API
+    names them: (period_start, project, member email or "", former), figures per key."""
+
+    def start_of(day):
+        if period == "day":
+            return day
+        if period == "week":
+            return day - timedelta(days=day.weekday())
+        if period == "month":
+            return day.replace(day=1)
+        return since
+
+    out: dict[tuple, dict] = {}
+    for fact in facts:
+        if not since <= fact.day <= until:
+            continue
+        owner = fact.machine.owner
+        # Former: no membership any more, or one in another team.
+        former = getattr(owner, "membership", None) is None or owner.membership.team_id != team_id
+        member = (owner.email, former) if per_member else ("", False)
+        key = (
+            max(start_of(fact.day), since).isoformat(),
+            fact.project.canonical.display_name,
+            *member,
+        )
+        sums = out.setdefault(key, dict.fromkeys((*TOKEN_FIELDS, "total_tokens"), 0))
+        sums.setdefault("cost_usd", Decimal(0))
+        for name in (*TOKEN_FIELDS, "total_tokens", "cost_usd"):
+            sums[name] += getattr(fact, name)
+    return {
+        key: {**sums, "cost_usd": decimal_string(sums["cost_usd"].quantize(Decimal("0.01")))}
+        for key, sums in out.items()
+    }
+
+
+@pytest.mark.parametrize("period", ["month", "week", "day", "total"])
+@pytest.mark.parametrize("role", ["owner", "member"])
+def test_rows_are_the_sums_of_the_raw_facts(mixed, cast, team_a, period, role):
+    # A range cutting October in the middle: the partial month starts on the 10th.
+    since, until = date(2026, 10, 10), date(2026, 11, 24)
+    body = get(cast[role], since=since, until=until, period=period).json()
+    per_member = role == "owner"
+    facts = DailyUsage.objects.filter(machine__team=team_a).select_related(
+        "machine__owner__membership", "project__alias_of"
+    )
+    expected = _expected(
+        facts, since=since, until=until, period=period, per_member=per_member, team_id=team_a.pk
+    )
+    got = {
+        (r["period_start"], r["project"], r["email"], r["former_member"]): {
+            name: r[name] for name in (*TOKEN_FIELDS, "total_tokens", "cost_usd")
+        }
+        for r in body["results"]
+    }
+    assert len(got) == len(body["results"])  # one row per key, aliases merged
+    assert got == expected
+    assert "fork" not in {r["project"] for r in body["results"]}
+    webapp_id = str(mixed["webapp"].public_id)
+    assert {r["project_id"] for r in body["results"] if r["project"] == "webapp"} == {webapp_id}
+
+
+def test_json_is_what_the_row_serializer_gives_byte_for_byte(mixed, cast):
+    since, until = date(2026, 10, 10), date(2026, 11, 24)
+    response = get(cast["owner"], since=since, until=until, period="week")
+    rows = exports.chargeback_rows(cast["owner"], since=since, until=until, period="week")
+    data = {"since": since, "until": until, "period": "week", "per_member": True, "rows": rows}
+    assert response.content == JSONRenderer().render(ChargebackSerializer(data).data)
+
+
+def test_the_row_query_count_does_not_grow_with_rows(mixed, cast, django_assert_max_num_queries):
+    # The grouping query plus one lookup of projects and one of members, whatever the rows.
+    with django_assert_max_num_queries(5):
+        rows = exports.chargeback_rows(
+            cast["owner"], since=date(2026, 10, 1), until=date(2026, 11, 30), period="day"
+        )
+    assert len(rows) > 8

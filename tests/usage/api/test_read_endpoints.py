@@ -3,9 +3,11 @@
 from decimal import Decimal
 
 import pytest
+from rest_framework.serializers import ModelSerializer
 
 from accounts.models import User
 from tests.conftest import api_client, token_for
+from tests.factories import session
 from tests.usage.ingest.helpers import (
     ACTIVE_SESSION,
     API_SERVER,
@@ -20,7 +22,9 @@ from tests.usage.ingest.helpers import (
     load,
     post,
 )
-from usage.models import DailyUsage, Machine, Project
+from usage.api import sessions as sessions_api
+from usage.api.sessions import SessionSerializer
+from usage.models import DailyUsage, Machine, Project, SessionUsage
 from usage.queries import aggregate_usage
 
 pytestmark = pytest.mark.django_db
@@ -337,6 +341,86 @@ def test_team_sessions_need_the_right_to_see_members(data, cast):
     assert client_for(cast["member"]).get(SESSIONS, {"machine": machine}).status_code == 403
     outsider = client_for(cast["outsider"]).get(SESSIONS, {"machine": machine})
     assert outsider.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("role", "status", "machines"),
+    [("owner", 200, 2), ("admin", 200, 2), ("member", 403, 0), ("outsider", 200, 1)],
+)
+def test_the_team_session_list_is_for_those_who_see_members(data, cast, role, status, machines):
+    response = client_for(cast[role]).get(SESSIONS, {"scope": "team", "limit": 1000})
+    assert response.status_code == status
+    if status == 200:
+        # The outsider's team is theirs alone: their own machine's sessions.
+        assert response.json()["count"] == machines * SESSIONS_PER_MACHINE
+
+
+@pytest.mark.parametrize("role", ["owner", "member", "outsider"])
+def test_a_members_own_session_list_is_theirs(data, cast, role):
+    body = client_for(cast[role]).get(SESSIONS, {"limit": 1000}).json()
+    assert body["count"] == SESSIONS_PER_MACHINE
+    assert {s["member"]["email"] for s in body["results"]} == {cast[role].email}
+
+
+def test_sessions_beyond_the_count_cap_are_paged_without_a_count(data, cast, monkeypatch):
+    client = client_for(cast["admin"])
+    whole = client.get(SESSIONS, {"scope": "team", "limit": 1000}).json()
+    total = whole["count"]
+    assert total == 2 * SESSIONS_PER_MACHINE > 6 and whole["next"] is None
+    # A cap below the list's length: the count is left out, never guessed.
+    monkeypatch.setattr(sessions_api, "COUNT_CAP", 4)
+    page = client.get(SESSIONS, {"scope": "team", "limit": 2}).json()
+    assert page["count"] is None and "offset=2" in page["next"] and page["previous"] is None
+    paged, url = [], f"{SESSIONS}?scope=team&limit=3"
+    while url:
+        body = client.get(url).json()
+        paged += body["results"]
+        url = body["next"]
+    assert paged == whole["results"]
+    # A page reaching the end (the list is counted up to the page's end) has the exact count.
+    last = client.get(SESSIONS, {"scope": "team", "limit": 3, "offset": total - 3}).json()
+    assert last["count"] == total and last["next"] is None
+    past = client.get(SESSIONS, {"scope": "team", "offset": total + 5}).json()
+    assert past["count"] == total and past["results"] == [] and past["next"] is None
+    # A list no longer than the cap is counted exactly.
+    monkeypatch.setattr(sessions_api, "COUNT_CAP", total)
+    assert client.get(SESSIONS, {"scope": "team", "limit": 2}).json()["count"] == total
+
+
+def test_a_bad_page_of_sessions_is_a_400_naming_the_field(data, cast):
+    client = client_for(cast["owner"])
+    for field, value in (("limit", "0"), ("limit", "x"), ("offset", "-1"), ("offset", "y")):
+        response = client.get(SESSIONS, {field: value})
+        assert response.status_code == 400
+        assert field in response.json()["errors"]
+
+
+def test_a_session_reads_the_same_as_drfs_own_serializer(data, cast, team_a):
+    # The list builds each row directly; DRF's field-by-field answer is the reference.
+    webapp = Project.objects.get(team=team_a, key=WEBAPP)
+    webapp.set_alias(Project.objects.get(team=team_a, key=INFRA))
+    machine = data["owner"]
+    session(machine, "no-start", minutes=None, models=["a", "b"], project=webapp)
+    rows = SessionUsage.objects.select_related("machine__owner", "project__alias_of").filter(
+        machine=machine
+    )
+    assert rows.count() == SESSIONS_PER_MACHINE + 1
+    serializer = SessionSerializer()
+    for row in rows:
+        direct = serializer.to_representation(row)
+        assert direct == ModelSerializer.to_representation(serializer, row)
+    aliased = serializer.to_representation(rows.get(session_id="no-start"))
+    assert aliased["project"]["key"] == INFRA and aliased["first_activity"] is None
+
+
+def test_a_page_of_team_sessions_reads_a_fixed_number_of_queries(
+    data, cast, django_assert_max_num_queries
+):
+    client = client_for(cast["admin"])
+    # Authentication, throttling and activity tracking, the team, the count and the page.
+    with django_assert_max_num_queries(14):
+        body = client.get(SESSIONS, {"scope": "team", "limit": 1000}).json()
+    assert len(body["results"]) == 2 * SESSIONS_PER_MACHINE
 
 
 # --- projects ------------------------------------------------------------------------------------
