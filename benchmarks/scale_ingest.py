@@ -58,6 +58,18 @@ FACT_TABLES = {
     "usage_sessionusage": ("machine_id", "session_id"),
 }
 
+# What one team's syncs grow: the facts, the rows about them and the rollups.
+ANALYZED_TABLES = (
+    *FACT_TABLES,
+    "usage_machine",
+    "usage_project",
+    "usage_ingestbatch",
+    "usage_requestkey",
+    "usage_block",
+    "usage_usagerollup",
+    "usage_usagerollupdelta",
+)
+
 
 @dataclass
 class Options:
@@ -130,7 +142,23 @@ def _build_team(options: Options, rng: random.Random) -> list[Machine]:
                     user.pk, raw, str(uuid.UUID(int=rng.getrandbits(128))), f"m{m}-{k}", history
                 )
             )
+    _analyze_if_no_autovacuum()
     return machines
+
+
+def _analyze_if_no_autovacuum() -> None:
+    """ANALYZE the usage tables, outside the timed parts, when the server runs without
+    autovacuum: its auto-analyze would have noticed the tables growing from nothing, and
+    without statistics the planner picks plans for empty tables (a nested loop over every
+    machine of the team in the copied-session trigger, for one)."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SHOW autovacuum")
+        if cur.fetchone()[0] == "on":
+            return
+        for table in ANALYZED_TABLES:
+            cur.execute(f"ANALYZE {table}")
 
 
 def _body(machine: Machine, days: list[date], options: Options, rng, *, full: bool) -> bytes:
@@ -185,6 +213,7 @@ def _measure_full_uploads(machines: list[Machine], options: Options, rng) -> dic
         sizes.append(len(raw))
         if n % max(1, len(machines) // 10) == 0:
             print(f"   {n}/{len(machines)} uploads", flush=True)
+            _analyze_if_no_autovacuum()
     _drop_anchor_tables()
     connection.close()
     return {"store": store, "derived": derived, "anchor": anchor, "rows": rows, "sizes": sizes}
@@ -523,6 +552,7 @@ def _measure_concurrent(database_url: str, machines, options: Options, rng) -> d
                 threading.Thread(target=send, args=(pair,))
                 for pair in zip(chosen, bodies, strict=True)
             ]
+            cpu_before = _cpu_by_role(web.pid, worker.pid)
             t0 = time.perf_counter()
             for t in threads:
                 t.start()
@@ -540,9 +570,11 @@ def _measure_concurrent(database_url: str, machines, options: Options, rng) -> d
                     break
                 if time.perf_counter() - t0 > 300:
                     raise RuntimeError("derived work did not finish within 5 minutes")
-                time.sleep(0.01)
+                time.sleep(0.02)
             done = time.perf_counter() - t0
-            results.append({"answered": answered, "derived": done})
+            cpu_after = _cpu_by_role(web.pid, worker.pid)
+            cpu = {role: cpu_after[role] - cpu_before.get(role, 0.0) for role in cpu_after}
+            results.append({"answered": answered, "derived": done, "cpu": cpu})
             print(
                 f"   round {round_ + 1}: {len(chosen)} syncs answered in {answered:.2f} s, "
                 f"derived in {done:.2f} s ({len(chosen) / done:.1f} syncs/s)",
@@ -559,6 +591,36 @@ def _measure_concurrent(database_url: str, machines, options: Options, rng) -> d
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
     return {"n": len(chosen), "rounds": results}
+
+
+def _cpu_by_role(web_group: int, worker_group: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the web server's processes, the worker's,
+    PostgreSQL's and this benchmark (the 50 clients and the polling), read from /proc: the
+    split of where a sync's CPU goes on the shared 2 cores. Processes that ended are missed,
+    so call it around a round with the same processes alive."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals = {"web": 0.0, "worker": 0.0, "postgres": 0.0, "benchmark": 0.0}
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        # After the name: state, ppid, pgrp, …; utime and stime are fields 14 and 15 of stat.
+        group, used = int(fields[2]), (int(fields[11]) + int(fields[12])) / tick
+        if int(entry.name) == me:
+            totals["benchmark"] += used
+        elif group == web_group:
+            totals["web"] += used
+        elif group == worker_group:
+            totals["worker"] += used
+        elif name == "postgres" or name.startswith("postgres:"):
+            totals["postgres"] += used
+    return totals
 
 
 def _wait_for(url: str, process: subprocess.Popen) -> None:
@@ -597,7 +659,9 @@ def _report(report, options: Options, full: dict, later: dict, concurrent: dict)
         f"({statistics.median(full['sizes']) / 1024:,.0f} KiB gzip). The anchor is "
         "PostgreSQL's own `INSERT … SELECT FROM unnest … ON CONFLICT DO UPDATE` of the same "
         "rows into copies of the fact tables (same indexes and foreign keys), timed in the same "
-        "run.",
+        "run. On a server without autovacuum the usage tables are analyzed after the team is "
+        "made and after every tenth of the uploads, outside the timings, as its auto-analyze "
+        "would.",
     )
     report.table(
         ["full-history upload", "rows/s", "x anchor", "median ms", "p95 ms"],
@@ -658,6 +722,21 @@ def _report(report, options: Options, full: dict, later: dict, concurrent: dict)
                 [f"round {i + 1}", f"{r['answered']:.2f}", f"{r['derived']:.2f}", f"{rate:.1f}"]
                 for i, (r, rate) in enumerate(zip(concurrent["rounds"], rates, strict=True))
             ],
+        )
+        roles = ("web", "worker", "postgres", "benchmark")
+        per_sync = {
+            role: statistics.median(r["cpu"][role] for r in concurrent["rounds"]) / n * 1000
+            for role in roles
+        }
+        total = sum(per_sync[role] for role in roles[:3])
+        cores = os.cpu_count() or 1
+        report.section(
+            "Where a sync's CPU goes (median of the rounds, from /proc)",
+            f"Per sync: web server {per_sync['web']:.0f} ms, worker {per_sync['worker']:.0f} ms,"
+            f" PostgreSQL {per_sync['postgres']:.0f} ms: {total:.0f} ms of CPU in all, so"
+            f" {cores} cores can process at most {cores * 1000 / total:.0f} syncs/s while"
+            f" nothing else runs; the {n} clients and the polling of this benchmark, on the"
+            f" same cores, took {per_sync['benchmark']:.0f} ms per sync more.",
         )
 
 

@@ -28,7 +28,7 @@ from budgets.models import (
     ScopeKind,
     StaleAgentSetting,
 )
-from budgets.status import BudgetStatus, forecast, status_of
+from budgets.status import BudgetStatus, status_of, statuses
 from usage.analytics.ratelimits import latest_quotas
 from usage.models import (
     BatchStatus,
@@ -71,17 +71,29 @@ def changes_since(team_id: int, since: datetime) -> Scope:
     A batch announces its changes (usage_changed) before its derived_at is set, so one heard
     after `since` is always among these. Reads the batch index (status, received_at) over the
     last INGEST_SCOPE_LOOKBACK of receipts; a batch received earlier and derived only now is
-    left to the periodic pass.
+    left to the periodic pass. The team's machines are picked out of those batches after, by
+    primary key: joined in the same query, a plan made without fresh statistics walks the
+    batch index once per machine of the team.
     """
-    batches = IngestBatch.objects.filter(
-        Q(derived_at__isnull=True) | Q(derived_at__gte=since) | Q(processed_at__gte=since),
-        status=BatchStatus.PROCESSED,
-        received_at__gte=since - INGEST_SCOPE_LOOKBACK,
-        machine__team_id=team_id,
+    batches = list(
+        IngestBatch.objects.filter(
+            Q(derived_at__isnull=True) | Q(derived_at__gte=since) | Q(processed_at__gte=since),
+            status=BatchStatus.PROCESSED,
+            received_at__gte=since - INGEST_SCOPE_LOOKBACK,
+            machine__isnull=False,
+        ).values_list("pk", "machine_id", "counts")
+    )
+    owners = dict(
+        Machine.objects.filter(
+            pk__in={machine_id for _, machine_id, _ in batches}, team_id=team_id
+        ).values_list("pk", "owner_id")
     )
     scope = Scope()
     ids = []
-    for batch_id, owner_id, counts in batches.values_list("pk", "machine__owner_id", "counts"):
+    for batch_id, machine_id, counts in batches:
+        if machine_id not in owners:
+            continue  # another team's batch
+        owner_id = owners[machine_id]
         ids.append(batch_id)
         statusline = (counts or {}).get("statusline") or {}
         scope |= Scope(
@@ -115,9 +127,11 @@ def evaluate_team(
     )
     if scope is not None:
         budgets = budgets.filter(_budgets_in(scope))
-    # (name, check, what it checks): a budget, or the team for the per-subscription checks.
-    checks: list[tuple[str, Callable[[Any, datetime], list[Alert]], Budget | Team]] = [
-        (f"budget {b.pk}", evaluate_budget, b) for b in budgets
+    # (name, check, what it checks): a budget's status, a budget whose figures could not be
+    # read together with the others', or the team for the per-subscription checks.
+    checks: list[tuple[str, Callable[[Any, datetime], list[Alert]], Any]] = [
+        (f"budget {status.budget.pk}", evaluate_status, status)
+        for status in _statuses(list(budgets), now)
     ]
     if scope is None or scope.quotas:
         checks.append(("quotas", evaluate_quotas, team))
@@ -192,8 +206,32 @@ def _budget_data(status: BudgetStatus) -> dict:
     }
 
 
+def _statuses(budgets: list[Budget], now: datetime) -> list[BudgetStatus]:
+    """Every budget's spend and forecast, read together (budgets.status.statuses: a fixed
+    number of queries however many budgets a burst of syncs moved); one by one if that
+    fails, so one broken budget cannot silence the others."""
+    try:
+        return statuses(budgets, now)
+    except Exception:
+        log.exception("reading budgets together failed; reading them one by one")
+    out = []
+    for budget in budgets:
+        try:
+            out.append(status_of(budget, now))
+        except Exception:
+            log.exception("alert check failed", extra={"budget": budget.pk})
+    return out
+
+
 def evaluate_budget(budget: Budget, now: datetime) -> list[Alert]:
-    status = status_of(budget, now, with_forecast=False)
+    """The threshold and forecast alerts of one budget (reads its status on its own)."""
+    return evaluate_status(status_of(budget, now), now)
+
+
+def evaluate_status(status: BudgetStatus, now: datetime) -> list[Alert]:
+    """The threshold alerts `status` has crossed (the highest is sent, the lower recorded)
+    and its forecast alert, each once per period."""
+    budget = status.budget
     crossed = [t for t in budget.sorted_thresholds if status.spent * 100 >= budget.amount_usd * t]
     fired: list[Alert] = []
     channels = list(budget.channels.all())
@@ -222,9 +260,8 @@ def evaluate_budget(budget: Budget, now: datetime) -> list[Alert]:
 
 def _evaluate_forecast(status: BudgetStatus, channels: list[Channel]) -> list[Alert]:
     budget = status.budget
-    projected, run_out = forecast(
-        budget, status.period_start, status.period_end, status.today, status.spent
-    )
+    # The status's forecast: the pace's run-out day within the period (budgets.status).
+    projected, run_out = status.projected, status.projected_day
     if run_out is None:
         return []
     data = {

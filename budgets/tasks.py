@@ -4,7 +4,9 @@ import logging
 from datetime import datetime
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
+from django.utils import timezone
 
 from budgets import evaluate, notify
 from telemetry_site.queueing import enqueue
@@ -27,14 +29,34 @@ def evaluate_team(
     team's pending mark. With neither: every check of the team.
     """
     scope = None
+    started = timezone.now()
     if since is not None:
+        start = datetime.fromisoformat(since)
         # Cleared before reading: a change seen while this was pending is in what it reads,
         # and one seen after this point queues an evaluation of its own.
         cache.delete(pending_key(team_id))
-        scope = evaluate.changes_since(team_id, datetime.fromisoformat(since))
+        checked = cache.get(checked_key(team_id))
+        if checked is not None and datetime.fromisoformat(checked) > start:
+            # An earlier evaluation of this window read everything announced before it
+            # started: read only what came after (a burst is not re-checked at every sync).
+            start = datetime.fromisoformat(checked)
+        scope = evaluate.changes_since(team_id, start)
     elif member_ids is not None and project_ids is not None:
         scope = evaluate.Scope(frozenset(member_ids), frozenset(project_ids), quotas)
-    return len(evaluate.evaluate_team(team_id, scope=scope))
+    fired = len(evaluate.evaluate_team(team_id, scope=scope))
+    if since is not None:
+        _remember_checked(team_id, started)
+    return fired
+
+
+def _remember_checked(team_id: int, started: datetime) -> None:
+    """Note that every change announced before `started` is checked (for the debounce window
+    and one more: later windows pass a later `since` anyway)."""
+    window = max(1, settings.BUDGET_EVALUATION_DEBOUNCE_SECONDS)
+    try:
+        cache.set(checked_key(team_id), started.isoformat(), window * 2)
+    except Exception:  # a later evaluation reads from its window's start instead
+        log.warning("could not note a budget check", extra={"team": team_id})
 
 
 def window_key(team_id: int) -> str:
@@ -45,6 +67,12 @@ def window_key(team_id: int) -> str:
 def pending_key(team_id: int) -> str:
     """Cache key: set while an evaluation at the end of a team's window is queued."""
     return f"budgets:evaluation-pending:{team_id}"
+
+
+def checked_key(team_id: int) -> str:
+    """Cache key: when the team's last evaluation at a window's end started (ISO time); what
+    was announced before then is checked."""
+    return f"budgets:evaluation-checked:{team_id}"
 
 
 @shared_task

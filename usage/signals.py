@@ -15,7 +15,8 @@ batch_waiting = Signal()
 # Sent with subscription_ids, after the change committed.
 blocks_outdated = Signal()
 
-# A batch's derived work is done: figures of this team changed. Sent with team_id, and after
-# ingest also batch_id, member_ids and project_ids (whose facts the batch changed) and quotas
-# (it brought quota readings), so checks can look only at what moved.
+# Batches' derived work is done: figures of this team changed. Sent with team_id, and after
+# ingest also batch_ids (the team's batches derived together), member_ids and project_ids
+# (whose facts they changed) and quotas (they brought quota readings), so checks can look only
+# at what moved.
 usage_changed = Signal()

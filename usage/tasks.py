@@ -9,6 +9,7 @@ import logging
 from datetime import datetime, timedelta
 
 from celery import shared_task
+from django.core.cache import cache
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
@@ -16,7 +17,7 @@ from telemetry_site.queueing import enqueue
 from usage import rollups
 from usage.analytics.blocks import recompute_blocks, refresh_active, subscriptions_out_of_step
 from usage.ingest import backlog, rejected
-from usage.ingest.derive import derive_for_batch
+from usage.ingest.derive import RUN_LIMIT, derive_batches, derive_pending
 from usage.models import BatchStatus, IngestBatch
 
 log = logging.getLogger(__name__)
@@ -34,21 +35,46 @@ RETRY = {
 
 @shared_task(**RETRY)
 def derive_after_ingest(batch_id: int) -> bool:
-    """Blocks, data-quality flags and budget checks for what one ingest batch touched."""
-    return derive_for_batch(batch_id)
+    """Blocks, data-quality flags and budget checks for what one ingest batch touched, done
+    together with every other batch still waiting for them (usage.ingest.derive.derive_pending):
+    in a burst of syncs, the first runs take the work of the later ones, which find it done."""
+    done = derive_pending(batch_id)
+    fold_soon()
+    return done
+
+
+# At most one fold queued per this many seconds by derived work (the beat folds every minute).
+FOLD_AFTER_DERIVE_SECONDS = 5
+
+
+def fold_soon() -> None:
+    """Queue a fold of the rollup changes ingest appended, FOLD_AFTER_DERIVE_SECONDS from now,
+    unless one is queued already: during a burst of syncs the pending changes every reader
+    adds up (budget checks among them) stay a few seconds' worth, not a minute's. A cache or
+    broker outage leaves it to the beat."""
+    try:
+        if not cache.add("usage:rollup-fold-queued", 1, FOLD_AFTER_DERIVE_SECONDS):
+            return
+    except Exception:
+        return
+    enqueue(fold_rollups, countdown=FOLD_AFTER_DERIVE_SECONDS, then="the beat folds them")
 
 
 @shared_task
 def sweep_derived_work() -> int:
-    """Catch up on batches whose derived work never ran (the broker was down at ingest)."""
+    """Catch up on batches whose derived work never ran (the broker was down at ingest, or
+    a worker died mid-run), RUN_LIMIT batches per transaction."""
     cutoff = timezone.now() - timedelta(minutes=2)
-    pending = IngestBatch.objects.filter(
-        status=BatchStatus.PROCESSED, derived_at__isnull=True, received_at__lt=cutoff
-    ).values_list("id", flat=True)
+    pending = list(
+        IngestBatch.objects.filter(
+            status=BatchStatus.PROCESSED, derived_at__isnull=True, received_at__lt=cutoff
+        )
+        .order_by("received_at")
+        .values_list("id", flat=True)
+    )
     count = 0
-    for batch_id in pending.iterator():
-        derive_for_batch(batch_id)
-        count += 1
+    for start in range(0, len(pending), RUN_LIMIT):
+        count += len(derive_batches(pending[start : start + RUN_LIMIT]))
     if count:
         log.info("derived work caught up", extra={"batches": count})
     return count

@@ -1,6 +1,7 @@
 """Checks after ingest are debounced per team and scoped to what the ingests changed; none is
 lost: a change inside a window is checked at its end, and the periodic pass checks the rest."""
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -12,7 +13,9 @@ from budgets.models import Alert, AlertKind, ScopeKind
 from budgets.tasks import evaluate_all_teams
 from tests.budgets.conftest import spend
 from tests.factories import machine_for, make_budget, project_for
+from tests.usage.ccusage_runs import envelope
 from tests.usage.ingest.helpers import PIPELINE_MACHINE, ingest_reports
+from usage.ingest.pipeline import archive, process_batch
 from usage.models import DailyUsage, IngestBatch
 
 pytestmark = pytest.mark.django_db
@@ -70,10 +73,10 @@ def test_a_burst_of_syncs_is_checked_at_once_then_at_the_windows_end_and_alerts_
     team_a, member, window, evaluations, django_capture_on_commit_callbacks
 ):
     budget = make_budget(team_a, "1", scope=ScopeKind.MEMBER, member=member, forecast_alerts=False)
-    with django_capture_on_commit_callbacks(execute=True):
-        sync(member, 0.5)
-        sync(member, 1.5)
-        sync(member, 2.0)
+    for cost in (0.5, 1.5, 2.0):
+        # Each sync derived before the next arrives (together, they are derived as one).
+        with django_capture_on_commit_callbacks(execute=True):
+            sync(member, cost)
 
     # The first sync is checked at once for its own scope; the two after it fall in its
     # window and are each read back from the batches processed since it opened (Celery runs
@@ -114,6 +117,26 @@ def test_a_sync_checks_the_budget_of_the_group_its_project_belongs_to(
     assert Alert.objects.filter(budget=budget, kind=AlertKind.THRESHOLD).exists()
 
 
+def test_a_burst_derived_together_is_checked_once_for_all_its_batches_and_alerts_once(
+    team_a, member, admin, window, evaluations, django_capture_on_commit_callbacks
+):
+    mine = make_budget(team_a, "1", scope=ScopeKind.MEMBER, member=member, forecast_alerts=False)
+    theirs = make_budget(team_a, "1", scope=ScopeKind.MEMBER, member=admin, forecast_alerts=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        sync(member, 0.5)
+        sync(member, 1.5)
+        body = envelope("desktop", uuid.UUID(int=7), daily(2.0))
+        process_batch(archive(admin, None, body), body=body)
+
+    # The first derived-work run took all three batches: one check, for both members.
+    assert len(evaluations) == 1
+    assert set(evaluations[0]["member_ids"]) == {member.pk, admin.pk}
+    for budget in (mine, theirs):
+        alerts = Alert.objects.filter(budget=budget, kind=AlertKind.THRESHOLD)
+        assert sorted(alerts.values_list("threshold", flat=True)) == budget.sorted_thresholds
+    assert not IngestBatch.objects.filter(derived_at__isnull=True).exists()
+
+
 def test_the_windows_end_reads_batches_derived_in_it_even_if_processed_before_it(team_a, member):
     """A batch processed before the window opened, whose derived work ran (and announced it)
     only afterwards, is in the scope read at the window's end; one derived before is not."""
@@ -131,3 +154,41 @@ def test_the_windows_end_reads_batches_derived_in_it_even_if_processed_before_it
 
     IngestBatch.objects.filter(pk=late.pk).update(derived_at=opened - timedelta(seconds=1))
     assert changes_since(team_a.pk, opened).member_ids == frozenset()
+
+
+def test_each_check_in_a_window_reads_only_what_came_after_the_previous_one(
+    team_a, owner, member, admin, window, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Checks at a window's end start reading where the previous one started, so a burst is
+    not re-checked at every sync; every member's budget still alerts, once."""
+    from budgets import evaluate
+
+    scopes = []
+    real = evaluate.changes_since
+
+    def recording(team_id, since):
+        scope = real(team_id, since)
+        scopes.append(scope.member_ids)
+        return scope
+
+    monkeypatch.setattr(evaluate, "changes_since", recording)
+    people = [member, admin, owner]
+    budgets = [
+        make_budget(team_a, "1", scope=ScopeKind.MEMBER, member=p, forecast_alerts=False)
+        for p in people
+    ]
+    for n, person in enumerate(people):
+        with (
+            time_machine.travel(NOV_20 + timedelta(seconds=n + 1), tick=False),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            body = envelope(f"pc-{n}", uuid.UUID(int=100 + n), daily(2.0))
+            process_batch(archive(person, None, body), body=body)
+
+    # The first sync opened the window (checked for its own scope). The next check read from
+    # the window's start; the last one from where that one started: its own sync and the one
+    # before (set as derived just after its check), not the window's first.
+    assert scopes == [{member.pk, admin.pk}, {admin.pk, owner.pk}]
+    for budget in budgets:
+        alerts = Alert.objects.filter(budget=budget, kind=AlertKind.THRESHOLD)
+        assert sorted(alerts.values_list("threshold", flat=True)) == budget.sorted_thresholds

@@ -23,6 +23,7 @@ from usage.analytics import pace
 from usage.analytics.blocks import move_machine
 from usage.models import (
     DailyUsage,
+    IngestBatch,
     Machine,
     Project,
     UsageRollup,
@@ -294,3 +295,29 @@ def test_the_beat_schedule_folds_pending_rollup_changes_every_minute():
     app.loader.import_default_modules()
     assert entry["task"] in app.tasks
     assert entry["schedule"].total_seconds() <= 60
+
+
+@pytest.mark.django_db
+def test_derived_work_queues_a_fold_of_the_changes_its_batches_appended(member):
+    """After a sync's derived work, a fold is queued (at most one per few seconds), so
+    readers add up seconds of pending changes, not a minute's; the figures stay the facts'."""
+    from django.core.cache import cache
+
+    from usage.tasks import derive_after_ingest
+
+    cache.delete("usage:rollup-fold-queued")
+    rng = random.Random(7)
+    body = daily_envelope(rng, uuid.uuid4(), "laptop", [TODAY - timedelta(days=1), TODAY])
+    token = token_for(member, scopes=("ingest",))
+    # Its derived work waits for a commit this test never makes: the test runs it as the
+    # worker would.
+    response = post(api_client(token), body)
+    assert response.status_code == 201, response.content
+    pk = IngestBatch.objects.get(public_id=response.json()["batch_id"]).pk
+    if connection.vendor == "postgresql":
+        assert UsageRollupDelta.objects.exists()
+    assert derive_after_ingest.delay(pk).get() is True
+    # Celery runs eagerly here: the queued fold ran at once.
+    assert not UsageRollupDelta.objects.exists()
+    assert cache.get("usage:rollup-fold-queued") is not None
+    assert_rollups_match_facts()

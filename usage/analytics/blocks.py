@@ -119,8 +119,12 @@ class Totals:
         return sum(getattr(self, name) for name in TOKEN_FIELDS)
 
     def add(self, bucket: Bucket) -> None:
-        for name in TOKEN_FIELDS:
-            setattr(self, name, getattr(self, name) + getattr(bucket, name))
+        # Spelled out rather than a loop over TOKEN_FIELDS (a test checks it adds each one):
+        # this runs once per bucket and per contribution, thousands of times per history.
+        self.input_tokens += bucket.input_tokens
+        self.output_tokens += bucket.output_tokens
+        self.cache_creation_tokens += bucket.cache_creation_tokens
+        self.cache_read_tokens += bucket.cache_read_tokens
         self.cost_usd += bucket.cost_usd
         self.entries += bucket.entries
         if self.last_activity is None or bucket.last_activity > self.last_activity:
@@ -363,14 +367,40 @@ def _differs(obj, values: dict) -> bool:
 
 
 @transaction.atomic
+def next_reset_point(hourly, until: datetime) -> datetime | None:
+    """The earliest bucket hour after `until` that opens a block whatever came before it (more
+    than 5 hours after the bucket hour before it; see reset_point), or None. Blocks from there
+    on depend only on buckets at or after it. Walks forward through the hours of `hourly`."""
+    candidate = floor_hour(until)
+    hours = hourly.filter(hour__gt=candidate).values_list("hour", flat=True).distinct()
+    hours = hours.order_by("hour")
+    offset, chunk = 0, 500
+    while True:
+        page = list(hours[offset : offset + chunk])
+        for hour in page:
+            if hour - candidate > BLOCK_LENGTH:
+                return hour
+            candidate = hour
+        if len(page) < chunk:
+            return None
+        offset += chunk
+
+
 def recompute_blocks(
-    subscription_id: int, since: datetime | None = None, now: datetime | None = None
+    subscription_id: int,
+    since: datetime | None = None,
+    now: datetime | None = None,
+    *,
+    until: datetime | None = None,
 ) -> RecomputeResult:
     """Bring the stored blocks of one subscription in line with its hourly facts.
 
     Only blocks from the one containing `since` (the earliest changed hour) onward are
-    recomputed: a late hour can merge or split every block after it, never one before.
-    Rows that already match are left alone, so a second run writes nothing.
+    recomputed: a late hour can merge or split every block after it, never one before. With
+    `until` (the latest changed hour), blocks from the first one after it that no earlier hour
+    can reach (next_reset_point) are left as they are too: late hours days back recompute the
+    blocks around them, not every block since. Rows that already match are left alone, so a
+    second run writes nothing.
     """
     now = now or timezone.now()
     result = RecomputeResult()
@@ -380,8 +410,17 @@ def recompute_blocks(
         return result
     hourly = HourlyUsage.objects.filter(machine__subscription_id=subscription_id)
     anchor = reset_point(hourly, since) if since is not None else None
+    # Changed hours within the last 5 hours: no later hour can be more than 5 hours after them
+    # yet (the walk would find nothing).
+    end = (
+        next_reset_point(hourly, until)
+        if until is not None and now - until > BLOCK_LENGTH
+        else None
+    )
     if anchor is not None:
         hourly = hourly.filter(hour__gte=anchor)
+    if end is not None:
+        hourly = hourly.filter(hour__lt=end)
     # Plain tuples rather than model instances: a full history is thousands of hours.
     spans = blocks_for_buckets(
         Bucket.from_values(values)
@@ -391,7 +430,10 @@ def recompute_blocks(
     stored_qs = Block.objects.filter(subscription_id=subscription_id)
     if anchor is not None:
         stored_qs = stored_qs.filter(start_time__gte=anchor)
-    stored = {b.start_time: b for b in stored_qs.prefetch_related("contributions")}
+    if end is not None:
+        stored_qs = stored_qs.filter(start_time__lt=end)
+    stored = {b.start_time: b for b in stored_qs}
+    parts = _contributions_of([b.pk for b in stored.values()])
 
     new_blocks: list[tuple[Block, BlockSpan]] = []
     # Every change is gathered first and written with one statement per kind of change and
@@ -410,7 +452,7 @@ def recompute_blocks(
                 setattr(block, name, value)
             block.computed_at = now
             writes.blocks.append(block)
-        changed = _sync_contributions(block, span, writes) or changed
+        changed = _sync_contributions(block, parts.get(block.pk, []), span, writes) or changed
         if changed:
             result.updated += 1
         else:
@@ -421,13 +463,16 @@ def recompute_blocks(
         result.deleted = len(stored)
         Block.objects.filter(pk__in=[b.pk for b in stored.values()]).delete()
     if new_blocks:
-        Block.objects.bulk_create([block for block, _ in new_blocks])
-        BlockContribution.objects.bulk_create(
-            BlockContribution(
-                block=block, machine_id=machine_id, **_values(part, _CONTRIBUTION_FIELDS)
-            )
-            for block, span in new_blocks
-            for machine_id, part in span.contributions.items()
+        _bulk_create(Block, [block for block, _ in new_blocks], with_ids=True)
+        _bulk_create(
+            BlockContribution,
+            [
+                BlockContribution(
+                    block=block, machine_id=machine_id, **_values(part, _CONTRIBUTION_FIELDS)
+                )
+                for block, span in new_blocks
+                for machine_id, part in span.contributions.items()
+            ],
         )
         result.created = len(new_blocks)
     if result.changed:
@@ -436,6 +481,7 @@ def recompute_blocks(
             extra={
                 "subscription": subscription_id,
                 "since": since.isoformat() if since else None,
+                "until": end.isoformat() if end else None,
                 "blocks_created": result.created,
                 "blocks_updated": result.updated,
                 "blocks_deleted": result.deleted,
@@ -461,7 +507,7 @@ class _Writes:
         if self.gone_parts:
             BlockContribution.objects.filter(pk__in=self.gone_parts).delete()
         if self.new_parts:
-            BlockContribution.objects.bulk_create(self.new_parts, batch_size=_WRITE_BATCH)
+            _bulk_create(BlockContribution, self.new_parts)
 
 
 # Rows per bulk INSERT, and per UPDATE where it is a CASE per column and row (SQLite).
@@ -500,10 +546,75 @@ def _bulk_update(model, objs: list, names: list[str]) -> None:
         cursor.execute(sql, arrays)
 
 
-def _sync_contributions(block: Block, span: BlockSpan, writes: _Writes) -> bool:
-    """Gather the changes that make the block's stored contributions the span's; True if any."""
+def _bulk_create(model, objs: list, *, with_ids: bool = False) -> None:
+    """Insert `objs` (new Block or BlockContribution rows), setting their pks if `with_ids`:
+    one INSERT … SELECT FROM unnest(one array per column) on PostgreSQL, whose statement stays
+    short however many rows (bulk_create's VALUES list, one placeholder per value, takes
+    longer to build and to parse than to run); bulk_create elsewhere."""
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objs, batch_size=_WRITE_BATCH)
+        return
+    import psycopg  # only on PostgreSQL
+
+    quote = connection.ops.quote_name
+    table = model._meta.db_table
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        if with_ids:
+            # Ids taken from the table's sequence first, so each object knows its own.
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [table, len(objs)],
+            )
+            for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+                obj.pk = pk
+            fields = [model._meta.pk, *fields]
+        types = [f.db_type(connection) for f in fields]
+        arrays: list[list] = []
+        for f, db_type in zip(fields, types, strict=True):
+            # pre_save: what bulk_create would store (computed_at's auto_now among them).
+            values = [f.pre_save(o, True) for o in objs]
+            if db_type == "jsonb":
+                values = [None if v is None else json.dumps(v) for v in values]
+            arrays.append(values)
+        casts = ["%s::text[]" if t == "jsonb" else f"%s::{t}[]" for t in types]
+        select = ", ".join(
+            f"v.c{i}::jsonb" if t == "jsonb" else f"v.c{i}" for i, t in enumerate(types)
+        )
+        aliases = ", ".join(f"c{i}" for i in range(len(arrays)))
+        cursor.execute(
+            f"INSERT INTO {quote(table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+            f"SELECT {select} FROM unnest({', '.join(casts)}) AS v({aliases})",
+            arrays,
+        )
+
+
+# Block ids per contribution lookup: a short IN list is read through the block index even by
+# a plan made without statistics (a table filled since its last ANALYZE), where a few hundred
+# ids make PostgreSQL scan the whole table.
+_PARTS_CHUNK = 20
+
+
+def _contributions_of(block_ids: list[int]) -> dict[int, list[BlockContribution]]:
+    """The stored contributions of these blocks, by block id."""
+    found: dict[int, list[BlockContribution]] = {}
+    for start in range(0, len(block_ids), _PARTS_CHUNK):
+        chunk = block_ids[start : start + _PARTS_CHUNK]
+        for part in BlockContribution.objects.filter(block_id__in=chunk):
+            found.setdefault(part.block_id, []).append(part)
+    return found
+
+
+def _sync_contributions(
+    block: Block, stored: list[BlockContribution], span: BlockSpan, writes: _Writes
+) -> bool:
+    """Gather the changes that make the block's stored contributions (`stored`) the span's;
+    True if any."""
     changed = False
-    existing = {c.machine_id: c for c in block.contributions.all()}
+    existing = {c.machine_id: c for c in stored}
     for machine_id, part in span.contributions.items():
         values = _values(part, _CONTRIBUTION_FIELDS)
         contribution = existing.pop(machine_id, None)

@@ -4,7 +4,6 @@ The work is in usage.ingest.pipeline; this module checks the envelope's shape fo
 reads the body within its limits and maps ingest errors to JSON answers.
 """
 
-import hashlib
 import logging
 from typing import Any
 
@@ -272,7 +271,8 @@ class IngestView(APIView):
     )
     def post(self, request):
         user = request.user
-        if team_of(user) is None:
+        team = team_of(user)
+        if team is None:
             raise exceptions.PermissionDenied(
                 "Your account belongs to no team, so its usage has nowhere to go; "
                 "ask a team admin to add you."
@@ -286,22 +286,24 @@ class IngestView(APIView):
         except ingest.IngestError as exc:
             log.info("ingest body refused", extra={"user": user.pk, "error": exc.detail})
             return _ingest_error(exc)
-        duplicate = ingest.find_duplicate(user, body)
+        digest = ingest.body_digest(body)
+        duplicate, refused_before = ingest.find_earlier(user, digest)
         if duplicate is not None:
-            return Response(ingest_response(ingest.answer_duplicate(duplicate)))
+            return Response(ingest_response(ingest.answer_duplicate(duplicate, body)))
         deferred = ingest.defers_to_worker(body)
-        refused_before = rejected.find_rejected(user, hashlib.sha256(body).hexdigest())
         if refused_before is not None:
             batch = rejected.receive_again(refused_before, body, gzipped, claimed=not deferred)
         else:
-            batch = ingest.archive(user, request.auth, body, gzipped, claimed=not deferred)
+            batch = ingest.archive(
+                user, request.auth, body, gzipped, claimed=not deferred, digest=digest
+            )
         if deferred:
             # Acknowledged now: the body is archived. A broker that is down leaves the batch
             # `received`; the backlog sweep (usage.tasks.sweep_ingest_backlog) processes it.
             ingest.hand_to_worker(batch)
             return _accepted(batch)
         try:
-            result = ingest.process_batch(batch, body=body)
+            result = ingest.process_batch(batch, body=body, team=team)
         except ingest.IngestError as exc:
             return _ingest_error(exc)
         except (OperationalError, InterfaceError):

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
+from operator import itemgetter
 from pathlib import PurePosixPath, PureWindowsPath
 from zoneinfo import ZoneInfo
 
@@ -185,9 +187,17 @@ def _token_values(tokens) -> dict:
 
 
 def upsert_daily(
-    machine, batch, rows, projects, *, timezone: str = "", key_mode: str = ""
+    machine,
+    batch,
+    rows,
+    projects,
+    *,
+    timezone: str = "",
+    key_mode: str = "",
+    fresh: bool = False,
 ) -> Counts:
-    """Upsert daily facts; each row remembers the report's `timezone` and project `key_mode`."""
+    """Upsert daily facts; each row remembers the report's `timezone` and project `key_mode`.
+    `fresh`: the machine was registered by this batch, so it has no facts to compare with."""
     values = [
         {
             "source": row.source,
@@ -209,6 +219,7 @@ def upsert_daily(
         key_fields=("source", "day", "project_id", "model"),
         value_fields=(*FIGURE_FIELDS, "report_timezone", "project_key_mode", "priced_by_server"),
         rows=values,
+        compare=not fresh,
     )
 
 
@@ -300,9 +311,20 @@ def replace_regrouped(
         listed.setdefault((row.source, row.model), {}).setdefault(row.day, set()).add(
             row.project_key
         )
+    if not listed:
+        return 0
     hour_starts = sorted(row.hour for row in hours) if hours else []
     doomed = []
-    candidates = _older_daily(machine, batch, kind).filter(moved)
+    # A fact can only be covered by a listed day it overlaps, and a day of one timezone
+    # overlaps days at most two away in another (UTC offsets span 26 hours): the scan is
+    # limited to those days (a few for a routine sync, not the machine's whole history).
+    days = [day for by_day in listed.values() for day in by_day]
+    reach = timedelta(days=2)
+    candidates = (
+        _older_daily(machine, batch, kind)
+        .filter(day__gte=min(days) - reach, day__lte=max(days) + reach)
+        .filter(moved)
+    )
     for pk, source, day, project_key, model, old_zone, old_mode in candidates.values_list(
         "pk", "source", "day", "project__key", "model", "report_timezone", "project_key_mode"
     ):
@@ -366,7 +388,7 @@ def _overlapping_days(day: date, old_zone: str, new_zone: str) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def upsert_hourly(machine, batch, rows) -> Counts:
+def upsert_hourly(machine, batch, rows, *, fresh: bool = False) -> Counts:
     values = [
         {
             "hour": row.hour,
@@ -393,13 +415,14 @@ def upsert_hourly(machine, batch, rows) -> Counts:
             "first_activity",
         ),
         rows=values,
+        compare=not fresh,
         # The agent sends first entries for recent hours only: a later report without one
         # keeps the instant already known (an hour's first entry never moves once it is over).
         keep_known=("first_activity",),
     )
 
 
-def upsert_sessions(machine, batch, rows, projects) -> Counts:
+def upsert_sessions(machine, batch, rows, projects, *, fresh: bool = False) -> Counts:
     values = [
         {
             "session_id": row.session_id,
@@ -426,10 +449,11 @@ def upsert_sessions(machine, batch, rows, projects) -> Counts:
             "models_used",
         ),
         rows=values,
+        compare=not fresh,
     )
 
 
-def upsert_rate_limits(machine, batch, rows) -> Counts:
+def upsert_rate_limits(machine, batch, rows, *, fresh: bool = False) -> Counts:
     values = [
         {
             "captured_at": row.captured_at,
@@ -456,6 +480,7 @@ def upsert_rate_limits(machine, batch, rows) -> Counts:
             "extra_windows",
         ),
         rows=values,
+        compare=not fresh,
     )
 
 
@@ -467,11 +492,28 @@ def claim_request_keys(machine, batch, rows) -> tuple[Counts, list[str]]:
     (`created`: newly owned, `unchanged`: owned before, `updated`: another machine's) and the
     keys (16 hex digits) that belong to other machines, which the agent leaves out of its
     reports: ccusage counts a request once however many logs hold it, so the team does too.
+    A key counts as created when this batch claimed it (also when the batch is replayed).
     """
     counts = Counts()
     if not rows:
         return counts, []
     hours = {row.key: row.hour for row in rows}
+    if connection.vendor == "postgresql":
+        owners, claimed = _claim_keys_postgresql(machine, batch, hours)
+    else:
+        owners, claimed = _claim_keys_bulk(machine, batch, hours)
+    foreign = {key: owner for key, owner in owners.items() if owner != machine.pk}
+    counts.updated = len(foreign)
+    counts.created = claimed
+    counts.unchanged = len(owners) - len(foreign) - claimed
+    if foreign:
+        _record_shared(machine, foreign, hours)
+    return counts, sorted(key_hex(key) for key in foreign)
+
+
+def _claim_keys_bulk(machine, batch, hours: dict[int, datetime]) -> tuple[dict[int, int], int]:
+    """({key: owning machine id}, keys this batch owns) after claiming the unowned ones, with
+    the ORM (SQLite)."""
     RequestKey.objects.bulk_create(
         [
             RequestKey(team_id=machine.team_id, key=key, machine=machine, hour=hour, batch=batch)
@@ -487,20 +529,96 @@ def claim_request_keys(machine, batch, rows) -> tuple[Counts, list[str]]:
                 "key", "machine_id"
             )
         )
-    foreign = {key: owner for key, owner in owners.items() if owner != machine.pk}
-    counts.updated = len(foreign)
-    mine = [key for key, owner in owners.items() if owner == machine.pk]
-    counts.created = RequestKey.objects.filter(batch=batch, machine=machine).count()
-    counts.unchanged = len(mine) - counts.created
-    SharedRequest.objects.bulk_create(
-        [
-            SharedRequest(machine=machine, owner_id=owner, key=key, hour=hours[key])
-            for key, owner in foreign.items()
-        ],
-        ignore_conflicts=True,
-        batch_size=BATCH_SIZE,
-    )
-    return counts, sorted(key_hex(key) for key in foreign)
+    return owners, RequestKey.objects.filter(batch=batch, machine=machine).count()
+
+
+_CLAIM_KEYS_SQL = """
+WITH k AS (SELECT * FROM unnest(%s::bigint[], %s::timestamptz[]) AS k(key, hour)),
+claimed AS (
+  INSERT INTO usage_requestkey (team_id, key, machine_id, hour, batch_id)
+  SELECT %s::bigint, k.key, %s::bigint, k.hour, %s::bigint FROM k
+  ON CONFLICT (team_id, key) DO NOTHING
+  RETURNING key)
+SELECT k.key, claimed.key IS NOT NULL, owned.machine_id, owned.batch_id
+FROM k LEFT JOIN claimed ON claimed.key = k.key
+LEFT JOIN usage_requestkey AS owned ON owned.team_id = %s::bigint AND owned.key = k.key
+"""
+
+
+def _claim_keys_postgresql(
+    machine, batch, hours: dict[int, datetime]
+) -> tuple[dict[int, int], int]:
+    """({key: owning machine id}, keys this batch owns) after claiming the unowned ones: one
+    statement for the claims and the owners of the keys owned before it began."""
+    import psycopg  # only on PostgreSQL
+
+    keys = list(hours)
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(
+            _CLAIM_KEYS_SQL,
+            [
+                array_of_numbers(keys),
+                array_of_instants(list(hours.values())),
+                machine.team_id,
+                machine.pk,
+                batch.pk,
+                machine.team_id,
+            ],
+        )
+        found = cursor.fetchall()
+    owners: dict[int, int] = {}
+    claimed = 0
+    unseen = []
+    for key, inserted, owner, owner_batch in found:
+        if inserted:
+            owners[key] = machine.pk
+            claimed += 1
+        elif owner is not None:
+            owners[key] = owner
+            # Claimed by this very batch before (a replay): still this batch's claim.
+            claimed += owner == machine.pk and owner_batch == batch.pk
+        else:
+            unseen.append(key)
+    # Claimed by another request that committed while this statement ran: its snapshot did
+    # not show the row, which a new statement does.
+    for chunk in _chunks(unseen):
+        owners.update(
+            RequestKey.objects.filter(team_id=machine.team_id, key__in=chunk).values_list(
+                "key", "machine_id"
+            )
+        )
+    return owners, claimed
+
+
+def _record_shared(machine, foreign: dict[int, int], hours: dict[int, datetime]) -> None:
+    """Note the requests this machine's logs hold that `foreign` ({key: owner id}) owns."""
+    if connection.vendor != "postgresql":
+        SharedRequest.objects.bulk_create(
+            [
+                SharedRequest(machine=machine, owner_id=owner, key=key, hour=hours[key])
+                for key, owner in foreign.items()
+            ],
+            ignore_conflicts=True,
+            batch_size=BATCH_SIZE,
+        )
+        return
+    import psycopg  # only on PostgreSQL
+
+    keys = list(foreign)
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(
+            "INSERT INTO usage_sharedrequest (machine_id, owner_id, key, hour) "
+            "SELECT %s::bigint, s.owner, s.key, s.hour "
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) AS s(key, owner, hour) "
+            "ON CONFLICT (machine_id, key) DO NOTHING",
+            [
+                machine.pk,
+                array_of_numbers(keys),
+                array_of_numbers([foreign[k] for k in keys]),
+                array_of_instants([hours[k] for k in keys]),
+            ],
+        )
 
 
 def shared_request_keys(machine, keys: list[int]) -> list[str]:
@@ -516,7 +634,9 @@ def shared_request_keys(machine, keys: list[int]) -> list[str]:
     return sorted(found)
 
 
-def _upsert(model, machine, batch, *, key_fields, value_fields, rows, keep_known=()) -> Counts:
+def _upsert(
+    model, machine, batch, *, key_fields, value_fields, rows, keep_known=(), compare=True
+) -> Counts:
     """Insert new rows and update changed ones in set-based statements; equal rows are not
     written at all.
 
@@ -549,7 +669,7 @@ def _upsert(model, machine, batch, *, key_fields, value_fields, rows, keep_known
     last_id = _last_id(columns.table) if vendor != "postgresql" else 0
     for chunk in _chunks(list(unique.values()), _chunk_size(vendor, len(columns.names))):
         if vendor == "postgresql":
-            w, i = _upsert_postgresql(columns, constants, chunk)
+            w, i = _upsert_postgresql(columns, constants, chunk, compare=compare)
         else:
             w, i = _upsert_sqlite(columns, constants, chunk, last_id)
         written += w
@@ -564,6 +684,7 @@ class _Columns:
     """The columns of one fact table an upsert writes, and the SQL pieces shared by vendors."""
 
     def __init__(self, model, key_fields, value_fields, keep_known):
+        self.model = model
         meta = model._meta
         self.table = connection.ops.quote_name(meta.db_table)
         self.fields = {f.attname: f for f in meta.concrete_fields}
@@ -602,52 +723,163 @@ class _Columns:
         return f"({stored} IS NULL OR {stored} <= EXCLUDED.{self.q('reported_at')})"
 
 
-def _upsert_postgresql(columns: _Columns, constants: dict, chunk: list[dict]) -> tuple[int, int]:
-    """(rows written, rows inserted) for one chunk, on PostgreSQL."""
+def _upsert_postgresql(
+    columns: _Columns, constants: dict, chunk: list[dict], *, compare: bool = True
+) -> tuple[int, int]:
+    """(rows written, rows inserted) for one chunk, on PostgreSQL; `compare` False skips the
+    comparison with stored rows (a machine registered by this batch has none)."""
     names = (*columns.key_fields, *columns.value_fields)
-    arrays, casts = [], []
-    for name in names:
-        field = columns.fields[name]
-        db_type = field.db_type(connection)
-        if db_type == "jsonb":
-            # Sent as text and cast, so nested lists never become SQL arrays.
-            arrays.append([None if v[name] is None else json.dumps(v[name]) for v in chunk])
-            casts.append("%s::text[]")
-        else:
-            arrays.append([v[name] for v in chunk])
-            casts.append(f"%s::{db_type}[]")
-    selected = [
-        f"u.c{i}::jsonb" if columns.fields[n].db_type(connection) == "jsonb" else f"u.c{i}"
-        for i, n in enumerate(names)
-    ]
     fixed = {**constants, **columns.defaults}
-    fixed_sql = [f"%s::{columns.fields[n].db_type(connection)}" for n in fixed]
-    fixed_params = [
-        json.dumps(v) if columns.fields[n].db_type(connection) == "jsonb" else v
-        for n, v in fixed.items()
-    ]
-    stored = ", ".join(f"{columns.table}.{columns.q(n)}" for n in columns.value_fields)
-    incoming = ", ".join(columns.incoming(n) for n in columns.value_fields)
-    aliases = ", ".join(f"c{i}" for i in range(len(names)))
-    # Identifiers come from the model's metadata; every value is a parameter.
-    sql = (
-        f"INSERT INTO {columns.table} "  # noqa: S608
-        f"({', '.join(columns.q(n) for n in (*fixed, *names))}) "
-        f"SELECT {', '.join([*fixed_sql, *selected])} "
-        f"FROM unnest({', '.join(casts)}) AS u({aliases}) "
-        f"ON CONFLICT ({columns.conflict()}) DO UPDATE SET {columns.assignments()} "
-        f"WHERE {columns.newer_or_unknown()} AND ({stored}) IS DISTINCT FROM ({incoming}) "
-        "RETURNING (xmax = 0)"
+    sql, writers, jsonb = _postgresql_sql(
+        columns.model,
+        columns.key_fields,
+        columns.value_fields,
+        columns.keep_known,
+        tuple(fixed),
+        compare,
     )
+    # One array per column (a key and at least one value: itemgetter always gives tuples).
+    columns_of_chunk = zip(*map(itemgetter(*names), chunk), strict=True)
+    arrays = [write(values) for write, values in zip(writers, columns_of_chunk, strict=True)]
+    fixed_params = [json.dumps(v) if n in jsonb else v for n, v in fixed.items()]
+    against = [constants["machine_id"], constants["reported_at"]] if compare else []
+    params = [*arrays, *against, *fixed_params]
     import psycopg  # only on PostgreSQL
 
     connection.ensure_connection()
     # A server-side bound cursor: the arrays travel as parameters, not as SQL text that
     # Django's client-side cursor would spell out value by value.
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, [*fixed_params, *arrays])
+        cursor.execute(sql, params)
         flags = [row[0] for row in cursor.fetchall()]
     return len(flags), sum(flags)
+
+
+# --- PostgreSQL array literals ---------------------------------------------------------------
+# Each column travels as one text parameter in PostgreSQL's array syntax ({1,2,NULL},
+# {"a","b\"c"}), cast to its type by the server: joined strings cost a fraction of what
+# psycopg spends adapting the values one by one (in Python, for arrays), and the server's
+# array input is C. Every value stays a parameter.
+
+
+def _joined(values, write) -> str:
+    return "{" + ",".join("NULL" if v is None else write(v) for v in values) + "}"
+
+
+def array_of_numbers(values) -> str:
+    """Whole numbers or Decimals (str gives PostgreSQL's input syntax, 1E+2 included)."""
+    if None in values:
+        return _joined(values, str)
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def array_of_booleans(values) -> str:
+    return _joined(values, lambda v: "t" if v else "f")
+
+
+def array_of_instants(values) -> str:
+    """Dates and times (ISO 8601; an aware time keeps its offset)."""
+    return _joined(values, lambda v: v.isoformat())
+
+
+def _quoted(text: str) -> str:
+    # Inside double quotes only a double quote and a backslash need escaping.
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def array_of_texts(values) -> str:
+    """Strings, each quoted (so "NULL", braces and commas are plain text)."""
+    return _joined(values, lambda v: _quoted(str(v)))
+
+
+def array_of_json(values) -> str:
+    """JSON values, written as JSON texts (cast to jsonb by the statement)."""
+    return _joined(values, lambda v: _quoted(json.dumps(v)))
+
+
+def _array_writer(db_type: str, is_json: bool):
+    if is_json:
+        return array_of_json
+    if db_type.startswith(("bigint", "integer", "smallint", "numeric")):
+        return array_of_numbers
+    if db_type == "boolean":
+        return array_of_booleans
+    if db_type in ("date", "timestamp with time zone"):
+        return array_of_instants
+    return array_of_texts
+
+
+@lru_cache(maxsize=32)
+def _postgresql_sql(
+    model,
+    key_fields: tuple,
+    value_fields: tuple,
+    keep_known: tuple,
+    fixed: tuple,
+    compare: bool = True,
+) -> tuple[str, tuple, frozenset[str]]:
+    """The upsert statement of one fact table and column list, the writer of each key and
+    value column's array literal, and the jsonb columns; built once per process (it depends
+    on metadata only).
+
+    Its parameters: one array literal per key and value column, the machine's id and the
+    batch's received time (when `compare`), then the `fixed` columns' values.
+
+    With `compare`, the report's rows are first compared with the stored ones by a plain
+    join (`changed`): only new rows and rows whose values differ reach the INSERT … ON
+    CONFLICT DO UPDATE, because PostgreSQL locks (and so writes) every conflicting row, even
+    one its WHERE then leaves alone. The upsert keeps the same WHERE, so the outcome never
+    depends on the pre-filter (nor on `compare`, which only spares the join when the machine
+    has no stored rows).
+    """
+    columns = _Columns(model, key_fields, value_fields, keep_known)
+    names = (*columns.key_fields, *columns.value_fields)
+    alias = {name: f"c{i}" for i, name in enumerate(names)}
+    types = {name: field.db_type(connection) for name, field in columns.fields.items()}
+    jsonb = frozenset(name for name in (*fixed, *names) if types[name] == "jsonb")
+    q, table = columns.q, columns.table
+    casts = ", ".join("%s::text[]" if n in jsonb else f"%s::{types[n]}[]" for n in names)
+    writers = tuple(_array_writer(types[n], n in jsonb) for n in names)
+    unnested = ", ".join(
+        f"{alias[n]}::jsonb AS {alias[n]}" if n in jsonb else alias[n] for n in names
+    )
+    joined = " AND ".join(
+        [f"stored.{q('machine_id')} = %s::{types['machine_id']}"]
+        + [f"stored.{q(n)} = u.{alias[n]}" for n in columns.key_fields]
+    )
+
+    def report(name: str) -> str:
+        if name in columns.keep_known:
+            return f"COALESCE(u.{alias[name]}, stored.{q(name)})"
+        return f"u.{alias[name]}"
+
+    before = ", ".join(f"stored.{q(n)}" for n in columns.value_fields)
+    after = ", ".join(report(n) for n in columns.value_fields)
+    reported_at = f"stored.{q('reported_at')}"
+    pk = q(model._meta.pk.column)
+    stamp = types["reported_at"]
+    fixed_sql = [f"%s::{types[n]}" for n in fixed]
+    stored = ", ".join(f"{table}.{q(n)}" for n in columns.value_fields)
+    incoming = ", ".join(columns.incoming(n) for n in columns.value_fields)
+    changed = (
+        f"SELECT u.* FROM u LEFT JOIN {table} AS stored ON {joined} "  # noqa: S608
+        f"WHERE stored.{pk} IS NULL OR (({reported_at} IS NULL OR {reported_at} <= %s::{stamp}) "
+        f"AND ({before}) IS DISTINCT FROM ({after}))"
+        if compare
+        else "SELECT * FROM u"
+    )
+    # Identifiers come from the model's metadata; every value is a parameter.
+    sql = (
+        f"WITH u AS (SELECT {unnested} FROM unnest({casts}) "  # noqa: S608
+        f"AS u({', '.join(alias.values())})), "
+        f"changed AS ({changed}) "
+        f"INSERT INTO {table} ({', '.join(q(n) for n in (*fixed, *names))}) "
+        f"SELECT {', '.join([*fixed_sql, *(alias[n] for n in names)])} FROM changed "
+        f"ON CONFLICT ({columns.conflict()}) DO UPDATE SET {columns.assignments()} "
+        f"WHERE {columns.newer_or_unknown()} AND ({stored}) IS DISTINCT FROM ({incoming}) "
+        "RETURNING (xmax = 0)"
+    )
+    return sql, writers, jsonb
 
 
 def _last_id(table: str) -> int:

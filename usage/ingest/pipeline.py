@@ -41,11 +41,12 @@ from datetime import date
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from accounts.models import Membership
 from usage import signals
+from usage.analytics import ratelimits
 from usage.ingest import derive, facts
 from usage.ingest import rejected as rejected_bodies
 from usage.ingest.parsers import (
@@ -53,14 +54,17 @@ from usage.ingest.parsers import (
     Envelope,
     MachineInfo,
     ParseError,
+    Reader,
     decode_json,
     parse_envelope,
     peek_machine_uuid,
 )
+from usage.ingest.parsers.request_keys import parse_request_keys
 from usage.models import (
     BatchStatus,
     DailyUsage,
     IngestBatch,
+    IngestPath,
     Machine,
     Subscription,
 )
@@ -183,12 +187,19 @@ def gunzip_capped(data: bytes, limit: int) -> bytes:
 
 # --- 2. archive ------------------------------------------------------------------------------
 def archive(
-    user, token, body: bytes, gzipped: bytes | None = None, *, claimed: bool = True
+    user,
+    token,
+    body: bytes,
+    gzipped: bytes | None = None,
+    *,
+    claimed: bool = True,
+    digest: str | None = None,
 ) -> IngestBatch:
     """Store the body before parsing it, in its own committed transaction.
 
     `claimed` (the default) says the caller processes it now, so the backlog sweep leaves it
     alone for INGEST_BACKLOG_GRACE_SECONDS; False leaves it for the worker (usage.ingest.backlog).
+    `digest` is the body's SHA-256 (hex) when the caller already computed it (body_digest).
     """
     stored = gzipped if gzipped is not None else gzip.compress(body, compresslevel=6)
     now = timezone.now()
@@ -198,7 +209,7 @@ def archive(
             token=token,
             received_at=now,
             body_gzip=stored,
-            sha256=hashlib.sha256(body).hexdigest(),
+            sha256=digest or body_digest(body),
             size_bytes=len(body),
             compressed_bytes=len(stored),
             claimed_at=now if claimed else None,
@@ -218,21 +229,38 @@ def hand_to_worker(batch: IngestBatch) -> None:
     signals.batch_waiting.send(sender=IngestBatch, batch_id=batch.pk)
 
 
-def find_duplicate(user, body: bytes) -> IngestBatch | None:
-    """A processed batch of this sender with exactly this body, if its machine is still theirs."""
-    digest = hashlib.sha256(body).hexdigest()
-    return (
+def body_digest(body: bytes) -> str:
+    """The SHA-256 (hex) a batch's body is known by (duplicates, refused bodies)."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def find_earlier(user, digest: str) -> tuple[IngestBatch | None, IngestBatch | None]:
+    """(the sender's processed batch with this body (SHA-256 hex) whose machine is still
+    theirs, the sender's refused agent batch with this body), newest first, each None when
+    there is none; one indexed query (user, sha256) answers both."""
+    duplicate = refused = None
+    candidates = (
         IngestBatch.objects.defer("body_gzip")
-        .select_related("machine")
-        .filter(user=user, sha256=digest, status=BatchStatus.PROCESSED, machine__owner=user)
+        # The answer to a duplicate names the machine's subscription and team's timezone.
+        .select_related("machine__subscription", "machine__team")
+        .filter(user=user, sha256=digest)
+        .filter(
+            Q(status=BatchStatus.PROCESSED, machine__owner=user)
+            | Q(rejected=True, status=BatchStatus.FAILED, ingest_path=IngestPath.AGENT)
+        )
         .order_by("-received_at", "-id")
-        .first()
     )
+    for batch in candidates:
+        if batch.status == BatchStatus.PROCESSED:
+            duplicate = duplicate or batch
+        else:
+            refused = refused or batch
+    return duplicate, refused
 
 
-def answer_duplicate(batch: IngestBatch) -> IngestResult:
+def answer_duplicate(batch: IngestBatch, body: bytes | None = None) -> IngestResult:
     machine = batch.machine
-    assert machine is not None, "find_duplicate only returns batches of the sender's machines"
+    assert machine is not None, "find_earlier only returns batches of the sender's machines"
     # Everything the original stored is now simply unchanged; nothing more is removed.
     counts = {
         kind: {
@@ -260,7 +288,7 @@ def answer_duplicate(batch: IngestBatch) -> IngestResult:
         timezone=machine.team.timezone,
         last_day=_last_day(machine),
         duplicate=True,
-        foreign_request_keys=_foreign_keys_again(batch, machine),
+        foreign_request_keys=_foreign_keys_again(batch, machine, body),
     )
 
 
@@ -280,22 +308,33 @@ def result_of(batch: IngestBatch) -> IngestResult | None:
     )
 
 
-def _foreign_keys_again(batch: IngestBatch, machine: Machine) -> list[str]:
+def _foreign_keys_again(
+    batch: IngestBatch, machine: Machine, body: bytes | None = None
+) -> list[str]:
     """The other machines' request keys among a retried batch's keys: the agent needs them
-    again to leave those requests out of its reports."""
-    if "request_keys" not in (batch.counts or {}):
+    again to leave those requests out of its reports. `body` is the batch's body when the
+    caller holds it (a retry is the same bytes), else the archive is read."""
+    # A key's owner never changes (the first machine keeps it), so a batch that met no other
+    # machine's keys then meets none now: nothing to parse.
+    if not ((batch.counts or {}).get("request_keys") or {}).get("updated"):
         return []
-    envelope = parse_envelope(decode_json(batch.body()), now=batch.received_at)
-    keys = [row.key for row in envelope.reports.get("request_keys", ())]
-    return facts.shared_request_keys(machine, keys)
+    data = decode_json(body if body is not None else batch.body())
+    # The batch was processed, so its envelope is valid: only its keys are read again.
+    report = data["reports"].get("request_keys")
+    if report is None:
+        return []
+    rows = parse_request_keys(report, "reports.request_keys", Reader(batch.received_at))
+    return facts.shared_request_keys(machine, [row.key for row in rows])
 
 
 # --- 3. process ------------------------------------------------------------------------------
-def process_batch(batch: IngestBatch, *, body: bytes | None = None, live: bool = True):
+def process_batch(batch: IngestBatch, *, body: bytes | None = None, live: bool = True, team=None):
     """Parse an archived batch and store its facts in one transaction.
 
     `live` is False when replaying (reprocess_batches): the machine's last-seen time,
-    versions and name then stay as the newest real request left them.
+    versions and name then stay as the newest real request left them. `team` is the
+    sender's team as the request just read it (the ingest view); without it the sender's
+    membership is read afresh (a replayed batch's user may have joined or left a team since).
     Raises IngestError (with `.batch` set) when the report is refused.
     """
     started = time.monotonic()
@@ -312,12 +351,19 @@ def process_batch(batch: IngestBatch, *, body: bytes | None = None, live: bool =
         data = decode_json(body)
         # "In the future" is judged against when the batch arrived, so a replay decides alike.
         envelope = parse_envelope(data, now=batch.received_at)
-        # Outside the long transaction below: a member's second machine must not wait for
-        # the first one's ingest to create (or read) the member's default subscription.
-        subscription = _default_subscription(batch.user, envelope.machine)
-        with transaction.atomic():
-            result = _store(batch, envelope, live=live, subscription=subscription)
-            transaction.on_commit(lambda: queue_derived_work(batch.pk))
+        try:
+            with transaction.atomic():
+                result = _store(batch, envelope, live=live, team=team)
+                transaction.on_commit(lambda: queue_derived_work(batch.pk))
+        except _Unregistered:
+            # The report registers a machine: its subscription is read (or created) outside
+            # the long transaction, so a member's second machine never waits for the first
+            # one's ingest to create the member's default subscription. Nothing was written
+            # yet (the machine's row is the first thing _store locks).
+            subscription = Subscription.default_for(batch.user)
+            with transaction.atomic():
+                result = _store(batch, envelope, live=live, team=team, subscription=subscription)
+                transaction.on_commit(lambda: queue_derived_work(batch.pk))
     except ParseError as exc:
         error = IngestError(f"Invalid report: {exc}", exc.as_errors())
         _mark_failed(batch, str(exc), peek_machine_uuid(data), live=live, refused=True)
@@ -405,16 +451,8 @@ def _mark_failed(
     )
 
 
-def _default_subscription(user, info: MachineInfo) -> Subscription | None:
-    """The user's default subscription when the report may register a machine, read or
-    created in its own short transaction; None when the report's machine is known."""
-    known = Machine.objects.filter(uuid=info.uuid).values("fingerprint").first()
-    if known is not None and (
-        not info.fingerprint or not known["fingerprint"] or known["fingerprint"] == info.fingerprint
-    ):
-        return None
-    # Unknown, or another fingerprint (a copied agent folder may register a machine).
-    return Subscription.default_for(user)
+class _Unregistered(Exception):
+    """The report registers a machine and no subscription was resolved for it yet."""
 
 
 def _store(
@@ -422,17 +460,19 @@ def _store(
     envelope: Envelope,
     *,
     live: bool,
+    team=None,
     subscription: Subscription | None = None,
 ) -> IngestResult:
-    # Read afresh: a replayed batch's user may have joined or left a team since.
-    membership = Membership.objects.select_related("team").filter(user_id=batch.user_id).first()
-    team = membership.team if membership else None
+    if team is None:
+        # Read afresh: a replayed batch's user may have joined or left a team since.
+        membership = Membership.objects.select_related("team").filter(user_id=batch.user_id).first()
+        team = membership.team if membership else None
     if team is None:
         raise Refused(
             "Your account belongs to no team, so its usage has nowhere to go; "
             "ask a team admin to add you."
         )
-    machine = _lock_machine(batch.user, team, envelope.machine, subscription)
+    machine, registered = _lock_machine(batch.user, team, envelope.machine, subscription)
     if live and machine.retired_at is not None:
         # Refused rather than stored: a retired machine's usage must not count unseen, and
         # nothing is lost, since the body is archived and the agent's logs still hold it.
@@ -447,8 +487,12 @@ def _store(
     counts: dict[str, facts.Counts] = {}
     reports = envelope.reports
     # Rows a batch received later already reported (it committed first) are left as it left
-    # them; usually there is no such batch and this is one indexed query.
-    writable, skipped = facts.without_later_reports(machine, batch, reports)
+    # them; usually there is no such batch and this is one indexed query. A machine this
+    # report registers has no facts and no other batch yet: nothing to compare, regroup or
+    # keep.
+    writable, skipped = (
+        (reports, {}) if registered else facts.without_later_reports(machine, batch, reports)
+    )
     window_start = _daily_window_start(envelope)
     for kind in DAILY_KINDS:
         if kind in reports:
@@ -459,7 +503,10 @@ def _store(
                 projects,
                 timezone=envelope.machine.timezone,
                 key_mode=envelope.project_key_mode,
+                fresh=registered,
             )
+            if registered:
+                continue
             counts[kind].removed = facts.replace_regrouped(
                 machine,
                 batch,
@@ -471,13 +518,18 @@ def _store(
             )
             counts[kind].kept = facts.count_kept(machine, batch, kind, window_start, reports[kind])
     if "blocks_hourly" in reports:
-        counts["blocks_hourly"] = facts.upsert_hourly(machine, batch, writable["blocks_hourly"])
+        counts["blocks_hourly"] = facts.upsert_hourly(
+            machine, batch, writable["blocks_hourly"], fresh=registered
+        )
     if "claude_session" in reports:
         counts["claude_session"] = facts.upsert_sessions(
-            machine, batch, writable["claude_session"], projects
+            machine, batch, writable["claude_session"], projects, fresh=registered
         )
     if "statusline" in reports:
-        counts["statusline"] = facts.upsert_rate_limits(machine, batch, writable["statusline"])
+        counts["statusline"] = facts.upsert_rate_limits(
+            machine, batch, writable["statusline"], fresh=registered
+        )
+        ratelimits.readings_stored(machine, counts["statusline"])
     for kind, count in skipped.items():
         if kind in counts:
             counts[kind].unchanged += count
@@ -536,8 +588,9 @@ def _daily_window_start(envelope: Envelope) -> date | None:
     return None
 
 
-def _lock_machine(user, team, info: MachineInfo, subscription=None) -> Machine:
+def _lock_machine(user, team, info: MachineInfo, subscription=None) -> tuple[Machine, bool]:
     """The sender's machine, locked for this transaction; registered on its first report.
+    Returns it and whether this report registered it (then it has no facts yet).
 
     Machine identity is the agent's UUID plus the fingerprint of where it runs (DESIGN.md,
     "Machine identity"). The same UUID from another place (an agent folder copied to another
@@ -550,18 +603,17 @@ def _lock_machine(user, team, info: MachineInfo, subscription=None) -> Machine:
     The row lock serialises two requests for one machine, so each one's read-compare-write
     of the facts sees the other's committed rows.
     """
-    machine = _get_or_register(user, team, info, info.uuid, subscription=subscription)
+    machine, registered = _get_or_register(user, team, info, info.uuid, subscription=subscription)
     if info.fingerprint and machine.fingerprint and machine.fingerprint != info.fingerprint:
-        copy = (
-            Machine.objects.select_for_update()
-            .filter(copied_from=machine, fingerprint=info.fingerprint, owner=user)
-            .first()
-        )
+        copy = _locked(
+            Machine.objects.filter(copied_from=machine, fingerprint=info.fingerprint, owner=user)
+        ).first()
+        registered = False
         if copy is None:
-            copy = _get_or_register(
+            copy, registered = _get_or_register(
                 user, team, info, uuid.uuid4(), copied_from=machine, subscription=subscription
             )
-        return _in_team(copy, team)
+        return _in_team(copy, team), registered
     if machine.owner_id != user.pk:
         raise Refused(
             f"Machine {info.uuid} is registered to another user. Each PC needs its own machine "
@@ -572,7 +624,7 @@ def _lock_machine(user, team, info: MachineInfo, subscription=None) -> Machine:
     if info.fingerprint and not machine.fingerprint:
         machine.fingerprint = info.fingerprint
         machine.save(update_fields=["fingerprint"])
-    return _in_team(machine, team)
+    return _in_team(machine, team), registered
 
 
 def _in_team(machine: Machine, team) -> Machine:
@@ -592,10 +644,13 @@ def _get_or_register(
     *,
     copied_from: Machine | None = None,
     subscription: Subscription | None = None,
-) -> Machine:
-    machine = Machine.objects.select_for_update().filter(uuid=machine_uuid).first()
+) -> tuple[Machine, bool]:
+    """The machine with this UUID, locked, and whether it was registered just now."""
+    machine = _locked(Machine.objects.filter(uuid=machine_uuid)).first()
     if machine is not None:
-        return machine
+        return machine, False
+    if subscription is None:
+        raise _Unregistered
     # Two PCs set up with the same name would be indistinguishable on every page.
     name = free_machine_name(user.pk, info.name) if info.name else info.name
     machine, created = Machine.objects.get_or_create(
@@ -603,8 +658,8 @@ def _get_or_register(
         defaults={
             "owner": user,
             "team": team,
-            # Normally resolved before the transaction (_default_subscription).
-            "subscription": subscription or Subscription.default_for(user),
+            # Resolved before the transaction (process_batch).
+            "subscription": subscription,
             "name": name,
             "reported_name": name,
             "hostname": info.hostname,
@@ -627,13 +682,23 @@ def _get_or_register(
                 "copied_from": str(copied_from.uuid) if copied_from else None,
             },
         )
-    return Machine.objects.select_for_update().get(pk=machine.pk)
+    return _locked(Machine.objects.filter(pk=machine.pk)).get(), created
+
+
+def _locked(machines):
+    """Machines locked for this transaction, with their subscription (the answer names it)
+    read in the same query; only the machine's row is locked."""
+    return machines.select_related("subscription").select_for_update(of=("self",))
 
 
 def _update_machine(machine: Machine, info: MachineInfo, counts: dict, now) -> None:
     # A name that differs from what the agent last sent was set by a person, and it wins.
     set_by_person = bool(machine.reported_name) and machine.name != machine.reported_name
-    if info.name and not set_by_person:
+    if info.name and not set_by_person and machine.name == info.name:
+        # Already the agent's name, which registration made unique among the owner's
+        # machines: nothing to tell apart, no need to read the others' names again.
+        machine.reported_name = machine.name
+    elif info.name and not set_by_person:
         # The agent's name, told apart from the owner's other machines ("pc-one (2)"); stored
         # as reported too, so the next sync sees no person's change and keeps it stable.
         machine.name = free_machine_name(machine.owner_id, info.name, exclude_pk=machine.pk)

@@ -26,22 +26,6 @@ from usage.models import BatchStatus, IngestBatch
 log = logging.getLogger(__name__)
 
 
-def find_rejected(user, digest: str) -> IngestBatch | None:
-    """This sender's refused batch with exactly this body (SHA-256 hex), if any."""
-    return (
-        IngestBatch.objects.defer("body_gzip")
-        .filter(
-            user=user,
-            sha256=digest,
-            rejected=True,
-            status=BatchStatus.FAILED,
-            ingest_path="agent",
-        )
-        .order_by("-received_at", "-id")
-        .first()
-    )
-
-
 def receive_again(
     batch: IngestBatch, body: bytes, gzipped: bytes | None, *, claimed: bool
 ) -> IngestBatch:

@@ -563,3 +563,28 @@ def test_every_role_sends_for_its_own_machines_into_its_own_team(cast, role):
     assert post(api_client(token_for(user, scopes=("ingest",))), body).status_code == 201
     machine = Machine.objects.get(uuid=body["machine"]["uuid"])
     assert (machine.owner, machine.team) == (user, user.team)
+
+
+def test_a_sync_of_a_known_machine_reads_each_thing_once(owner_client):
+    """The round trips of a routine sync: the earlier batches with this body (a retry, or a
+    refused body sent again) are one lookup, the machine's subscription comes with the
+    machine's lock, and an unchanged machine name needs no look at the owner's others."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    body = envelope(fixture_reports())
+    assert post(owner_client, body).status_code == 201
+    body["machine"]["agent_version"] = "0.1.1"  # a new body, the same machine and name
+
+    with CaptureQueriesContext(connection) as queries:
+        again = post(owner_client, body)
+
+    assert again.status_code == 201, again.json()
+    assert again.json()["machine"]["subscription"]
+    sqls = [q["sql"] for q in queries.captured_queries]
+    by_body = [s for s in sqls if s.startswith("SELECT") and '"sha256" =' in s]
+    assert len(by_body) == 1, by_body
+    assert not [s for s in sqls if 'FROM "usage_subscription"' in s]
+    assert not [s for s in sqls if s.startswith('SELECT "usage_machine"."name"')]
+    machine_reads = [s for s in sqls if s.startswith("SELECT") and 'FROM "usage_machine"' in s]
+    assert len(machine_reads) == 1, machine_reads

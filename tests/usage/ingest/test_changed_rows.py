@@ -172,6 +172,29 @@ def test_a_resent_report_rewrites_no_row_and_stamps_no_hour(member):
     assert not DailyUsage.objects.filter(batch=again).exists()
 
 
+def test_a_resent_report_does_not_even_lock_the_stored_rows(member):
+    """PostgreSQL's ON CONFLICT DO UPDATE locks (and so writes) every row it meets, even one
+    its WHERE leaves alone; ingest compares first, so an unchanged row is never touched. A
+    lock shows in the row's `xmax`."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's (SQLite writes one transaction at a time)")
+    rng = random.Random(2)
+    daily, hourly, sessions = history(rng)
+    send(member, daily, hourly, sessions)
+
+    def lockers(model) -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT DISTINCT xmax::text FROM {model._meta.db_table}")
+            return {row[0] for row in cursor.fetchall()}
+
+    before = {model: lockers(model) for model in (DailyUsage, HourlyUsage, SessionUsage)}
+    assert all(found == {"0"} for found in before.values())
+
+    send(member, daily, hourly, sessions)
+
+    assert {model: lockers(model) for model in before} == before
+
+
 def test_a_changed_row_rewrites_only_itself(member):
     rng = random.Random(2)
     daily, hourly, sessions = history(rng)

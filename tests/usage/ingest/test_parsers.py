@@ -254,6 +254,39 @@ def test_costs_stay_exact_decimals_not_floats():
     assert (a + b).cost_usd == Decimal("0.3")
 
 
+@pytest.mark.parametrize(
+    ("cost", "stored"),
+    [
+        (Decimal("0.123456789012345"), "0.1234567890"),
+        (Decimal("0.00000000005"), "0E-10"),  # half to even: down to 0
+        (Decimal("0.00000000015"), "2E-10"),  # half to even: up to 2
+        (Decimal("-0.0"), "0E-10"),
+        (Decimal("1E+2"), "100.0000000000"),
+        (Decimal("1000000000"), "1000000000.0000000000"),
+        (0, "0E-10"),
+        (3, "3.0000000000"),
+    ],
+)
+def test_token_counts_are_whole_numbers_and_costs_ten_places_rounded_half_to_even(cost, stored):
+    row = {
+        "inputTokens": 7,
+        "outputTokens": 10**15,
+        "cacheCreationTokens": 0,
+        "cacheReadTokens": Decimal("12.0"),  # a whole number written as a float
+        "totalCost": cost,
+    }
+    for cache_read in (12, Decimal("12.0")):
+        tokens = ccusage_v20.tokens(reader(), {**row, "cacheReadTokens": cache_read}, "x")
+        assert (tokens.input_tokens, tokens.output_tokens, tokens.cache_read_tokens) == (
+            7,
+            10**15,
+            12,
+        )
+        assert type(tokens.cache_read_tokens) is int
+        assert str(tokens.cost_usd) == stored
+        assert not tokens.cost_usd.is_signed()
+
+
 # --- refusals name the path ---------------------------------------------------------------------
 def sessions_with(**changes):
     data = load(OUTPUT / "claude-session.json")

@@ -406,6 +406,25 @@ def test_a_new_timezone_replaces_an_old_day_its_hours_still_show(owner_client):
     assert claude_days(machine) == {"2026-11-21": 1100}
 
 
+def test_a_day_two_days_away_in_the_farthest_timezone_still_replaces_its_old_day(owner_client):
+    """UTC-12 and UTC+14 are 26 hours apart: 11-20 in the first overlaps 11-21 and 11-22 in
+    the second, so a report of 11-22 alone covers it (the regrouping looks two days around
+    the listed ones)."""
+    machine = uuid.uuid4()
+    # 10:00 UTC on 11-21 is still 11-20 at UTC-12 (Etc/GMT+12), and 00:00 on 11-22 at UTC+14.
+    hour = hourly_report("2026-11-21T10:00:00Z")
+    old = envelope({**daily_report(WEBAPP, "2026-11-20", 100, 1000), **hour}, machine_uuid=machine)
+    old["machine"]["timezone"] = "Etc/GMT+12"
+    post(owner_client, old)
+    new = envelope({**daily_report(WEBAPP, "2026-11-22", 100, 1000), **hour}, machine_uuid=machine)
+    new["machine"]["timezone"] = "Pacific/Kiritimati"
+
+    response = post(owner_client, new)
+
+    assert response.json()["counts"]["claude_daily_instances"]["removed"] == 1
+    assert claude_days(machine) == {"2026-11-22": 1100}
+
+
 def test_a_report_in_the_same_timezone_and_key_mode_never_deletes(owner_client):
     machine = uuid.uuid4()
     post(owner_client, envelope(daily_report(WEBAPP, "2026-11-20", 1, 1), machine_uuid=machine))

@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import api_client, token_for
 from tests.usage.ingest.helpers import envelope, post
+from usage.ingest.pipeline import process_batch
 from usage.models import IngestBatch, RequestKey, SharedRequest
 
 pytestmark = pytest.mark.django_db
@@ -82,3 +83,34 @@ def test_malformed_request_keys_are_refused_with_their_path_and_store_nothing(ow
     assert response.status_code == 400
     assert path in response.json()["errors"]
     assert not RequestKey.objects.exists()
+
+
+def test_a_replayed_batch_counts_the_keys_it_claimed_as_created_again(owner):
+    client = api_client(token_for(owner))
+    laptop = uuid.uuid4()
+    post(client, keys_body(uuid.uuid4(), A))  # another machine owns A
+    answer = post(client, keys_body(laptop, A, B, C)).json()
+    batch = IngestBatch.objects.get(public_id=answer["batch_id"])
+
+    replayed = process_batch(batch, live=False)
+
+    assert replayed.counts["request_keys"] == answer["counts"]["request_keys"]
+    assert (answer["counts"]["request_keys"]["created"], replayed.foreign_request_keys) == (
+        2,
+        [A],
+    )
+
+
+def test_thousands_of_keys_are_claimed_and_told_apart_in_one_report(owner):
+    client = api_client(token_for(owner))
+    first = [f"{n:016x}" for n in range(0, 3000)]
+    second = [f"{n:016x}" for n in range(2000, 4500)]
+    post(client, keys_body(uuid.uuid4(), *first))
+
+    answer = post(client, keys_body(uuid.uuid4(), *second)).json()
+
+    counts = answer["counts"]["request_keys"]
+    assert (counts["created"], counts["updated"], counts["unchanged"]) == (1500, 1000, 0)
+    assert answer["foreign_request_keys"] == second[:1000]
+    assert RequestKey.objects.count() == 4500
+    assert SharedRequest.objects.count() == 1000

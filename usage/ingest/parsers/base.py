@@ -140,6 +140,9 @@ class Reader:
     # --- scalars ---------------------------------------------------------------------------
     @staticmethod
     def integer(value: Any, path: str, *, maximum: int = MAX_TOKENS) -> int:
+        # Almost every value is a plain int in range (a bool's type is bool, not int).
+        if type(value) is int and 0 <= value <= maximum:
+            return value
         if isinstance(value, bool) or not isinstance(value, int | Decimal):
             raise ParseError(path, f"expected a whole number, got {_type_name(value)}")
         if isinstance(value, Decimal):
@@ -157,6 +160,9 @@ class Reader:
     def decimal(
         value: Any, path: str, *, maximum: Decimal = MAX_COST, places: Decimal = COST_PLACES
     ) -> Decimal:
+        # The common case (JSON floats arrive as Decimals): a positive amount within range.
+        if type(value) is Decimal and value.is_finite() and 0 < value <= maximum:
+            return value.quantize(places, rounding=ROUND_HALF_EVEN)
         if isinstance(value, bool) or not isinstance(value, int | Decimal | float):
             raise ParseError(path, f"expected a number, got {_type_name(value)}")
         try:
@@ -228,6 +234,11 @@ class Reader:
 
     def strings(self, value: Any, path: str, *, max_length: int = 200) -> list[str]:
         items = self.arr(value, path)
+        if all(
+            type(item) is str and 0 < len(item) <= max_length and "\x00" not in item
+            for item in items
+        ):
+            return list(items)
         return [
             self.string(item, f"{path}[{i}]", max_length=max_length) for i, item in enumerate(items)
         ]

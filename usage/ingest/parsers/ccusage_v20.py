@@ -7,8 +7,12 @@ records and ignores every field it does not need, so additive ccusage changes ne
 import re
 from collections.abc import Iterable
 from datetime import timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 
+from usage.figures import COST_PLACES
 from usage.ingest.parsers.base import (
+    MAX_COST,
+    MAX_TOKENS,
     DailyRow,
     HourlyRow,
     ParseError,
@@ -26,9 +30,29 @@ SYNTHETIC_MODEL = "<synthetic>"
 MAX_MODEL = 200
 MAX_PROJECT_KEY = 500
 MAX_SESSION_ID = 200
+ZERO_COST = Decimal(0).quantize(COST_PLACES)
 
 
 def tokens(r: Reader, row: dict, path: str, *, cost_key: str = "totalCost") -> Tokens:
+    inp, out = row.get("inputTokens"), row.get("outputTokens")
+    created, read = row.get("cacheCreationTokens", 0), row.get("cacheReadTokens", 0)
+    cost = row.get(cost_key)
+    # The common case, checked without building a JSON path per field: whole numbers and a
+    # Decimal cost, all in range (what Reader.integer and Reader.decimal would return as is).
+    if (
+        type(inp) is int
+        and type(out) is int
+        and type(created) is int
+        and type(read) is int
+        and min(inp, out, created, read) >= 0
+        and max(inp, out, created, read) <= MAX_TOKENS
+        and type(cost) is Decimal
+        and cost.is_finite()
+        and 0 <= cost <= MAX_COST
+    ):
+        # -0.0 (ccusage's empty report) is simply zero, as Reader.decimal makes it.
+        cost_usd = cost.quantize(COST_PLACES, rounding=ROUND_HALF_EVEN) if cost else ZERO_COST
+        return Tokens(inp, out, created, read, cost_usd)
     return Tokens(
         input_tokens=r.integer(r.get(row, "inputTokens", path), f"{path}.inputTokens"),
         output_tokens=r.integer(r.get(row, "outputTokens", path), f"{path}.outputTokens"),
