@@ -72,12 +72,13 @@ def overview(request):
     month: dict[str, Any] = {"since": since, "until": until, "scope": scope}
     if team_view:
         # The team's machines that cost the most, the rest summed (thousands in a big team).
-        by_machine = shares(
-            queries.top_team_machines(user, since=since, until=until, limit=MACHINES_SHOWN + 1),
-            limit=MACHINES_SHOWN,
-        )
+        top = queries.top_team_machines(user, since=since, until=until, limit=MACHINES_SHOWN + 1)
+        machine_count = len(top["results"]) + top["others"]["count"]
+        by_machine = shares(top, limit=MACHINES_SHOWN)
     else:
-        by_machine = shares(queries.aggregate_usage(user, group_by="machine", **month))
+        answer = queries.aggregate_usage(user, group_by="machine", **month)
+        machine_count = len(answer["results"])
+        by_machine = shares(answer)
     if team_view:
         # Two people's "laptop" need their owner's name to be told apart.
         shown = Machine.objects.visible_to(viewer).filter(
@@ -115,6 +116,8 @@ def overview(request):
         "period_keep": {"scope": "team"} if team_view else {},
         "summary": summary,
         "by_machine": by_machine,
+        # Every machine with usage in the period, not the card's rows (the tail is one row).
+        "machine_count": machine_count,
         "by_project": by_project,
         "active": [block_card(b, now) for b in running],
         "active_count": running_count,

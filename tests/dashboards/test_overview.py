@@ -12,7 +12,7 @@ from tests.conftest import login, make_member
 from tests.dashboards.conftest import NOW
 from tests.factories import BudgetFactory, MachineFactory, daily, rate_limit
 from usage.analytics.blocks import recompute_blocks
-from usage.models import Subscription
+from usage.models import DailyUsage, Subscription
 
 pytestmark = pytest.mark.django_db
 
@@ -295,6 +295,20 @@ def test_the_team_machine_card_names_the_costliest_and_sums_the_rest_exactly(big
     assert card[0]["label"].startswith("pc11")
     assert card[-1]["label"] == "13 others"
     assert sum(r["cost_usd"] for r in card) == response.context["summary"].period.cost_usd
+    # The count is every machine with usage in the period, not the card's 9 rows.
+    with_usage = (
+        DailyUsage.objects.filter(
+            machine__team=admin.membership.team,
+            day__gte=NOW.date().replace(day=1),
+            day__lte=NOW.date(),
+        )
+        .values("machine")
+        .distinct()
+        .count()
+    )
+    assert with_usage == 21
+    assert response.context["machine_count"] == with_usage
+    assert '<dd id="machine-count">21</dd>' in response.content.decode()
 
 
 def test_team_machines_cut_keeps_a_single_leftover_and_checks_permissions(populated, cast):
