@@ -30,6 +30,7 @@ import argparse
 import gc
 import importlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -476,6 +477,9 @@ def vacuum_without_autovacuum() -> str:
         for table in tables:
             print(f"== autovacuum is off: VACUUM (ANALYZE) {table}", flush=True)
             cur.execute(f'VACUUM (ANALYZE) "{table}"')
+        if tables:
+            # Write the pages the vacuum dirtied now, not during the timed requests.
+            cur.execute("CHECKPOINT")
     return ", ".join(f"`{t}`" for t in tables)
 
 
@@ -565,9 +569,10 @@ class Report:
 
 
 def percentile(samples: list[float], pct: float) -> float:
-    """Nearest-rank percentile of `samples` (seconds or anything else)."""
+    """Nearest-rank percentile of `samples` (seconds or anything else): the smallest sample
+    with at least `pct` % of the samples at or below it (the 19th of 20 for p95)."""
     ordered = sorted(samples)
-    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(pct / 100 * len(ordered))))
     return ordered[rank - 1]
 
 
@@ -635,6 +640,10 @@ def measure_reads(report: Report, repeat: int, only: str | None) -> list[dict]:
             reset_queries()
             with CaptureQueriesContext(connection) as captured:
                 response = client.get(url)
+            # What the warm-up built for good, as a web process after its first requests
+            # (telemetry_site.wsgi.FreezeAfterWarmUp).
+            gc.collect()
+            gc.freeze()
             status = response.status_code
             if status != 200:
                 raise SystemExit(f"{who} {url} answered {status}: the figures would be wrong")
