@@ -513,6 +513,9 @@ def _measure_concurrent(database_url: str, machines, options: Options, rng) -> d
         start_new_session=True,
     )
     results = []
+    # A SIGTERM (timeout, kill) ends the run through the finally below, which stops the web
+    # server and the worker: a worker left behind would take the next run's tasks.
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         _wait_for(f"http://127.0.0.1:{port}/healthz", web)
         time.sleep(3)  # the worker connects to the broker
@@ -590,7 +593,12 @@ def _measure_concurrent(database_url: str, machines, options: Options, rng) -> d
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+        signal.signal(signal.SIGTERM, previous)
     return {"n": len(chosen), "rounds": results}
+
+
+def _exit_on_signal(signum, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _cpu_by_role(web_group: int, worker_group: int) -> dict[str, float]:
