@@ -83,66 +83,11 @@
     }, Promise.resolve());
   }
 
-  /* A long menu (select[data-search]: a big team's machines, members or projects) holds
-     "All" and the chosen option; a search box before it asks the menu's search endpoint for
-     matches as the viewer types and offers them in the menu, the chosen option kept. */
-  function setUpMenuSearch(select) {
-    var url = select.getAttribute("data-search");
-    var prompt = select.getAttribute("data-search-label") || "Search";
-    var input = document.createElement("input");
-    input.type = "search";
-    input.className = "menu-search";
-    input.placeholder = prompt + "…";
-    input.autocomplete = "off";
-    input.setAttribute("aria-label", prompt);
-    input.setAttribute("aria-controls", select.id);
-    input.setAttribute("data-search-for", select.name);
-    select.parentNode.insertBefore(input, select);
-    var timer, asked = 0;
-
-    function option(label, value, disabled) {
-      var item = new Option(label, value);
-      item.disabled = Boolean(disabled);
-      return item;
-    }
-
-    function fill(body) {
-      var all = select.options[0];
-      var chosen = select.selectedIndex > 0 ? select.options[select.selectedIndex] : null;
-      select.textContent = "";
-      select.appendChild(all);
-      if (chosen) select.appendChild(chosen);
-      body.results.forEach(function (found) {
-        if (chosen && found.id === chosen.value) return;
-        select.appendChild(option(found.label, found.id));
-        if (select.name === "machine" && config.machine_labels) config.machine_labels[found.id] = found.label;
-      });
-      if (!body.results.length) select.appendChild(option("No match", "", true));
-      else if (body.more) select.appendChild(option("More match: type more of the name", "", true));
-      if (!chosen) select.selectedIndex = 0;
-    }
-
-    function search() {
-      var mine = ++asked;
-      var text = input.value.trim();
-      select.setAttribute("aria-busy", "true");
-      getJSON(url + "?" + new URLSearchParams({ q: text }).toString())
-        .then(function (body) { if (mine === asked) fill(body); })
-        .catch(function (error) { if (mine === asked) showError(error); })
-        .finally(function () { if (mine === asked) select.removeAttribute("aria-busy"); });
-    }
-
-    input.addEventListener("input", function () {
-      clearTimeout(timer);
-      timer = setTimeout(search, 250);
-    });
-    input.addEventListener("keydown", function (event) {
-      // Enter searches now instead of applying the filters with the old menu.
-      if (event.key !== "Enter") return;
-      event.preventDefault();
-      clearTimeout(timer);
-      search();
-    });
+  /* The machine menu's search (menu_search.js) names machines the page did not list: keep
+     their labels for a split by machine. */
+  function learnFromMenuSearch(event) {
+    if (!config.machine_labels) return;
+    event.detail.forEach(function (found) { config.machine_labels[found.id] = found.label; });
   }
 
   /* Requests one after the other: a filter change costs the server one query at a time. */
@@ -521,7 +466,8 @@
     metric = document.getElementById("explorer-metric");
     if (!config || !metric) return;
     rowsPage = config.rows_page || 1;
-    Array.prototype.forEach.call(document.querySelectorAll("#filters select[data-search]"), setUpMenuSearch);
+    var machineMenu = document.querySelector('#filters select[data-search][name="machine"]');
+    if (machineMenu) machineMenu.addEventListener("menu-search:results", learnFromMenuSearch);
     metric.addEventListener("change", function () { if (lastChartData) drawChart(lastChartData); });
     var form = document.getElementById("filters");
     apply({ params: config.params, period: config.period, split: config.split, preset: config.preset }, null);

@@ -1,7 +1,9 @@
-/* The sessions list's long filter menus (select[data-search]: a big team's machines, members or
-   projects) hold "All" and the chosen option; a search box before each asks the menu's search
-   endpoint (GET /usage/search/<kind>/?q=…) for matches as the viewer types and offers them in
-   the menu, the chosen option kept. The explorer does the same in explorer.js. */
+/* The long filter menus of the explorer and the sessions list (select[data-search]: a big
+   team's machines, members or projects) hold "All" and the chosen option; a search box before
+   each asks the menu's search endpoint (GET /usage/search/<kind>/?q=…) for matches as the
+   viewer types and offers them in the menu, the chosen option kept. Each answer is also sent
+   to the menu as a "menu-search:results" event (detail: the results), for a page that keeps
+   the labels (explorer.js). */
 (function () {
   "use strict";
 
@@ -35,6 +37,7 @@
         if (chosen && found.id === chosen.value) return;
         select.appendChild(option(found.label, found.id));
       });
+      select.dispatchEvent(new CustomEvent("menu-search:results", { detail: results }));
       if (failure) select.appendChild(option(failure, "", true));
       else if (!results.length) select.appendChild(option("No match", "", true));
       else if (more) select.appendChild(option("More match: type more of the name", "", true));
