@@ -298,19 +298,9 @@ def reset_point(hourly, since: datetime) -> datetime | None:
     there on depends only on buckets at or after it. Walks back from `since`
     through the hours of `hourly` (a HourlyUsage queryset); None means "from the beginning".
     """
-    candidate = floor_hour(since)
-    hours = hourly.filter(hour__lt=candidate).values_list("hour", flat=True).distinct()
-    hours = hours.order_by("-hour")
-    offset, chunk = 0, 500
-    while True:
-        page = list(hours[offset : offset + chunk])
-        for hour in page:
-            if candidate - hour > BLOCK_LENGTH:
-                return candidate
-            candidate = hour
-        if len(page) < chunk:
-            return None
-        offset += chunk
+    start = floor_hour(since)
+    hours = hourly.filter(hour__lt=start).values_list("hour", flat=True).distinct()
+    return _later_of_first_gap(hours.order_by("-hour"), start)
 
 
 @dataclass
@@ -371,16 +361,22 @@ def next_reset_point(hourly, until: datetime) -> datetime | None:
     """The earliest bucket hour after `until` that opens a block whatever came before it (more
     than 5 hours after the bucket hour before it; see reset_point), or None. Blocks from there
     on depend only on buckets at or after it. Walks forward through the hours of `hourly`."""
-    candidate = floor_hour(until)
-    hours = hourly.filter(hour__gt=candidate).values_list("hour", flat=True).distinct()
-    hours = hours.order_by("hour")
-    offset, chunk = 0, 500
+    start = floor_hour(until)
+    hours = hourly.filter(hour__gt=start).values_list("hour", flat=True).distinct()
+    return _later_of_first_gap(hours.order_by("hour"), start)
+
+
+def _later_of_first_gap(hours, start: datetime) -> datetime | None:
+    """Walks `hours` (bucket hours ordered away from `start`, either way), 500 at a time, and
+    returns the later hour of the first two neighbours (`start` first) more than BLOCK_LENGTH
+    apart; None when there is no such gap."""
+    previous, offset, chunk = start, 0, 500
     while True:
         page = list(hours[offset : offset + chunk])
         for hour in page:
-            if hour - candidate > BLOCK_LENGTH:
-                return hour
-            candidate = hour
+            if abs(hour - previous) > BLOCK_LENGTH:
+                return max(hour, previous)
+            previous = hour
         if len(page) < chunk:
             return None
         offset += chunk

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.crafted_logs import assistant_line, write_session
-from tests.factories import hour, utc
+from tests.factories import MachineFactory, hour, utc
 from tests.usage.analytics.test_blocks_match_ccusage import assert_same_blocks, parse_time
 from tests.usage.ccusage_runs import envelope, require_ccusage, run_ccusage
 from usage.analytics import blocks
@@ -235,3 +235,22 @@ def test_a_late_hour_exactly_at_a_blocks_end_is_recomputed_into_that_block(lapto
     assert [(b.start_time, b.last_activity) for b in Block.objects.order_by("start_time")] == [
         (at(0), at(5))
     ]
+
+
+# --- Where a recompute may start and stop ---------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_reset_points_are_the_later_hour_of_the_first_gap_over_5_hours_each_way():
+    """Hours 00, 01, 06 (exactly 5 h after 01: no reset), 12 (6 h after 06: a reset) and 13:
+    walking back from 14:00 or forward from 00:00 finds 12:00; a walk that meets no gap,
+    None."""
+    machine = MachineFactory()
+    day = utc(2026, 11, 20, 0)
+    for h in (0, 1, 6, 12, 13):
+        hour(machine, day + timedelta(hours=h))
+    hourly = machine.hourly.all()
+    assert blocks.reset_point(hourly, day + timedelta(hours=14)) == day + timedelta(hours=12)
+    assert blocks.reset_point(hourly, day + timedelta(hours=11)) is None
+    assert blocks.next_reset_point(hourly, day) == day + timedelta(hours=12)
+    assert blocks.next_reset_point(hourly, day + timedelta(hours=12)) is None
