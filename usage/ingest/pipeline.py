@@ -354,7 +354,7 @@ def process_batch(batch: IngestBatch, *, body: bytes | None = None, live: bool =
         try:
             with transaction.atomic():
                 result = _store(batch, envelope, live=live, team=team)
-                transaction.on_commit(lambda: queue_derived_work(batch.pk))
+                transaction.on_commit(lambda: queue_derived_work(batch.pk, result.machine))
         except _Unregistered:
             # The report registers a machine: its subscription is read (or created) outside
             # the long transaction, so a member's second machine never waits for the first
@@ -363,7 +363,7 @@ def process_batch(batch: IngestBatch, *, body: bytes | None = None, live: bool =
             subscription = Subscription.default_for(batch.user)
             with transaction.atomic():
                 result = _store(batch, envelope, live=live, team=team, subscription=subscription)
-                transaction.on_commit(lambda: queue_derived_work(batch.pk))
+                transaction.on_commit(lambda: queue_derived_work(batch.pk, result.machine))
     except ParseError as exc:
         error = IngestError(f"Invalid report: {exc}", exc.as_errors())
         _mark_failed(batch, str(exc), peek_machine_uuid(data), live=live, refused=True)
@@ -398,10 +398,11 @@ def process_batch(batch: IngestBatch, *, body: bytes | None = None, live: bool =
     return result
 
 
-def queue_derived_work(batch_id: int) -> None:
+def queue_derived_work(batch_id: int, machine: Machine | None = None) -> None:
     """Ask for blocks, pace and budget checks (usage.receivers queues them); the ingest already
-    succeeded whatever happens, and a batch left underived is found by the sweep."""
-    signals.batch_stored.send(sender=IngestBatch, batch_id=batch_id)
+    succeeded whatever happens, and a batch left underived is found by the sweep. `machine`,
+    the batch's machine when at hand, saves receivers reading it again."""
+    signals.batch_stored.send(sender=IngestBatch, batch_id=batch_id, machine=machine)
 
 
 def _leave_waiting(batch: IngestBatch, reason: str) -> None:

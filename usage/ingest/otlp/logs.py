@@ -310,23 +310,32 @@ def rebuild(machine: Machine, batch: IngestBatch, team, new: list[OtlpRequest]) 
     )
 
 
-def supersede_after_agent(sender, batch_id: int, **kwargs) -> None:
+def supersede_after_agent(sender, batch_id: int, machine: Machine | None = None, **kwargs) -> None:
     """After an agent batch committed: remove the OTLP figures of the days, hours and sessions
-    it reported for the same owner's machine of the same hostname (the agent is the reference)."""
-    # The body is read only when the owner also has an OTLP machine (below).
-    batch = (
-        IngestBatch.objects.select_related("machine").defer("body_gzip").filter(pk=batch_id).first()
-    )
-    if batch is None or batch.machine is None or batch.machine.ingest_path != IngestPath.AGENT:
-        return
-    agent = batch.machine
-    if not agent.hostname:
+    it reported for the same owner's machine of the same hostname (the agent is the reference).
+    `machine` is the batch's machine when the sender has it (ingest does), else it is read."""
+    batch = None
+    if machine is None:
+        batch = (
+            IngestBatch.objects.select_related("machine")
+            .defer("body_gzip")
+            .filter(pk=batch_id)
+            .first()
+        )
+        machine = batch.machine if batch is not None else None
+    if machine is None or machine.ingest_path != IngestPath.AGENT or not machine.hostname:
         return
     otlp = Machine.objects.filter(
-        owner_id=agent.owner_id, ingest_path=IngestPath.OTLP, hostname__iexact=agent.hostname
+        owner_id=machine.owner_id, ingest_path=IngestPath.OTLP, hostname__iexact=machine.hostname
     )
     if not otlp.exists():
         return
+    agent = machine
+    # The body is read only now, for an owner who also has an OTLP machine.
+    if batch is None:
+        batch = IngestBatch.objects.defer("body_gzip").filter(pk=batch_id).first()
+        if batch is None:
+            return
     # Ingest stamps only the facts a batch changed, so what the batch reported is read from
     # its archive: parsed again only here, for an owner who also has an OTLP machine.
     try:
