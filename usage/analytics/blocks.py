@@ -356,7 +356,6 @@ def _differs(obj, values: dict) -> bool:
     return False
 
 
-@transaction.atomic
 def next_reset_point(hourly, until: datetime) -> datetime | None:
     """The earliest bucket hour after `until` that opens a block whatever came before it (more
     than 5 hours after the bucket hour before it; see reset_point), or None. Blocks from there
@@ -382,6 +381,7 @@ def _later_of_first_gap(hours, start: datetime) -> datetime | None:
         offset += chunk
 
 
+@transaction.atomic
 def recompute_blocks(
     subscription_id: int,
     since: datetime | None = None,

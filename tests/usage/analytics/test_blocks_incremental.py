@@ -169,3 +169,17 @@ def test_a_late_hour_days_back_recomputes_only_the_blocks_it_can_reach(member):
     for block in Block.objects.exclude(start_time=START + timedelta(hours=10)):
         assert (block.pk, block.computed_at) == later[block.start_time]
     assert stored(subscription_id) == expected(subscription_id)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_recompute_outside_any_transaction_makes_its_own(member):
+    """Tasks and commands call recompute_blocks with no transaction open; its subscription
+    lock (SELECT … FOR UPDATE) needs one, which the function opens itself."""
+    from tests.factories import MachineFactory, hour
+
+    machine = MachineFactory(owner=member)
+    start = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    for h in range(3):
+        hour(machine, start + timedelta(hours=h))
+    recompute_blocks(machine.subscription_id, now=start + timedelta(days=1))
+    assert Block.objects.filter(subscription_id=machine.subscription_id).count() == 1
