@@ -5,6 +5,7 @@ not use are 403. The rules themselves live in accounts.team and accounts.login.
 """
 
 import logging
+import shlex
 import smtplib
 from functools import wraps
 from urllib.parse import urlencode
@@ -188,6 +189,9 @@ def tokens(request) -> HttpResponse:
         "created": created,
         # Shown once, in this response only; the database keeps just its hash.
         "raw_token": raw_token,
+        # The token's name as the machine's, quoted for a shell (POSIX and PowerShell take
+        # single quotes) and joined with "=" so a name starting with "-" is no option.
+        "setup_name_arg": f"--name={shlex.quote(created.name)}" if created else "",
         "site_url": settings.SITE_URL,
     }
     return render(request, "accounts/tokens.html", context, status=201 if created else 200)

@@ -140,7 +140,8 @@ def resolve_member(viewer, value) -> User:
             return viewer
         member_uuid = _as_uuid(text)
         lookup = Q(public_id=member_uuid) if member_uuid else Q(email__iexact=text)
-        user = User.objects.filter(lookup).first()
+        # No address holds a NUL, which PostgreSQL would refuse to even compare.
+        user = None if "\x00" in text else User.objects.filter(lookup).first()
     team = team_of(viewer)
     if user is None or (user.pk != viewer.pk and (team is None or team_of(user) != team)):
         raise Http404("No such member in your team.")
@@ -161,7 +162,7 @@ def resolve_project(viewer, value) -> Project:
             project_uuid = _as_uuid(value)
             if project_uuid is not None:
                 project = projects.filter(public_id=project_uuid).first()
-            if project is None:
+            if project is None and "\x00" not in str(value):
                 project = projects.filter(key=str(value)).first()
     team = team_of(viewer)
     if project is None or team is None or project.team_id != team.pk:

@@ -247,6 +247,8 @@ def filter_search(request, kind: str):
             {"detail": f"No search for {kind!r}; use machine, member or project."}, status=404
         )
     text = request.GET.get("q", "").strip()
+    if "\x00" in text:
+        return _search_error("q", "Null characters are not allowed.")
     if len(text) > SEARCH_MAX_TEXT:
         return _search_error("q", f"Ensure this value has at most {SEARCH_MAX_TEXT} characters.")
     ids = request.GET.getlist("id")

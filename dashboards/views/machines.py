@@ -35,6 +35,7 @@ from usage.naming import NAME_MAX, MachineNameError, readable_name, rename_machi
 from usage.pricing import models_without_ccusage_price
 
 log = logging.getLogger(__name__)
+TOKEN_NAME_MAX = ApiToken._meta.get_field("name").max_length or 100
 # Machines a page shows: a 1,000-member team has thousands.
 MACHINES_PER_PAGE = 50
 
@@ -59,6 +60,8 @@ def machine_token(request):
         except ValueError as exc:
             return _machines_page(request, token_error=str(exc), status=400)
         label = f"Machine set-up: {name}"
+        if len(label) > TOKEN_NAME_MAX:
+            label = name  # a long machine name alone still fits (both hold 100 characters)
     else:
         label = f"Machine set-up {timezone.now():%Y-%m-%d %H:%M} UTC"
     created, raw = ApiToken.issue(request.user, label, [Scope.INGEST])
@@ -122,8 +125,9 @@ def _machines_page(
             "site_url": settings.SITE_URL,
             "agent_wheel_url": _wheel_url_or_none(),
             "new_token": new_token,
-            # Quoted for a shell (POSIX and PowerShell both take single quotes).
-            "new_token_name_arg": f" --name {shlex.quote(new_token_machine)}"
+            # Quoted for a shell (POSIX and PowerShell both take single quotes); joined with
+            # "=" so a name that starts with "-" is not read as another option.
+            "new_token_name_arg": f" --name={shlex.quote(new_token_machine)}"
             if new_token_machine
             else "",
             "token_error": token_error,

@@ -2,6 +2,10 @@
 
 from rest_framework.pagination import LimitOffsetPagination
 
+# The furthest `offset` a list takes: far past any real list, and well inside the database's
+# integers (a larger one is a 400 naming it, not an overflow).
+MAX_OFFSET = 10_000_000
+
 
 class Pagination(LimitOffsetPagination):
     default_limit = 100

@@ -207,6 +207,23 @@ def test_a_new_token_is_shown_once_and_then_only_by_prefix_and_last_four(cast):
     assert token.prefix in listing and token.last_four in listing
 
 
+@pytest.mark.parametrize(
+    ("name", "argument"),
+    [
+        ("laptop", "--name=laptop"),
+        ('$(touch x) " y', "--name=&#x27;$(touch x) &quot; y&#x27;"),
+        ("-x", "--name=-x"),
+    ],
+)
+def test_the_setup_command_passes_the_token_name_quoted_for_a_shell(cast, name, argument):
+    response = client_as(cast, "member").post(
+        reverse("tokens"), {"name": name, "scopes": ["ingest"]}
+    )
+    html = response.content.decode()
+    command = html[html.index("claude-telemetry setup --server") :].split("</pre>", 1)[0]
+    assert command.endswith(" " + argument)
+
+
 def test_the_token_list_shows_last_use_and_expiry_in_the_viewers_timezone(cast):
     member = cast["member"]
     member.timezone = "Asia/Tokyo"

@@ -102,9 +102,21 @@ def test_a_token_made_for_a_named_machine_carries_its_name(member):
     assert token.name == "Machine set-up: Work laptop"
     html = response.content.decode()
     command = html[html.index("claude-telemetry setup --server") :].split("</code>", 1)[0]
-    assert command.endswith("--name &#x27;Work laptop&#x27;")
+    assert command.endswith("--name=&#x27;Work laptop&#x27;")
     tokens_page = login(member).get(reverse("tokens")).content.decode()
     assert "Machine set-up: Work laptop" in tokens_page
+
+
+def test_a_long_or_dashed_machine_name_still_makes_a_working_command(member):
+    long_name = "x" * 100
+    response = login(member).post(reverse("machine_token"), {"machine": long_name})
+    assert response.status_code == 201
+    assert ApiToken.objects.get(user=member).name == long_name
+    response = login(member).post(reverse("machine_token"), {"machine": "-x"})
+    html = response.content.decode()
+    command = html[html.index("claude-telemetry setup --server") :].split("</code>", 1)[0]
+    # "--name=-x", not "--name -x": argparse would read "-x" as an option.
+    assert command.endswith(" --name=-x")
 
 
 @pytest.mark.parametrize(

@@ -302,3 +302,17 @@ def test_project_search_finds_projects_past_the_menu(cast, team_a):
     assert menu_html(html, "project").count("<option") == 1
     body = login(cast["member"]).get(search_url("project"), {"q": "svc5"}).json()
     assert [p["label"] for p in body["results"]] == [f"svc5{n}" for n in range(10)]
+
+
+@pytest.mark.parametrize("kind", ["machine", "member", "project"])
+def test_a_null_character_in_a_search_or_a_filter_is_refused_not_a_server_error(
+    cast, populated, kind
+):
+    """PostgreSQL cannot even compare text holding NUL: the search answers 400 naming `q`, and
+    a member or project filter holding one is simply no such member or project."""
+    client = login(cast["owner"])
+    response = client.get(search_url(kind), {"q": "lap\x00top"})
+    assert response.status_code == 400
+    assert response.json()["errors"]["q"] == ["Null characters are not allowed."]
+    assert client.get("/team/", {"member": "owner\x00@a.example"}).status_code == 404
+    assert client.get("/api/v1/usage/", {"project": "web\x00app"}).status_code in (400, 404)

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.access import Viewer, is_team_admin, team_of
 from telemetry_site.api.errors import RETRY_AFTER, error_responses
-from telemetry_site.api.pagination import Pagination
+from telemetry_site.api.pagination import MAX_OFFSET, Pagination
 from telemetry_site.api.views import ReadView, validated
 from usage.analytics import ratelimits
 from usage.api.common import (
@@ -36,7 +36,7 @@ class RateLimitQuerySerializer(WhoseSerializer):
         min_value=1,
         help_text="Subscriptions a page: 100 unless asked, 1,000 at most.",
     )
-    offset = serializers.IntegerField(required=False, min_value=0)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET)
 
 
 class ReadingSerializer(serializers.Serializer):

@@ -6,7 +6,7 @@ from rest_framework.utils.urls import replace_query_param
 
 from telemetry_site.api.errors import RETRY_AFTER, error_responses
 from telemetry_site.api.fields import DayField, MoneyField
-from telemetry_site.api.pagination import Pagination
+from telemetry_site.api.pagination import MAX_OFFSET, Pagination
 from telemetry_site.api.views import ReadView, validated
 from usage import queries
 from usage.api.common import (
@@ -145,7 +145,7 @@ class SessionQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(
         required=False, min_value=1, help_text="Sessions a page: 100 unless asked, 1,000 at most."
     )
-    offset = serializers.IntegerField(required=False, min_value=0)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET)
 
 
 class SessionListView(ReadView, generics.ListAPIView):

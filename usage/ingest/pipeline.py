@@ -423,6 +423,9 @@ def _mark_failed(
     under the team's cap (usage.ingest.rejected); a replay never newly rejects a batch."""
     now = timezone.now()
     rejected = batch.rejected or (refused and live)
+    # The reason may quote the refused text, NUL included, which a PostgreSQL text column
+    # cannot hold: it is kept as its JSON escape.
+    message = message.replace("\x00", "\\u0000")
     with transaction.atomic():
         machine = (
             Machine.objects.filter(uuid=machine_uuid, owner=batch.user).first()

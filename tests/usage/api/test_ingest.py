@@ -588,3 +588,16 @@ def test_a_sync_of_a_known_machine_reads_each_thing_once(owner_client):
     assert not [s for s in sqls if s.startswith('SELECT "usage_machine"."name"')]
     machine_reads = [s for s in sqls if s.startswith("SELECT") and 'FROM "usage_machine"' in s]
     assert len(machine_reads) == 1, machine_reads
+
+
+def test_a_nul_in_a_refused_key_is_a_400_and_the_batch_records_why(fixtures_dir, owner_client):
+    """The parser quotes the refused key in its reason; a NUL there must not make the record
+    of the refusal fail (PostgreSQL text holds no NUL): a 400, and the batch ends failed."""
+    body = envelope(fixture_reports())
+    body["projects"] = {"-home-dev-q\u0000": {"cwd": "/home/dev/q"}}
+    response = post(owner_client, body)
+    assert response.status_code == 400, response.content
+    assert "NUL" in response.content.decode()
+    batch = IngestBatch.objects.get()
+    assert batch.status == BatchStatus.FAILED
+    assert "\\u0000" in batch.error and "\x00" not in batch.error

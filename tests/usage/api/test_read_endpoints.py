@@ -389,10 +389,18 @@ def test_sessions_beyond_the_count_cap_are_paged_without_a_count(data, cast, mon
 
 def test_a_bad_page_of_sessions_is_a_400_naming_the_field(data, cast):
     client = client_for(cast["owner"])
-    for field, value in (("limit", "0"), ("limit", "x"), ("offset", "-1"), ("offset", "y")):
-        response = client.get(SESSIONS, {field: value})
-        assert response.status_code == 400
-        assert field in response.json()["errors"]
+    too_far = str(2**63)  # past PostgreSQL's bigint: a 400, never an overflow
+    for field, value in (
+        ("limit", "0"),
+        ("limit", "x"),
+        ("offset", "-1"),
+        ("offset", "y"),
+        ("offset", too_far),
+    ):
+        for url in (SESSIONS, "/api/v1/plan-value/", "/api/v1/rate-limits/"):
+            response = client.get(url, {field: value, "scope": "team"})
+            assert response.status_code == 400, (url, field, value)
+            assert field in response.json()["errors"]
 
 
 def test_a_session_reads_the_same_as_drfs_own_serializer(data, cast, team_a):
