@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from dashboards import forms as dashboard_forms
 from tests.factories import (
     MachineFactory,
     ProjectFactory,
@@ -70,3 +71,14 @@ def populated(cast, team_a) -> Populated:
     session(outsider_machine, project=outsider_project, last_activity=NOW, cost="99.00")
     data.machines["outsider"] = [outsider_machine]
     return data
+
+
+@pytest.fixture
+def short_menus(monkeypatch):
+    """Menus of more than two options are searched (the same code path as 3,000 machines)."""
+    monkeypatch.setattr(dashboard_forms, "MENU_LIMIT", 2)
+
+
+def menu_html(html: str, name: str) -> str:
+    start = html.index(f'name="{name}"')
+    return html[html.rindex("<select", 0, start) : html.index("</select>", start)]

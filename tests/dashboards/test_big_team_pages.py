@@ -14,11 +14,10 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Role
 from budgets.forms import ExemptionForm
-from dashboards import forms as dashboard_forms
 from dashboards.views import explorer as explorer_view
 from dashboards.views import projects as projects_view
 from tests.conftest import login, make_member
-from tests.dashboards.conftest import NOW
+from tests.dashboards.conftest import NOW, menu_html
 from tests.factories import MachineFactory, ProjectFactory, daily, session
 from usage.models import DailyUsage, SessionUsage
 
@@ -32,17 +31,6 @@ PROJECTS = "/projects/"
 def _at_now():
     with time_machine.travel(NOW, tick=False):
         yield
-
-
-@pytest.fixture
-def short_menus(monkeypatch):
-    """Menus of more than two options are searched (the same code path as 3,000 machines)."""
-    monkeypatch.setattr(dashboard_forms, "MENU_LIMIT", 2)
-
-
-def menu_html(html: str, name: str) -> str:
-    start = html.index(f'name="{name}"')
-    return html[html.rindex("<select", 0, start) : html.index("</select>", start)]
 
 
 def add_people(team, first: int, count: int) -> None:

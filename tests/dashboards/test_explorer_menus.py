@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import Role
 from dashboards import forms as dashboard_forms
 from tests.conftest import login, make_member
-from tests.dashboards.conftest import NOW
+from tests.dashboards.conftest import NOW, menu_html
 from tests.factories import MachineFactory, ProjectFactory, daily
 from usage.models import DailyUsage
 
@@ -30,17 +30,6 @@ def search_url(kind: str) -> str:
 def _at_now():
     with time_machine.travel(NOW, tick=False):
         yield
-
-
-@pytest.fixture
-def short_menus(monkeypatch):
-    """Menus of more than two options are searched (the same code path as 3,000 machines)."""
-    monkeypatch.setattr(dashboard_forms, "MENU_LIMIT", 2)
-
-
-def menu_html(html: str, name: str) -> str:
-    start = html.index(f'name="{name}"')
-    return html[html.rindex("<select", 0, start) : html.index("</select>", start)]
 
 
 def add_people(team, first: int, count: int) -> None:
