@@ -206,35 +206,21 @@ def usage_summary(
 def shares(rows: dict, limit: int = 8) -> list[dict]:
     """aggregate_usage rows with each one's share of the cost; the tail folded into "Other"."""
     total = rows["totals"]["cost_usd"] or Decimal(0)
-    results = rows["results"]
-    if "others" in rows:
-        # An answer already cut (queries.top_team_machines) says what it left out.
-        return _shares_of_cut(rows, limit, total)
-    # Folding a single row into "1 others" would hide it for nothing.
-    cut = limit if len(results) > limit + 1 else len(results)
-    picked, rest = results[:cut], results[cut:]
-    out = [
-        {
-            "key": r["key"],
-            "label": r["label"],
-            "cost_usd": r["cost_usd"],
-            "total_tokens": r["total_tokens"],
-            "share": float(r["cost_usd"] * 100 / total) if total else 0.0,
-        }
-        for r in picked
-    ]
-    if rest:
-        cost = sum((r["cost_usd"] for r in rest), Decimal(0))
-        out.append(
-            {
-                "key": "",
-                "label": f"{len(rest)} others",
-                "cost_usd": cost,
+    if "others" not in rows:
+        # Cut it here as queries.top_team_machines cuts its answer; folding a single row into
+        # "1 others" would hide it for nothing.
+        results = rows["results"]
+        cut = limit if len(results) > limit + 1 else len(results)
+        rest = results[cut:]
+        rows = {
+            "results": results[:cut],
+            "others": {
+                "count": len(rest),
+                "cost_usd": sum((r["cost_usd"] for r in rest), Decimal(0)),
                 "total_tokens": sum(r["total_tokens"] for r in rest),
-                "share": float(cost * 100 / total) if total else 0.0,
-            }
-        )
-    return out
+            },
+        }
+    return _shares_of_cut(rows, limit, total)
 
 
 def _shares_of_cut(rows: dict, limit: int, total: Decimal) -> list[dict]:
