@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from claude_telemetry.ccusage import ClaudeDirs
+from claude_telemetry.fsutil import atomic_write
+
+log = logging.getLogger(__name__)
 
 # Lines before --since minus this still count toward the window's first day in any timezone.
 ZONE_SLACK = timedelta(days=2)
@@ -92,6 +96,63 @@ def scan(projects_dirs: list[Path], since: date | None = None) -> dict[str, list
     for key, hour in first_hour.items():
         hours.setdefault(hour.strftime("%Y-%m-%dT%H:00:00Z"), []).append(key)
     return {hour: sorted(keys) for hour, keys in sorted(hours.items())}
+
+
+class OwnedKeys:
+    """The request keys the server confirmed as this machine's, so a sync asks only about
+    the others: usually the few requests made since the last sync.
+
+    The first machine to report a request owns it for good (the server never gives a claimed
+    key to another machine), so a key confirmed once needs no second question. Keys another
+    machine owns are not kept: they are asked about again each time, so the answer follows
+    the server if that machine is deleted. Kept in the agent home for one server and machine
+    (`scope`), for the hours of the last KEEP: later windows start after that.
+    """
+
+    FILE = "request-keys-owned.json"
+    KEEP = timedelta(days=10)
+
+    def __init__(self, folder: Path, scope: str):
+        self.path = folder / self.FILE
+        self.scope = scope
+        self.hours: dict[str, set[str]] = {}
+        try:
+            data = json.loads(self.path.read_bytes())
+        except (OSError, ValueError):
+            return
+        if isinstance(data, dict) and data.get("scope") == scope:
+            stored = data.get("hours")
+            if isinstance(stored, dict):
+                self.hours = {
+                    hour: {k for k in keys if isinstance(k, str)}
+                    for hour, keys in stored.items()
+                    if isinstance(hour, str) and isinstance(keys, list)
+                }
+
+    def unasked(self, hours: dict[str, list[str]]) -> dict[str, list[str]]:
+        """The part of `hours` ({UTC hour: keys}, request_keys.scan) not confirmed as owned."""
+        out: dict[str, list[str]] = {}
+        for hour, keys in hours.items():
+            owned = self.hours.get(hour, set())
+            left = [key for key in keys if key not in owned]
+            if left:
+                out[hour] = left
+        return out
+
+    def confirm(self, asked: dict[str, list[str]], foreign: set[str], now: datetime) -> None:
+        """Keep the keys of `asked` the server did not name in `foreign` as owned, drop hours
+        older than KEEP before `now`, and save (a failed save only means asking again)."""
+        for hour, keys in asked.items():
+            owned = [key for key in keys if key not in foreign]
+            if owned:
+                self.hours.setdefault(hour, set()).update(owned)
+        oldest = (now - self.KEEP).astimezone(UTC).strftime("%Y-%m-%dT%H:00:00Z")
+        self.hours = {hour: keys for hour, keys in self.hours.items() if hour >= oldest}
+        data = {"scope": self.scope, "hours": {h: sorted(k) for h, k in self.hours.items()}}
+        try:
+            atomic_write(self.path, json.dumps(data, separators=(",", ":")).encode("utf-8"))
+        except OSError as exc:
+            log.warning("owned request keys not saved (they are asked about again): %s", exc)
 
 
 def without_requests(dirs: ClaudeDirs, foreign: set[str], target: Path) -> str:

@@ -30,11 +30,11 @@ from claude_telemetry.config import (
     save_config,
     save_state,
 )
-from claude_telemetry.envelope import build_envelope, decode, encode, summary
+from claude_telemetry.envelope import build_envelope, decode, encode, fingerprint, summary
 from claude_telemetry.fsutil import LockBusy, exclusive_lock
 from claude_telemetry.projects import project_identity
 from claude_telemetry.report_cache import ReportCache, report_key, tree_fingerprint
-from claude_telemetry.request_keys import scan, without_requests
+from claude_telemetry.request_keys import OwnedKeys, scan, without_requests
 from claude_telemetry.spool import Spool
 from claude_telemetry.statusline import prune_sent_captures, read_new_captures
 from claude_telemetry.summary import human_lines, sent_usage
@@ -433,14 +433,22 @@ class Syncer:
         if hours is None:
             self.progress("Hashing request keys")
             hours = scan(dirs.projects_dirs(), since)
-        if not hours:
+        # Keys the server confirmed as this machine's before are its own for good. The
+        # fingerprint is in the scope: an agent folder copied to another PC or user becomes
+        # a machine of its own, which owns none of them.
+        owned = OwnedKeys(
+            self.home.root,
+            report_key(self.config.server_url, self.config.machine_uuid, fingerprint()),
+        )
+        asked = owned.unasked(hours)
+        if not asked:
             return set()
         envelope = build_envelope(
             self.config,
             ccusage_version=version,
             timezone=timezone,
             since=None,
-            reports={"request_keys": {"hours": hours}},
+            reports={"request_keys": {"hours": asked}},
         )
         envelope["full"] = False  # keys only: it says nothing about which days are complete
         try:
@@ -451,7 +459,9 @@ class Syncer:
         keys = ack.data.get("foreign_request_keys")
         if not isinstance(keys, list):
             return None
-        return {k for k in keys if isinstance(k, str)}
+        foreign = {k for k in keys if isinstance(k, str)}
+        owned.confirm(asked, foreign, datetime.now(UTC))
+        return foreign
 
     def _dry_run(self, envelope: dict, body: bytes, output: Path | None) -> Outcome:
         window = "the whole history" if envelope["full"] else f"days since {envelope['since']}"

@@ -511,6 +511,39 @@ def test_requests_synced_between_machines_later_count_once_in_incremental_syncs(
     assert team_totals() == (32400, Decimal("0.0972"))
 
 
+def test_a_sync_asks_the_server_only_about_requests_it_has_not_had_confirmed(
+    server, token, cli, make_pc
+):
+    from usage.models import IngestBatch
+
+    laptop = make_pc("laptop")
+    home = Path(laptop["HOME"])
+    now = datetime.now(UTC).replace(microsecond=0)
+    stamps = [(now - timedelta(hours=h)).isoformat().replace("+00:00", ".000Z") for h in (3, 2, 1)]
+    write_session(home, "webapp", OCTOBER, [(stamps[0], 8100, 0), (stamps[1], 8100, 0)])
+    setup(cli, laptop, server, token, name="laptop")
+    sync(cli, laptop)
+    write_session(home, "webapp", OCTOBER, [(stamps[2], 8100, 0)])
+
+    sync(cli, laptop)
+
+    asked = [
+        b.counts["request_keys"]
+        for b in IngestBatch.objects.order_by("pk")
+        if "request_keys" in (b.counts or {})
+    ]
+    # The full sync claimed two requests; the next one asked only about the new one.
+    assert [(c["created"], c["unchanged"]) for c in asked] == [(2, 0), (1, 0)]
+    assert team_totals() == (24300, Decimal("0.0729"))
+    # A copy of the agent folder on another PC is another machine: it asks about all of them.
+    desktop = make_pc("desktop")
+    shutil.copytree(home / "agent", Path(desktop["CLAUDE_TELEMETRY_HOME"]))
+    shutil.copytree(home / ".claude", Path(desktop["HOME"]) / ".claude", dirs_exist_ok=True)
+    sync(cli, desktop)
+    sync(cli, desktop)
+    assert team_totals() == (24300, Decimal("0.0729"))
+
+
 def shared_requests(machine_name: str) -> int:
     from usage.models import SharedRequest
 

@@ -2,10 +2,10 @@
 
 import json
 import os
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from claude_telemetry.ccusage import claude_dirs
-from claude_telemetry.request_keys import request_key, scan, without_requests
+from claude_telemetry.request_keys import OwnedKeys, request_key, scan, without_requests
 
 
 def line(message_id: str, request_id: str | None, at: str, **extra) -> str:
@@ -67,3 +67,32 @@ def test_the_copy_leaves_out_only_the_foreign_requests_and_keeps_file_times(tmp_
     assert copy.read_text() == "".join(kept)
     assert copy.stat().st_mtime == 1_700_000_000
     assert path.read_text().count("msg_2") == 1  # the real logs are untouched
+
+
+def test_keys_confirmed_as_owned_are_not_asked_about_again_for_the_same_server_and_machine(
+    tmp_path,
+):
+    now = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    hours = {"2026-11-24T10:00:00Z": ["a1", "b2"], "2026-11-24T11:00:00Z": ["c3"]}
+    owned = OwnedKeys(tmp_path, "server-1")
+    assert owned.unasked(hours) == hours
+
+    owned.confirm(hours, {"b2"}, now)
+
+    again = OwnedKeys(tmp_path, "server-1")
+    # Another machine's key is asked about every time; owned ones never again.
+    assert again.unasked(hours) == {"2026-11-24T10:00:00Z": ["b2"]}
+    newer = {**hours, "2026-11-24T12:00:00Z": ["d4"]}
+    assert again.unasked(newer) == {"2026-11-24T10:00:00Z": ["b2"], "2026-11-24T12:00:00Z": ["d4"]}
+    # Another server or machine starts with nothing confirmed.
+    assert OwnedKeys(tmp_path, "server-2").unasked(hours) == hours
+    # Hours older than KEEP are forgotten when the next answer is kept.
+    later = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    again.confirm({"2026-11-30T12:00:00Z": ["d4"]}, set(), later + OwnedKeys.KEEP)
+    assert OwnedKeys(tmp_path, "server-1").hours == {"2026-11-30T12:00:00Z": {"d4"}}
+
+
+def test_an_unreadable_owned_keys_file_only_means_asking_again(tmp_path):
+    (tmp_path / OwnedKeys.FILE).write_text("{not json")
+    hours = {"2026-11-24T10:00:00Z": ["a1"]}
+    assert OwnedKeys(tmp_path, "s").unasked(hours) == hours
