@@ -852,6 +852,11 @@ class RollupDimension(models.TextChoices):
     PROJECT = "project", "One project (key_id: its id)"
     MODEL = "model", "One model (key_text)"
     SOURCE = "source", "One source agent (key_text)"
+    # The chargeback's rows: a member's usage of one project, all source agents together.
+    MEMBER_PROJECT = (
+        "member_project",
+        "One member's usage of one project (key_id: the user's id, key_text: the project's id)",
+    )
 
 
 class UsageRollupBase(TokenCounts):
@@ -865,7 +870,7 @@ class UsageRollupBase(TokenCounts):
     period = models.CharField(max_length=5, choices=RollupPeriod.choices)
     # The day, the first day of the month, or 0001-01-01 for all time.
     day = models.DateField()
-    dimension = models.CharField(max_length=10, choices=RollupDimension.choices)
+    dimension = models.CharField(max_length=20, choices=RollupDimension.choices)
     key_id = models.BigIntegerField(default=0)
     key_text = models.CharField(max_length=200, default="", blank=True)
     # How many fact rows the sums hold: a row at 0 is empty and removed.

@@ -184,15 +184,17 @@ def machine_scope(
     machines, "team" every machine of their team. `individual` results (per member, per
     machine, session lists) of the whole team need the right to see other members.
     """
-    return _whose(
+    return whose_scope(
         viewer, scope=scope, machine=machine, member=member, individual=individual, prefix=prefix
     )[0]
 
 
-def _whose(
+def whose_scope(
     viewer, *, scope="me", machine=None, member=None, individual=False, prefix="machine__"
 ) -> tuple[Q, rollups.Slice]:
-    """machine_scope's filter, and the same machines as a rollup slice."""
+    """machine_scope's filter, and the same machines as a rollup slice: MACHINE or MEMBER
+    with its key (no team: all of that member's machines), or TEAM with the team. Raises as
+    machine_scope does."""
     scope = _choice(scope, SCOPES, "scope", "me")
     if machine not in (None, ""):
         found = resolve_machine(viewer, machine)
@@ -366,7 +368,7 @@ def top_team_machines(viewer, *, since=None, until=None, limit: int) -> dict:
     are named: a 1,000-member team has thousands of machines. Raises PermissionDenied as
     aggregate_usage does; without a team it is aggregate_usage's own-machine answer cut."""
     since, until = day_range(since, until)
-    _, whose = _whose(viewer, scope="team", individual=True)
+    _, whose = whose_scope(viewer, scope="team", individual=True)
     if whose.dimension != rollups.TEAM:
         full = aggregate_usage(viewer, group_by="machine", since=since, until=until)
         return _cut(full, limit)
@@ -470,7 +472,7 @@ def aggregate_usage(
     since, until = day_range(since, until)
     if group_by == "member" and not sees_other_members(viewer) and member in (None, ""):
         raise PermissionDenied("Only team admins see usage broken down by member.")
-    whose_q, whose = _whose(
+    whose_q, whose = whose_scope(
         viewer,
         scope=scope,
         machine=machine,

@@ -1,15 +1,16 @@
 """Rollups: DailyUsage summed per team, day or month, and one dimension (the team, a member, a
-machine, a project, a model or a source agent), so team-wide and all-time figures read a few
-hundred rows instead of millions of facts.
+machine, a project, a model, a source agent, or a member's project for the chargeback), so
+team-wide and all-time figures read a few hundred rows instead of millions of facts.
 
-Database triggers on DailyUsage keep them in the transaction that writes the facts (migration
-0014), whatever writes them: ingest, the OTLP path, a timezone regrouping that deletes rows,
-a deleted machine. On PostgreSQL a statement-level trigger appends each statement's changes,
-grouped, to UsageRollupDelta (append-only, so concurrent ingests of one team never wait on
-each other's rollup rows); `fold_deltas()` (a beat task every minute) moves them into
-UsageRollup under an advisory lock. On SQLite (one writer at a time) row-level triggers update
-UsageRollup directly. Readers add rollup and delta rows in one statement, so a figure is exact
-at any moment, folded or not. `rebuild()` recomputes a team's rollups from its facts.
+Database triggers on DailyUsage keep them in the transaction that writes the facts
+(migrations 0015 and 0018), whatever writes them: ingest, the OTLP path, a timezone regrouping
+that deletes rows, a deleted machine. On PostgreSQL a statement-level trigger appends each
+statement's changes, grouped, to UsageRollupDelta (append-only, so concurrent ingests of one
+team never wait on each other's rollup rows); `fold_deltas()` (a beat task every minute) moves
+them into UsageRollup under an advisory lock. On SQLite (one writer at a time) row-level
+triggers update UsageRollup directly. Readers add rollup and delta rows in one statement, so a
+figure is exact at any moment, folded or not. `rebuild()` recomputes a team's rollups from its
+facts.
 
 Project rows are per fact project (an alias is not resolved), so grouping projects needs no
 rewrite: readers map ids to canonical projects after summing.
@@ -36,6 +37,7 @@ MACHINE = RollupDimension.MACHINE
 PROJECT = RollupDimension.PROJECT
 MODEL = RollupDimension.MODEL
 SOURCE = RollupDimension.SOURCE
+MEMBER_PROJECT = RollupDimension.MEMBER_PROJECT
 # Any number that stays clear of other features' advisory locks: fold_deltas runs one at a time.
 FOLD_LOCK = 0x5E_70_11_0F
 # The day of the `all` period's rows.
@@ -55,10 +57,10 @@ _READ_SUMS_SQL = ", ".join(
 class Slice:
     """Which rollup rows a figure reads: one dimension, optionally one team and some keys.
 
-    `key_ids` are user, machine or project ids (MEMBER, MACHINE, PROJECT); `key_texts` model
-    or source names (MODEL, SOURCE, and MEMBER and MACHINE, whose rows are per source agent
-    too); empty
-    means every key of the dimension in the team.
+    `key_ids` are user, machine or project ids (MEMBER, MACHINE, PROJECT, and MEMBER_PROJECT's
+    user); `key_texts` model or source names (MODEL, SOURCE, and MEMBER and MACHINE, whose rows
+    are per source agent too) or MEMBER_PROJECT's project ids in decimal; empty means every key
+    of the dimension in the team.
     """
 
     dimension: str
@@ -180,16 +182,17 @@ def sums(part: Slice, since: date | None, until: date | None, *, by: str) -> lis
     None is open): per key (`by="key"`: rows with "key_id" and "key_text"), per key id
     (`by="id"`: rows with "key_id", a member's or machine's sources added up), per day
     (`by="day"`: rows with "day"), per month (`by="month"`: "day" is the month's first day),
-    or per key and day (`by="key_day"`). Each row has the summed fields and "facts" (fact
-    rows summed); groups whose facts are all gone are left out. One query, over rollup and
-    pending delta rows."""
-    keyed = by in ("key", "key_day")
+    or per key and day or month (`by="key_day"`, `by="key_month"`). Each row has the summed
+    fields and "facts" (fact rows summed); groups whose facts are all gone are left out. One
+    query, over rollup and pending delta rows."""
+    keyed = by in ("key", "key_day", "key_month")
     periods = plan(since, until, days=by in ("day", "key_day"), all_time=by in ("key", "id"))
     where, params, sign, sign_params = _where(part, periods)
     columns = ["key_id", "key_text"] if keyed else ["key_id"] if by == "id" else []
     select = list(columns)
     if by not in ("key", "id"):
-        select.append(f"{_month_sql('day') if by == 'month' else 'day'} AS day")
+        monthly = by in ("month", "key_month")
+        select.append(f"{_month_sql('day') if monthly else 'day'} AS day")
         columns.append("day")
     signed = ", ".join(f"t.sign * t.{name} AS {name}" for name in (*SUMS, "facts"))
     inner = (
@@ -206,17 +209,20 @@ def sums(part: Slice, since: date | None, until: date | None, *, by: str) -> lis
     with connection.cursor() as cursor:
         cursor.execute(sql, (sign_params + params) * 2)
         rows = cursor.fetchall()
+    # Sums of NOT NULL columns over at least one row are never NULL; PostgreSQL's come back
+    # as integers and Decimals already (a large team's month is thousands of rows).
+    names = (*columns, *SUMS, "facts")
+    exact = connection.vendor == "postgresql"
     out = []
     for row in rows:
-        values = row[len(columns) :]
-        if not values[-1]:
+        if not row[-1]:
             continue
-        item: dict = dict(zip(columns, row, strict=False))
-        if "day" in item:
-            item["day"] = _as_date(item["day"])
-        for name, value in zip(SUMS, values, strict=False):
-            item[name] = _decimal(value) if name == "cost_usd" else int(value or 0)
-        item["facts"] = int(values[-1])
+        item: dict = dict(zip(names, row, strict=True))
+        if not exact:
+            for name in (*SUMS, "facts"):
+                item[name] = _decimal(item[name]) if name == "cost_usd" else int(item[name])
+            if "day" in item:
+                item["day"] = _as_date(item["day"])
         out.append(item)
     return out
 
@@ -290,7 +296,7 @@ def _month_sql(column: str) -> str:
 
 def _group_keys(*columns: str) -> str:
     """The GROUP BY tail of a rebuild's columns (PostgreSQL refuses constants there)."""
-    return "".join(f", {c}" for c in columns if c.startswith(("f.", "m.")))
+    return "".join(f", {c}" for c in columns if "." in c)
 
 
 def rebuild(team_ids: Iterable[int] | None = None) -> None:
@@ -309,6 +315,7 @@ def rebuild(team_ids: Iterable[int] | None = None) -> None:
         PROJECT: ("f.project_id", "''"),
         MODEL: ("0", "f.model"),
         SOURCE: ("0", "f.source"),
+        MEMBER_PROJECT: ("m.owner_id", "CAST(f.project_id AS TEXT)"),
     }
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":

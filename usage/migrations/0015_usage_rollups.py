@@ -22,28 +22,42 @@ COLUMNS = "team_id, period, day, dimension, key_id, key_text, " + ", ".join(FIGU
 DIMENSIONS = ("team", "member", "machine", "project", "model", "source")
 
 
-def _key_id(row: str) -> str:
-    return (
-        f"CASE d.dimension WHEN 'member' THEN m.owner_id WHEN 'machine' THEN {row}.machine_id "
-        f"WHEN 'project' THEN {row}.project_id ELSE 0 END"
-    )
+def _key_id(row: str, owner: str = "m.owner_id", dimensions=DIMENSIONS) -> str:
+    """The key id of a fact `row` in dimension d.dimension (`owner`: its machine's owner)."""
+    ids = {
+        "member": owner,
+        "machine": f"{row}.machine_id",
+        "project": f"{row}.project_id",
+        # Added by migration 0018 (a member's usage of one project: the chargeback).
+        "member_project": owner,
+    }
+    cases = " ".join(f"WHEN '{d}' THEN {ids[d]}" for d in ids if d in dimensions)
+    return f"CASE d.dimension {cases} ELSE 0 END"
 
 
-def _key_text(row: str) -> str:
+def _key_text(row: str, dimensions=DIMENSIONS) -> str:
     # Member and machine rows are per source too (plan value and productivity read one
     # member's or machine's Claude Code usage).
-    return (
-        f"CASE d.dimension WHEN 'model' THEN {row}.model WHEN 'team' THEN '' "
-        f"WHEN 'project' THEN '' ELSE {row}.source END"
-    )
+    texts = {
+        "model": f"{row}.model",
+        "team": "''",
+        "project": "''",
+        "member_project": f"CAST({row}.project_id AS TEXT)",
+    }
+    cases = " ".join(f"WHEN '{d}' THEN {texts[d]}" for d in texts if d in dimensions)
+    return f"CASE d.dimension {cases} ELSE {row}.source END"
 
 
-PG_DIMENSIONS = "(VALUES " + ", ".join(f"('{d}')" for d in DIMENSIONS) + ") AS d(dimension)"
+def _pg_dimensions(dimensions) -> str:
+    return "(VALUES " + ", ".join(f"('{d}')" for d in dimensions) + ") AS d(dimension)"
+
+
+PG_DIMENSIONS = _pg_dimensions(DIMENSIONS)
 # `all` rows hold each key's whole history (day 0001-01-01): all-time figures read one row.
 PG_PERIODS = "(VALUES ('day'), ('month'), ('all')) AS p(period)"
 
 
-def _pg_append(changes: str) -> str:
+def _pg_append(changes: str, dimensions=DIMENSIONS) -> str:
     """Append the grouped changes (rows of facts with a sign) to the delta table: day rows per
     dimension first, then the month and all-time rows from those (fewer rows to group)."""
     sums = ", ".join(f"SUM(c.{name}) AS {name}" for name in (*FIGURES, "facts"))
@@ -53,11 +67,11 @@ def _pg_append(changes: str) -> str:
     keys = "g.team_id, g.dimension, g.key_id, g.key_text"
     return f"""
       WITH g AS (
-        SELECT m.team_id, c.day, d.dimension, {_key_id("c")} AS key_id,
-          {_key_text("c")} AS key_text, {sums}
+        SELECT m.team_id, c.day, d.dimension, {_key_id("c", dimensions=dimensions)} AS key_id,
+          {_key_text("c", dimensions)} AS key_text, {sums}
         FROM ({changes}) AS c
         JOIN usage_machine m ON m.id = c.machine_id
-        CROSS JOIN {PG_DIMENSIONS}
+        CROSS JOIN {_pg_dimensions(dimensions)}
         GROUP BY 1, 2, 3, 4, 5
       ), n AS (
         SELECT * FROM g WHERE {nonzero}
@@ -81,22 +95,30 @@ def _signed(alias: str, sign: str) -> str:
     )
 
 
-PG_FUNCTION = f"""
+def pg_function(dimensions) -> str:
+    """The PostgreSQL trigger function that appends a statement's changes for `dimensions`."""
+    both = f"SELECT {_signed('n', '')} FROM new_rows n UNION ALL SELECT {_signed('o', '-')} FROM old_rows o"
+    return f"""
 CREATE OR REPLACE FUNCTION usage_rollup_changes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    {_pg_append(f"SELECT {_signed('n', '')} FROM new_rows n")}
+    {_pg_append(f"SELECT {_signed('n', '')} FROM new_rows n", dimensions)}
   ELSIF TG_OP = 'DELETE' THEN
-    {_pg_append(f"SELECT {_signed('o', '-')} FROM old_rows o")}
+    {_pg_append(f"SELECT {_signed('o', '-')} FROM old_rows o", dimensions)}
   ELSE
     -- New figures in, old ones out; a row rewritten unchanged nets to nothing and its
     -- groups are left out (no join of the two transition tables: they have no statistics,
     -- and a nested loop over them cost seconds for a full history).
-    {_pg_append(f"SELECT {_signed('n', '')} FROM new_rows n UNION ALL SELECT {_signed('o', '-')} FROM old_rows o")}
+    {_pg_append(both, dimensions)}
   END IF;
   RETURN NULL;
 END
-$$;
+$$;"""
+
+
+PG_FUNCTION = (
+    pg_function(DIMENSIONS)
+    + """
 CREATE TRIGGER usage_rollup_insert AFTER INSERT ON usage_dailyusage
   REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION usage_rollup_changes();
 CREATE TRIGGER usage_rollup_update AFTER UPDATE ON usage_dailyusage
@@ -105,6 +127,7 @@ CREATE TRIGGER usage_rollup_update AFTER UPDATE ON usage_dailyusage
 CREATE TRIGGER usage_rollup_delete AFTER DELETE ON usage_dailyusage
   REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION usage_rollup_changes();
 """
+)
 PG_DROP = """
 DROP TRIGGER IF EXISTS usage_rollup_insert ON usage_dailyusage;
 DROP TRIGGER IF EXISTS usage_rollup_update ON usage_dailyusage;
@@ -112,13 +135,15 @@ DROP TRIGGER IF EXISTS usage_rollup_delete ON usage_dailyusage;
 DROP FUNCTION IF EXISTS usage_rollup_changes();
 """
 
-SQLITE_DIMENSIONS = (
-    "(" + " UNION ALL ".join(f"SELECT '{d}' AS dimension" for d in DIMENSIONS) + ") AS d"
-)
+
+def _sqlite_dimensions(dimensions) -> str:
+    return "(" + " UNION ALL ".join(f"SELECT '{d}' AS dimension" for d in dimensions) + ") AS d"
+
+
 SQLITE_PERIODS = "(SELECT 'day' AS period UNION ALL SELECT 'month' UNION ALL SELECT 'all') AS p"
 
 
-def _sqlite_apply(row: str, sign: str) -> str:
+def _sqlite_apply(row: str, sign: str, dimensions) -> str:
     figures = ", ".join(f"{sign}{row}.{name}" for name in FIGURES)
     assign = ", ".join(f"{name} = {name} + excluded.{name}" for name in (*FIGURES, "facts"))
     return f"""
@@ -126,8 +151,8 @@ def _sqlite_apply(row: str, sign: str) -> str:
   SELECT m.team_id, p.period,
     CASE p.period WHEN 'day' THEN {row}.day WHEN 'month' THEN substr({row}.day, 1, 8) || '01'
       ELSE '0001-01-01' END,
-    d.dimension, {_key_id(row)}, {_key_text(row)}, {figures}, {sign}1
-  FROM usage_machine m, {SQLITE_PERIODS}, {SQLITE_DIMENSIONS}
+    d.dimension, {_key_id(row, dimensions=dimensions)}, {_key_text(row, dimensions)}, {figures}, {sign}1
+  FROM usage_machine m, {SQLITE_PERIODS}, {_sqlite_dimensions(dimensions)}
   WHERE m.id = {row}.machine_id
   ON CONFLICT (team_id, dimension, period, day, key_id, key_text) DO UPDATE SET {assign};"""
 
@@ -137,15 +162,23 @@ _SQLITE_CHANGED = " OR ".join(
     f"OLD.{name} IS NOT NEW.{name}"
     for name in ("machine_id", "day", "project_id", "model", "source", *FIGURES)
 )
-SQLITE_TRIGGERS = [
-    f"CREATE TRIGGER usage_rollup_insert AFTER INSERT ON usage_dailyusage BEGIN"
-    f"{_sqlite_apply('NEW', '')}\nEND;",
-    f"CREATE TRIGGER usage_rollup_update AFTER UPDATE ON usage_dailyusage "
-    f"WHEN {_SQLITE_CHANGED} BEGIN"
-    f"{_sqlite_apply('OLD', '-')}{_sqlite_apply('NEW', '')}{SQLITE_EMPTY}\nEND;",
-    f"CREATE TRIGGER usage_rollup_delete AFTER DELETE ON usage_dailyusage BEGIN"
-    f"{_sqlite_apply('OLD', '-')}{SQLITE_EMPTY}\nEND;",
-]
+
+
+def sqlite_triggers(dimensions) -> list[str]:
+    """SQLite's row-level triggers on usage_dailyusage for `dimensions`."""
+    return [
+        f"CREATE TRIGGER usage_rollup_insert AFTER INSERT ON usage_dailyusage BEGIN"
+        f"{_sqlite_apply('NEW', '', dimensions)}\nEND;",
+        f"CREATE TRIGGER usage_rollup_update AFTER UPDATE ON usage_dailyusage "
+        f"WHEN {_SQLITE_CHANGED} BEGIN"
+        f"{_sqlite_apply('OLD', '-', dimensions)}{_sqlite_apply('NEW', '', dimensions)}"
+        f"{SQLITE_EMPTY}\nEND;",
+        f"CREATE TRIGGER usage_rollup_delete AFTER DELETE ON usage_dailyusage BEGIN"
+        f"{_sqlite_apply('OLD', '-', dimensions)}{SQLITE_EMPTY}\nEND;",
+    ]
+
+
+SQLITE_TRIGGERS = sqlite_triggers(DIMENSIONS)
 SQLITE_DROP = [
     "DROP TRIGGER IF EXISTS usage_rollup_insert;",
     "DROP TRIGGER IF EXISTS usage_rollup_update;",
@@ -165,11 +198,9 @@ def _moved_rows(who: str, sign: str) -> str:
     )
 
 
-_MOVED_KEY_ID = (
-    "CASE d.dimension WHEN 'member' THEN c.owner_id WHEN 'machine' THEN c.machine_id "
-    "WHEN 'project' THEN c.project_id ELSE 0 END"
-)
-PG_MACHINE_FUNCTION = f"""
+def pg_machine_function(dimensions) -> str:
+    """The PostgreSQL trigger function that moves a moved machine's sums for `dimensions`."""
+    return f"""
 CREATE OR REPLACE FUNCTION usage_rollup_machine_moved() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   -- Most machine updates (last seen, names) move nothing: leave at once.
@@ -181,45 +212,57 @@ BEGIN
   SELECT c.team_id, p.period,
     CASE p.period WHEN 'day' THEN c.day WHEN 'month' THEN CAST(date_trunc('month', c.day) AS date)
       ELSE DATE '0001-01-01' END,
-    d.dimension, {_MOVED_KEY_ID}, {_key_text("c")},
+    d.dimension, {_key_id("c", "c.owner_id", dimensions)}, {_key_text("c", dimensions)},
     {", ".join(f"SUM(c.{name})" for name in (*FIGURES, "facts"))}
   FROM ({_moved_rows("o", "-")} UNION ALL {_moved_rows("n", "")}) AS c
-  CROSS JOIN {PG_PERIODS} CROSS JOIN {PG_DIMENSIONS}
+  CROSS JOIN {PG_PERIODS} CROSS JOIN {_pg_dimensions(dimensions)}
   GROUP BY 1, 2, 3, 4, 5, 6;
   RETURN NULL;
 END
-$$;
+$$;"""
+
+
+PG_MACHINE_FUNCTION = (
+    pg_machine_function(DIMENSIONS)
+    + """
 CREATE TRIGGER usage_rollup_machine_moved AFTER UPDATE ON usage_machine
   REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
   FOR EACH STATEMENT EXECUTE FUNCTION usage_rollup_machine_moved();
 """
+)
 PG_MACHINE_DROP = """
 DROP TRIGGER IF EXISTS usage_rollup_machine_moved ON usage_machine;
 DROP FUNCTION IF EXISTS usage_rollup_machine_moved();
 """
 
 
-def _sqlite_moved(row: str, sign: str) -> str:
+def _sqlite_moved(row: str, sign: str, dimensions) -> str:
     figures = ", ".join(f"{sign}SUM(f.{name})" for name in FIGURES)
     assign = ", ".join(f"{name} = {name} + excluded.{name}" for name in (*FIGURES, "facts"))
-    key_id = _MOVED_KEY_ID.replace("c.owner_id", f"{row}.owner_id").replace("c.", "f.")
+    key_id = _key_id("f", f"{row}.owner_id", dimensions)
     return f"""
   INSERT INTO usage_usagerollup ({COLUMNS})
   SELECT {row}.team_id, p.period,
     CASE p.period WHEN 'day' THEN f.day WHEN 'month' THEN substr(f.day, 1, 8) || '01'
       ELSE '0001-01-01' END AS start,
-    d.dimension, {key_id} AS key_id, {_key_text("f")} AS key_text, {figures}, {sign}COUNT(*)
-  FROM usage_dailyusage f, {SQLITE_PERIODS}, {SQLITE_DIMENSIONS}
+    d.dimension, {key_id} AS key_id, {_key_text("f", dimensions)} AS key_text, {figures}, {sign}COUNT(*)
+  FROM usage_dailyusage f, {SQLITE_PERIODS}, {_sqlite_dimensions(dimensions)}
   WHERE f.machine_id = {row}.id
   GROUP BY p.period, start, d.dimension, key_id, key_text
   ON CONFLICT (team_id, dimension, period, day, key_id, key_text) DO UPDATE SET {assign};"""
 
 
-SQLITE_MACHINE_TRIGGER = (
-    "CREATE TRIGGER usage_rollup_machine_moved AFTER UPDATE OF team_id, owner_id "
-    "ON usage_machine WHEN OLD.team_id IS NOT NEW.team_id OR OLD.owner_id IS NOT NEW.owner_id "
-    f"BEGIN{_sqlite_moved('OLD', '-')}{_sqlite_moved('NEW', '')}{SQLITE_EMPTY}\nEND;"
-)
+def sqlite_machine_trigger(dimensions) -> str:
+    """SQLite's trigger that moves a moved machine's sums for `dimensions`."""
+    return (
+        "CREATE TRIGGER usage_rollup_machine_moved AFTER UPDATE OF team_id, owner_id "
+        "ON usage_machine WHEN OLD.team_id IS NOT NEW.team_id OR OLD.owner_id IS NOT NEW.owner_id "
+        f"BEGIN{_sqlite_moved('OLD', '-', dimensions)}{_sqlite_moved('NEW', '', dimensions)}"
+        f"{SQLITE_EMPTY}\nEND;"
+    )
+
+
+SQLITE_MACHINE_TRIGGER = sqlite_machine_trigger(DIMENSIONS)
 
 
 # A session id stored for a second machine of a team is recorded as copied (CopiedSession).
@@ -287,7 +330,7 @@ def drop_triggers(apps, schema_editor):
 
 def _group_keys(*columns: str) -> str:
     """The GROUP BY tail of a rebuild's columns (PostgreSQL refuses constants there)."""
-    return "".join(f", {c}" for c in columns if c.startswith(("f.", "m.")))
+    return "".join(f", {c}" for c in columns if "." in c)
 
 
 def record_copied_sessions(apps, schema_editor):
@@ -300,21 +343,26 @@ def record_copied_sessions(apps, schema_editor):
     )
 
 
-def sum_existing_facts(apps, schema_editor):
-    """The rollups of the facts stored before this migration (usage.rollups.rebuild, frozen)."""
+# Each dimension's key over a fact f of a machine m: (key_id, key_text) as SQL.
+KEYS = {
+    "machine": ("f.machine_id", "f.source"),
+    "member": ("m.owner_id", "f.source"),
+    "team": ("0", "''"),
+    "project": ("f.project_id", "''"),
+    "model": ("0", "f.model"),
+    "source": ("0", "f.source"),
+}
+
+
+def sum_facts(schema_editor, keys: dict[str, tuple[str, str]]) -> None:
+    """The rollup rows of `keys`' dimensions ({dimension: (key_id, key_text) SQL}) for the
+    facts stored now: day rows from the facts, month rows from the day rows, all-time rows
+    from the month rows (usage.rollups.rebuild, frozen)."""
     month = (
         "CAST(date_trunc('month', day) AS date)"
         if schema_editor.connection.vendor == "postgresql"
         else "substr(day, 1, 8) || '01'"
     )
-    keys = {
-        "machine": ("f.machine_id", "f.source"),
-        "member": ("m.owner_id", "f.source"),
-        "team": ("0", "''"),
-        "project": ("f.project_id", "''"),
-        "model": ("0", "f.model"),
-        "source": ("0", "f.source"),
-    }
     sums = ", ".join(f"SUM(f.{name})" for name in FIGURES)
     for dimension, (key_id, key_text) in keys.items():
         schema_editor.execute(
@@ -323,20 +371,26 @@ def sum_existing_facts(apps, schema_editor):
             "COUNT(*) FROM usage_dailyusage f JOIN usage_machine m ON m.id = f.machine_id "
             f"GROUP BY m.team_id, f.day{_group_keys(key_id, key_text)}"
         )
+    dimensions = ", ".join(f"'{d}'" for d in keys)
     schema_editor.execute(
         f"INSERT INTO usage_usagerollup ({COLUMNS}) "
         f"SELECT team_id, 'month', {month}, dimension, key_id, key_text, "
         + ", ".join(f"SUM({name})" for name in (*FIGURES, "facts"))
-        + f" FROM usage_usagerollup WHERE period = 'day' "
+        + f" FROM usage_usagerollup WHERE period = 'day' AND dimension IN ({dimensions}) "
         f"GROUP BY team_id, {month}, dimension, key_id, key_text"
     )
     schema_editor.execute(
         f"INSERT INTO usage_usagerollup ({COLUMNS}) "
         "SELECT team_id, 'all', '0001-01-01', dimension, key_id, key_text, "
         + ", ".join(f"SUM({name})" for name in (*FIGURES, "facts"))
-        + " FROM usage_usagerollup WHERE period = 'month' "
+        + f" FROM usage_usagerollup WHERE period = 'month' AND dimension IN ({dimensions}) "
         "GROUP BY team_id, dimension, key_id, key_text"
     )
+
+
+def sum_existing_facts(apps, schema_editor):
+    """The rollups of the facts stored before this migration."""
+    sum_facts(schema_editor, KEYS)
 
 
 class Migration(migrations.Migration):
