@@ -454,7 +454,6 @@ def _import_ms(python: str, env: dict[str, str]) -> float:
             "-X",
             "importtime",
             "-c",
-            "import sys; sys.modules['httpx._main'] = None; "
             "import claude_telemetry.cli, claude_telemetry.sync",
         ],
         env=env,

@@ -120,10 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    # httpx imports its own command line (click, pygments, rich: ~35 ms) when those happen to
-    # be installed; a None entry makes that optional import fail at once. The agent never
-    # uses httpx's command line, and httpx's client is the same without it.
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[assignment]
     from claude_telemetry.logs import setup_logging
 
     setup_logging(home)
@@ -437,7 +433,8 @@ def cmd_sync(home: Home, args, ui: Ui) -> int:
 
 def _refresh_limits(home: Home, config, http=None) -> str | None:
     """Refresh the hooks' status file; the error in words when the server did not answer.
-    `http`: an open httpx.Client with this config's server and token to reuse, or None."""
+    `http`: an open claude_telemetry.http.Session with this config's server and token to
+    reuse, or None."""
     from claude_telemetry.config import load_token
     from claude_telemetry.limits import REFRESH_TIMEOUT_SECONDS, refresh
 

@@ -6,8 +6,9 @@ That is an acknowledgement (the report may leave the spool); the client then ask
 batch's state for a little while, so the answer usually carries what was stored, and
 otherwise goes on without it.
 
-httpx (~40 ms to import) is imported by the first Client, not with this module: a sync makes
-its client in a thread while ccusage runs (sync.py), so its start does not wait for it.
+The HTTP session (claude_telemetry.http: http.client, ~15 ms to import, and for an https
+server the CA bundle, 20-120 ms) is made by the first Client, not with this module: a sync
+makes its client in a thread while ccusage runs (sync.py), so its start does not wait for it.
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ from typing import TYPE_CHECKING, Any
 from claude_telemetry import __version__
 
 if TYPE_CHECKING:
-    import ssl
-
-    import httpx
+    from claude_telemetry.http import Response
 
 INGEST_PATH = "/api/v1/ingest/"
 # How long to follow a report answered 202 before going on without its counts (seconds).
@@ -57,7 +56,7 @@ class Ack:
     data: dict[str, Any]
 
 
-def _detail(response: httpx.Response) -> tuple[str, Any]:
+def _detail(response: Response) -> tuple[str, Any]:
     try:
         data = response.json()
     except ValueError:
@@ -68,7 +67,7 @@ def _detail(response: httpx.Response) -> tuple[str, Any]:
     return (str(detail) if detail else ""), data.get("errors")
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: Response) -> float | None:
     value = response.headers.get("Retry-After")
     if not value:
         return None
@@ -84,37 +83,6 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, (parsed - datetime.now(parsed.tzinfo)).total_seconds())
 
 
-def tls_verify(server_url: str) -> ssl.SSLContext | bool:
-    """httpx's `verify` for a client that only talks to `server_url`.
-
-    For https it is httpx's default (True: certifi's CA bundle). Loading that bundle takes
-    20-120 ms, so a plain-http server gets an empty TLS context instead: the client never
-    follows redirects and only asks `server_url`, so it is never used, and if it were it
-    would trust no certificate (it fails closed).
-    """
-    if server_url.lower().startswith("https:"):
-        return True
-    import ssl
-
-    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-
-
-def connection_limits(server_url: str) -> httpx.Limits:
-    """Keep a connection alive between the requests of one sync only to an https server.
-
-    There a new connection costs a TLS handshake, and the proxy in front (nginx, see
-    docs/production.md) answers without Nagle delays. A plain-http server is usually
-    Django's development server, which writes an answer in several pieces without
-    TCP_NODELAY: on a reused connection each answer then waits ~40 ms for the client's
-    delayed ACK, while a new local connection costs well under a millisecond.
-    """
-    import httpx
-
-    if server_url.lower().startswith("https:"):
-        return httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's own
-    return httpx.Limits(max_keepalive_connections=0)
-
-
 class Client:
     def __init__(
         self,
@@ -126,20 +94,20 @@ class Client:
         self.server_url = server_url.rstrip("/")
         self.token = token
         self.follow_seconds = follow_seconds
-        import httpx
+        from claude_telemetry.http import Session
 
-        self.http = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            # A redirect would re-send the token somewhere nobody chose; never follow one.
-            follow_redirects=False,
+        # Never follows a redirect, which would re-send the token somewhere nobody chose;
+        # keeps a connection alive for https only (see Session).
+        self.http = Session(
+            self.server_url,
             # Every request goes to this server with this token (the limits refresh after a
-            # sync reuses this client).
+            # sync reuses this session).
             headers={
                 "User-Agent": f"claude-telemetry-agent/{__version__}",
                 "Authorization": f"Bearer {token}",
             },
-            verify=tls_verify(self.server_url),
-            limits=connection_limits(self.server_url),
+            timeout=timeout,
+            connect_timeout=10.0,
         )
 
     def close(self) -> None:
@@ -152,7 +120,7 @@ class Client:
         self.close()
 
     def ingest(self, body_gzip: bytes) -> Ack:
-        import httpx
+        from claude_telemetry.http import Timeout, TransportError
 
         url = self.server_url + INGEST_PATH
         try:
@@ -165,11 +133,11 @@ class Client:
                     "Content-Encoding": "gzip",
                 },
             )
-        except httpx.TimeoutException:
+        except Timeout:
             raise SendError(
                 f"The server at {self.server_url} did not answer in time.", keep=True
             ) from None
-        except httpx.TransportError as exc:
+        except TransportError as exc:
             raise SendError(f"Cannot reach {self.server_url}: {_reason(exc)}.", keep=True) from None
         ack = self._ack(response)
         if ack.status == 202:
@@ -183,7 +151,7 @@ class Client:
         reason), else the 202 answer: either way the server holds the report. Errors while
         asking are no reason to send it again, so they end the wait quietly.
         """
-        import httpx
+        from claude_telemetry.http import HTTPError
 
         path = accepted.data.get("status_url")
         if not isinstance(path, str) or not path.startswith(INGEST_PATH):
@@ -198,7 +166,7 @@ class Client:
                     self.server_url + path, headers={"Authorization": f"Bearer {self.token}"}
                 )
                 data = response.json() if response.status_code == 200 else None
-            except (httpx.HTTPError, ValueError):
+            except (HTTPError, ValueError):
                 return accepted
             if not isinstance(data, dict):
                 return accepted
@@ -206,7 +174,7 @@ class Client:
                 return Ack(accepted.status, {**accepted.data, **data})
         return accepted
 
-    def _ack(self, response: httpx.Response) -> Ack:
+    def _ack(self, response: Response) -> Ack:
         status = response.status_code
         detail, errors = _detail(response)
         suffix = f": {detail.rstrip('.')}" if detail else ""
@@ -277,11 +245,11 @@ class Client:
 
     def server_date(self) -> tuple[datetime | None, int]:
         """The server's clock (Date header) and status of GET /healthz, for doctor."""
-        import httpx
+        from claude_telemetry.http import TransportError
 
         try:
             response = self.http.get(self.server_url + "/healthz")
-        except httpx.TransportError as exc:
+        except TransportError as exc:
             raise SendError(f"Cannot reach {self.server_url}: {_reason(exc)}.", keep=True) from None
         import email.utils
 

@@ -1,10 +1,10 @@
 """The local copy of the server's agent status, and what the hooks and status line make of it.
 
 Claude Code waits for hooks and the status line, so reading this cache imports only the
-standard library's light modules; the full refresh (httpx) runs in sync, `limits --refresh` or
-a detached background process. A hook whose status is missing or stale asks the server itself
-(`quick_refresh`, standard library only) in a thread it waits for at most
-QUICK_REFRESH_SECONDS. Prompts the hook refuses are queued in REFUSALS_FILE and sent by the
+standard library's light modules; the full refresh (claude_telemetry.http) runs in sync,
+`limits --refresh` or a detached background process. A hook whose status is missing or stale
+asks the server itself (`quick_refresh`, standard library only) in a thread it waits for at
+most QUICK_REFRESH_SECONDS. Prompts the hook refuses are queued in REFUSALS_FILE and sent by the
 next refresh (`send_refusals`), never by the hook.
 """
 
@@ -97,37 +97,31 @@ def refresh(
     Raises on any failure of the GET (the old file then stays and ages into staleness); a
     failed send only leaves the refusals queued for the next refresh. `project_salt` is
     privacy.hash_salt when project names are hashed, else None. `client` is an open
-    httpx.Client that already sends this token to this server (a sync's own, so its
-    connection and TLS set-up are reused); without one, a client is made for the refresh.
-    Either way each request gives up after `timeout` seconds.
+    claude_telemetry.http.Session that already sends this token to this server (a sync's
+    own, so its connection and TLS set-up are reused); without one, a session is made for
+    the refresh, which connects within min(`timeout`, 3) seconds. Either way each request
+    gives up after `timeout` seconds without progress.
     """
     import logging
 
-    import httpx
-
     from claude_telemetry import __version__
-    from claude_telemetry.client import connection_limits, tls_verify
+    from claude_telemetry.http import Session
 
-    http_timeout = httpx.Timeout(timeout, connect=min(timeout, 3.0))
     own = None
     if client is None:
         headers = {
             "Authorization": f"Bearer {token}",
             "User-Agent": f"claude-telemetry-agent/{__version__}",
         }
-        own = client = httpx.Client(
-            headers=headers,
-            timeout=http_timeout,
-            follow_redirects=False,
-            verify=tls_verify(server_url),
-            limits=connection_limits(server_url),
+        own = client = Session(
+            server_url, headers=headers, timeout=timeout, connect_timeout=min(timeout, 3.0)
         )
     try:
         try:
-            send_refusals(home_root, server_url, client, timeout=http_timeout)
+            send_refusals(home_root, server_url, client, timeout=timeout)
         except Exception as exc:  # the status matters more; the queue waits
             logging.getLogger(__name__).warning("refusals not sent: %s", exc)
-        response = client.get(server_url.rstrip("/") + STATUS_PATH, timeout=http_timeout)
+        response = client.get(server_url.rstrip("/") + STATUS_PATH, timeout=timeout)
         response.raise_for_status()
         status = response.json()
     finally:
@@ -159,7 +153,7 @@ def _read_config(home_root: Path) -> tuple[str, str, str | None] | None:
 
 def quick_refresh(home_root: Path, timeout: float = QUICK_REFRESH_SECONDS) -> str | None:
     """The hook's own refresh when its status is missing or stale: one GET with the standard
-    library (httpx costs 130 ms to import), at most `timeout` seconds per socket operation.
+    library's urllib.request, at most `timeout` seconds per socket operation.
     None when a fresh status was kept, "" when it cannot ask (no config, or a keyring token:
     the detached refresh does that), else what went wrong in words (it never raises).
     The hook runs this in a thread it stops waiting for, so a slow DNS lookup cannot hang it."""
@@ -173,7 +167,7 @@ def quick_refresh(home_root: Path, timeout: float = QUICK_REFRESH_SECONDS) -> st
         from claude_telemetry import __version__
 
         class NoRedirects(urllib.request.HTTPRedirectHandler):
-            # The token must never follow a redirect to another host (httpx refuses them too).
+            # The token must never follow a redirect to another host (Session refuses them too).
             def redirect_request(self, *args, **kwargs):
                 return None
 
@@ -261,10 +255,12 @@ def queue_refusal(
             os.close(fd)
 
 
-def send_refusals(home_root: Path, server_url: str, client: Any, timeout: Any = None) -> int:
-    """POST the queued refusals (`client`: an httpx.Client with the token) and drop those the
-    server answered for. Returns how many were sent. `timeout` (an httpx timeout) bounds
-    each request; None keeps the client's own.
+def send_refusals(
+    home_root: Path, server_url: str, client: Any, timeout: float | None = None
+) -> int:
+    """POST the queued refusals (`client`: a claude_telemetry.http.Session with the token)
+    and drop those the server answered for. Returns how many were sent. `timeout` (seconds)
+    bounds each request; None keeps the session's own.
 
     The queue is first renamed aside, so refusals queued meanwhile wait for the next send;
     a batch whose answer is lost is sent again later and counted once (the server dedupes by
@@ -292,9 +288,7 @@ def send_refusals(home_root: Path, server_url: str, client: Any, timeout: Any = 
         for start in range(0, len(items), REFUSALS_PER_REQUEST):
             chunk = items[start : start + REFUSALS_PER_REQUEST]
             response = client.post(
-                server_url.rstrip("/") + REFUSALS_PATH,
-                json={"refusals": chunk},
-                **({} if timeout is None else {"timeout": timeout}),
+                server_url.rstrip("/") + REFUSALS_PATH, json={"refusals": chunk}, timeout=timeout
             )
             if response.status_code in KEEP_ON or response.status_code >= 500:
                 response.raise_for_status()  # kept: the next refresh tries again

@@ -267,13 +267,13 @@ def account_plan(url: str, token: str, machine_uuid: str) -> dict | None:
     """The server's answer about the plan of this machine's Claude account ({"plan",
     "plan_label", "chosen", "subscription_label", ...}, see GET /api/v1/agent/plan/), or
     None when it cannot say (no answer, or a server without that endpoint)."""
-    import httpx
+    from claude_telemetry.http import HTTPError
 
     try:
         with Client(url, token, timeout=30) as client:
             response = client.http.get(url + PLAN_PATH, params={"machine": machine_uuid})
         data = response.json() if response.status_code == 200 else None
-    except (httpx.HTTPError, ValueError):
+    except (HTTPError, ValueError):
         return None
     return data if isinstance(data, dict) and isinstance(data.get("chosen"), bool) else None
 
@@ -282,7 +282,7 @@ def choose_plan(url: str, token: str, machine_uuid: str, plan: str) -> str:
     """Set the plan of this machine's Claude account while nobody has chosen one; the
     server's label of the plan it now has. SetupError when the server refuses (a plan already
     chosen is never overwritten: 409) or cannot be reached."""
-    import httpx
+    from claude_telemetry.http import HTTPError
 
     if plan not in PLAN_CHOICES or plan == "skip":
         raise SetupError(f"The plan must be one of {', '.join(PLAN_CHOICES)}.")
@@ -291,7 +291,7 @@ def choose_plan(url: str, token: str, machine_uuid: str, plan: str) -> str:
             response = client.http.post(
                 url + PLAN_PATH, json={"plan": plan, "machine": machine_uuid}
             )
-    except httpx.HTTPError as exc:
+    except HTTPError as exc:
         raise SetupError(f"Cannot reach {url} to save the plan: {exc}.") from None
     try:
         data = response.json()

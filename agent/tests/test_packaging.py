@@ -35,7 +35,7 @@ def test_the_statusline_wrapper_loads_no_network_or_terminal_library():
         "sys.argv = ['claude-telemetry', '--home', sys.argv[1], 'statusline-capture']\n"
         "from claude_telemetry.cli import main\n"
         "main()\n"
-        "heavy = {'httpx', 'rich'} & {n.split('.')[0] for n in sys.modules}\n"
+        "heavy = {'http', 'ssl', 'httpx', 'rich'} & {n.split('.')[0] for n in sys.modules}\n"
         "assert not heavy, heavy\n"
     )
     done = subprocess.run(
@@ -48,12 +48,14 @@ def test_the_statusline_wrapper_loads_no_network_or_terminal_library():
 
 
 def test_the_sync_path_imports_no_http_library_before_it_runs_ccusage():
-    # httpx (~40 ms) is imported by the sync's HTTP client, which is made in a thread while
-    # ccusage runs (Syncer.warm_client), never by importing the sync's modules.
+    # http.client (which imports ssl) is imported by the sync's HTTP session, which is made
+    # in a thread while ccusage runs (Syncer.warm_client), never by importing the sync's
+    # modules; httpx is not imported at all.
     code = (
         "import sys\n"
         "import claude_telemetry.cli, claude_telemetry.sync, claude_telemetry.client\n"
-        "heavy = {'httpx', 'httpcore', 'ssl', 'rich'} & {n.split('.')[0] for n in sys.modules}\n"
+        "heavy = {'http', 'ssl', 'certifi', 'httpx', 'rich'}\n"
+        "heavy &= {n.split('.')[0] for n in sys.modules}\n"
         "assert not heavy, heavy\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -2,7 +2,7 @@
 
 import json
 import os
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from claude_telemetry.ccusage import claude_dirs
 from claude_telemetry.request_keys import OwnedKeys, request_key, scan, without_requests

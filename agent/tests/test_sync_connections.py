@@ -1,17 +1,19 @@
-"""What a steady-state sync spends besides ccusage: one HTTP client (and one connection) for
-the request keys, the report and the limits refresh; no CA bundle for a plain-http server;
-no reading of transcripts that end before the window."""
+"""What a steady-state sync spends besides ccusage: one HTTP session for the request keys, the
+report and the limits refresh, keeping its connection alive only for https; no CA bundle (nor
+httpx) for a plain-http server; no reading of transcripts that end before the window."""
 
 import json
 import os
 import ssl
+import subprocess
+import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
-from claude_telemetry.client import connection_limits, tls_verify
+from claude_telemetry import http as web
+from claude_telemetry.client import Client
 from claude_telemetry.request_keys import scan
 from test_end_to_end import connected, token  # noqa: F401 - fixtures
 
@@ -23,19 +25,30 @@ def transcript(config_dir: Path, session_id: str, moment: datetime) -> Path:
     return next((config_dir / "projects").rglob(f"{session_id}.jsonl"))
 
 
-def test_a_plain_http_server_gets_no_ca_bundle_and_https_keeps_the_default():
-    assert tls_verify("https://telemetry.example.com") is True
-    assert tls_verify("HTTPS://telemetry.example.com") is True
-    context = tls_verify("http://127.0.0.1:8000")
-    assert isinstance(context, ssl.SSLContext)
-    # Trusts nothing: were it ever used, every certificate would be refused.
-    assert context.cert_store_stats()["x509_ca"] == 0
-    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+def test_a_plain_http_server_gets_no_tls_context_and_one_connection_per_request():
+    client = Client("http://127.0.0.1:8000", "cct_x")
+    assert client.http._context is None and not client.http.keep_alive
+    client.close()
 
 
-def test_connections_are_kept_alive_only_where_making_one_costs_a_tls_handshake():
-    assert connection_limits("https://telemetry.example.com").max_keepalive_connections == 20
-    assert connection_limits("http://127.0.0.1:8000").max_keepalive_connections == 0
+def test_an_https_server_gets_its_ca_bundle_at_once_and_a_kept_alive_connection(monkeypatch):
+    made = []
+    real = ssl.create_default_context
+
+    def spy(*args, **kwargs):
+        made.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", spy)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    # Made with the client (in the sync's thread beside ccusage), before any request.
+    client = Client("HTTPS://telemetry.example.com", "cct_x")
+    import certifi
+
+    assert made == [{"cafile": certifi.where()}]
+    assert client.http.keep_alive
+    client.close()
 
 
 def test_transcripts_last_written_before_the_window_are_not_read(tmp_path):
@@ -77,17 +90,48 @@ def test_one_sync_makes_one_http_client_and_refreshes_the_limits_with_it(
 ):
     from claude_telemetry.cli import main
 
-    made: list[httpx.Client] = []
-    real_init = httpx.Client.__init__
+    made: list[web.Session] = []
+    real_init = web.Session.__init__
 
     def counting_init(self, *args, **kwargs):
         made.append(self)
         real_init(self, *args, **kwargs)
 
-    monkeypatch.setattr(httpx.Client, "__init__", counting_init)
+    contexts = []
+    real_context = ssl.create_default_context
+
+    def spy(*args, **kwargs):
+        contexts.append(kwargs)
+        return real_context(*args, **kwargs)
+
+    monkeypatch.setattr(web.Session, "__init__", counting_init)
+    monkeypatch.setattr(ssl, "create_default_context", spy)
     assert main(["sync", "--service"]) == 0
     assert len(made) == 1
     home = Path(use_agent_env["CLAUDE_TELEMETRY_HOME"])
     status = json.loads((home / "limits-status.json").read_text())
     assert time.time() - status["fetched_at"] < 60 and "decision" in status["status"]
-    assert made[0].is_closed  # closed once the refresh is done
+    assert made[0].closed  # closed once the refresh is done
+    assert not made[0].keep_alive and contexts == []  # plain http: no CA bundle
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_with_a_plain_http_server_imports_neither_httpx_nor_a_ca_bundle(
+    server,
+    token,  # noqa: F811
+    connected,  # noqa: F811
+    agent_env,
+):
+    code = (
+        "import sys\n"
+        "from claude_telemetry.cli import main\n"
+        "assert main(['sync', '--service']) == 0\n"
+        "print(sorted({'httpx', 'httpcore', 'certifi'} & {n.split('.')[0] for n in sys.modules}))\n"
+    )
+    # Without these a CA bundle would come from certifi, so importing it would show one.
+    env = {k: v for k, v in agent_env.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -41,7 +41,7 @@ def test_anyone_downloads_the_agent_wheel_without_logging_in(cast, who):
     info = "claude_telemetry-0.1.0.dist-info"
     metadata = files[f"{info}/METADATA"].decode()
     assert "Name: claude-telemetry\nVersion: 0.1.0\n" in metadata
-    assert "Requires-Python: >=3.11" in metadata and "Requires-Dist: httpx" in metadata
+    assert "Requires-Python: >=3.11" in metadata and "Requires-Dist: certifi" in metadata
     # pipx installs a package for its console scripts: the entry point must be there.
     assert files[f"{info}/entry_points.txt"] == (
         b"[console_scripts]\nclaude-telemetry = claude_telemetry.cli:main\n"
