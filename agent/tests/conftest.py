@@ -147,3 +147,20 @@ def server(transactional_db, settings):
     srv = StoppableServer()
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def tls_contexts(monkeypatch) -> list[dict]:
+    """The keyword arguments of each ssl.create_default_context call during the test (a TLS
+    context made is a CA bundle loaded)."""
+    import ssl
+
+    made: list[dict] = []
+    real = ssl.create_default_context
+
+    def spy(*args, **kwargs):
+        made.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", spy)
+    return made

@@ -322,15 +322,8 @@ def test_a_closed_session_sends_nothing(server):
     assert server.seen == []
 
 
-def test_a_plain_http_session_makes_no_tls_context(server, monkeypatch):
-    made = []
-    real = ssl.create_default_context
-
-    def spy(*args, **kwargs):
-        made.append(kwargs)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(ssl, "create_default_context", spy)
+def test_a_plain_http_session_makes_no_tls_context(server, tls_contexts):
+    made = tls_contexts
     with web.Session(server.url) as session:
         session.get("/")
     assert made == []

@@ -4,7 +4,6 @@ httpx) for a plain-http server; no reading of transcripts that end before the wi
 
 import json
 import os
-import ssl
 import subprocess
 import sys
 import time
@@ -31,15 +30,10 @@ def test_a_plain_http_server_gets_no_tls_context_and_one_connection_per_request(
     client.close()
 
 
-def test_an_https_server_gets_its_ca_bundle_at_once_and_a_kept_alive_connection(monkeypatch):
-    made = []
-    real = ssl.create_default_context
-
-    def spy(*args, **kwargs):
-        made.append(kwargs)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(ssl, "create_default_context", spy)
+def test_an_https_server_gets_its_ca_bundle_at_once_and_a_kept_alive_connection(
+    monkeypatch, tls_contexts
+):
+    made = tls_contexts
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     # Made with the client (in the sync's thread beside ccusage), before any request.
@@ -87,6 +81,7 @@ def test_one_sync_makes_one_http_client_and_refreshes_the_limits_with_it(
     connected,  # noqa: F811
     use_agent_env,
     monkeypatch,
+    tls_contexts,
 ):
     from claude_telemetry.cli import main
 
@@ -97,15 +92,8 @@ def test_one_sync_makes_one_http_client_and_refreshes_the_limits_with_it(
         made.append(self)
         real_init(self, *args, **kwargs)
 
-    contexts = []
-    real_context = ssl.create_default_context
-
-    def spy(*args, **kwargs):
-        contexts.append(kwargs)
-        return real_context(*args, **kwargs)
-
+    contexts = tls_contexts
     monkeypatch.setattr(web.Session, "__init__", counting_init)
-    monkeypatch.setattr(ssl, "create_default_context", spy)
     assert main(["sync", "--service"]) == 0
     assert len(made) == 1
     home = Path(use_agent_env["CLAUDE_TELEMETRY_HOME"])
