@@ -235,6 +235,14 @@ class Client:
                 keep=True,
                 status=status,
             )
+        if not 400 <= status < 500:
+            # Nothing the agent asks for answers so (an interim 1xx, a 6xx): no verdict on
+            # this report, so it is kept.
+            raise SendError(
+                f"The server gave an unexpected answer ({status}){suffix}; will retry.",
+                keep=True,
+                status=status,
+            )
         # 400, 413, 422…: this envelope itself is refused; sending it again would not help.
         raise SendError(
             f"The server refused this report ({status}){suffix}.",

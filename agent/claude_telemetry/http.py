@@ -24,8 +24,37 @@ if TYPE_CHECKING:
     from email.message import Message
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
-# A kept-alive connection the server closed meanwhile fails like this on its next request.
-_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+def _stale(exc: BaseException) -> bool:
+    """Whether `exc` is how a kept-alive connection the server closed meanwhile fails on its
+    next request: a hang-up, a reset, a broken pipe, an aborted connection (Windows), or over
+    TLS an EOF without close_notify (what OpenSSL 3 reports for most of them)."""
+    if isinstance(exc, http.client.RemoteDisconnected | ConnectionError):
+        return True
+    ssl = sys.modules.get("ssl")
+    return ssl is not None and isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError)
+
+
+def _closed_by_peer(sock: Any) -> bool:
+    """Whether an idle kept-alive socket has something to read: the server's hang-up (or
+    bytes nobody asked for), so it must not carry another request."""
+    import select
+
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def _redacted(url: str) -> str:
+    """`url` without the credentials in it (a proxy's user and password); by hand, as the
+    URL may be one urllib cannot parse."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    netloc, slash, tail = rest.partition("/")
+    return f"{scheme}{sep}{netloc.rpartition('@')[2]}{slash}{tail}"
 
 
 class HTTPError(Exception):
@@ -107,6 +136,8 @@ class _Connection(http.client.HTTPConnection):
         # the absolute URL, and each request the proxy's credentials.
         self.absolute = False
         self.proxy_headers: dict[str, str] = {}
+        # The proxy it goes through, without credentials, for error messages.
+        self.proxy = ""
 
     def connect(self) -> None:
         read_timeout = self.timeout
@@ -321,30 +352,54 @@ class Session:
             conn.sock.settimeout(conn.timeout)
         # Through an http proxy the request line names the whole URL.
         target = f"http://{hostport}{path}" if conn.absolute else path
+        via = f" (through the proxy {conn.proxy})" if conn.proxy else ""
         try:
-            conn.request(method, target, body=content, headers={**headers, **conn.proxy_headers})
-            answer = conn.getresponse()
+            answer = self._exchange(conn, method, target, content, headers)
+            if answer.status < 200:
+                # http.client skips 100 Continue only; another interim answer (103 Early
+                # Hints) would be taken for the answer, and the real one read as the next's.
+                raise http.client.HTTPException(f"an interim answer ({answer.status}) alone")
             body = answer.read()
-        except (OSError, http.client.HTTPException, UnicodeError) as exc:
+        except (OSError, http.client.HTTPException, ValueError) as exc:
             self._drop()
             conn.close()
             if isinstance(exc, TimeoutError):
-                raise Timeout(f"No answer from {origin[1]} in time ({exc})") from None
-            if reused and isinstance(exc, _STALE):
+                raise Timeout(f"No answer from {origin[1]} in time ({exc}){via}") from None
+            if reused and _stale(exc):
                 # Dropped above, so this try is on a new connection and is the last one.
                 return self._send(origin, hostport, method, path, content, headers, timeouts)
-            raise TransportError(_reason(exc)) from None
+            raise TransportError(_reason(exc) + via) from None
         if not self.keep_alive or answer.will_close:
             self._drop()
             conn.close()
         return answer, body
 
+    @staticmethod
+    def _exchange(
+        conn: _Connection, method: str, target: str, content: bytes | None, headers: dict
+    ) -> http.client.HTTPResponse:
+        """Send the request and read the answer's head. A server that answers before it has
+        read the whole body (413 from the Content-Length) and closes makes the upload fail:
+        its answer is read all the same, and the upload's error raised only without one."""
+        try:
+            conn.request(method, target, body=content, headers={**headers, **conn.proxy_headers})
+        except OSError as exc:
+            if isinstance(exc, TimeoutError) or conn.sock is None:
+                raise
+            try:
+                return conn.getresponse()
+            except (OSError, http.client.HTTPException):
+                raise exc from None
+        return conn.getresponse()
+
     def _connection(self, origin: tuple[str, str, int], hostport: str) -> tuple[_Connection, bool]:
         """The kept-alive connection to `origin` (scheme, host, port) and True when it has
-        been used before; else a new one (through the proxy for it, if any) and False."""
+        been used before; else a new one (through the proxy for it, if any) and False. A
+        kept one the server has hung up on is replaced before anything is sent on it."""
         if self._kept is not None and self._kept[0] == origin:
             conn = self._kept[1]
-            return conn, conn.sock is not None
+            if conn.sock is None or not _closed_by_peer(conn.sock):
+                return conn, conn.sock is not None
         self._drop()
         scheme, host, port = origin
         context = self._tls() if scheme == "https" else None
@@ -352,12 +407,20 @@ class Session:
         if proxy is None:
             conn = _Connection(host, port, self.timeout, self.connect_timeout, context, host)
         else:
-            proxied = urllib.parse.urlsplit(proxy)
-            if proxied.scheme.lower() != "http" or not proxied.hostname:
-                raise TransportError(f"Unsupported proxy {proxy!r}: only http:// proxies")
+            try:
+                proxied = urllib.parse.urlsplit(proxy)
+                proxy_host, proxy_port = proxied.hostname, proxied.port or 80
+            except ValueError as exc:  # a port that is not a number, a broken IPv6 address
+                raise TransportError(
+                    f"The proxy in the environment is not a URL ({exc}): {_redacted(proxy)}"
+                ) from None
+            if proxied.scheme.lower() != "http" or not proxy_host:
+                raise TransportError(
+                    f"Unsupported proxy {_redacted(proxy)!r}: only http:// proxies"
+                )
             conn = _Connection(
-                proxied.hostname,
-                proxied.port or 80,
+                proxy_host,
+                proxy_port,
                 self.timeout,
                 self.connect_timeout,
                 context,
@@ -369,6 +432,7 @@ class Session:
                 password = urllib.parse.unquote(proxied.password or "")
                 token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
                 auth = {"Proxy-Authorization": f"Basic {token}"}
+            conn.proxy = f"http://{proxy_host}:{proxy_port}"
             if scheme == "https":
                 conn.set_tunnel(host, port, headers=auth)  # CONNECT, then TLS inside it
             else:
@@ -382,7 +446,14 @@ class Session:
             try:
                 self._context = tls_context()
             except OSError as exc:  # a missing or broken SSL_CERT_FILE (ssl.SSLError too)
-                raise TransportError(f"Cannot load the CA certificates: {_reason(exc)}") from None
+                where = next(
+                    (f" ({n}={os.environ[n]})" for n in ("SSL_CERT_FILE", "SSL_CERT_DIR")
+                     if os.environ.get(n)),
+                    "",
+                )  # fmt: skip
+                raise TransportError(
+                    f"Cannot load the CA certificates{where}: {_reason(exc)}"
+                ) from None
         return self._context
 
     def _drop(self) -> None:
@@ -392,5 +463,9 @@ class Session:
 
 
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, http.client.BadStatusLine):
+        return f"The server's answer is not HTTP: {str(exc)[:100]!r}"
+    if isinstance(exc, http.client.IncompleteRead):
+        return "The server broke off its answer"
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0][:200]

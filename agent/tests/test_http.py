@@ -302,7 +302,13 @@ def test_a_kept_alive_connection_serves_every_request(server):
     assert all("connection" not in s.headers for s in server.seen)
 
 
-def test_a_kept_alive_connection_the_server_closed_is_retried_once_on_a_new_one(server):
+@pytest.mark.parametrize("checked", [True, False], ids=["seen-before-sending", "found-sending"])
+def test_a_kept_alive_connection_the_server_closed_is_replaced_or_retried_once(
+    server, monkeypatch, checked
+):
+    if not checked:
+        # As when the hang-up arrives after the check: the request fails on the old one.
+        monkeypatch.setattr(web, "_closed_by_peer", lambda sock: False)
     server.drop_after_answer = True
     with web.Session(server.url, keep_alive=True) as session:
         first = session.post("/", content=b"one")
@@ -311,6 +317,72 @@ def test_a_kept_alive_connection_the_server_closed_is_retried_once_on_a_new_one(
     assert first.status_code == second.status_code == 200
     assert [s.body for s in server.seen] == [b"one", b"two"]
     assert server.connections == 2
+
+
+def test_a_kept_alive_https_connection_the_server_closed_is_retried_once(
+    tls_server, pki, monkeypatch
+):
+    # Over TLS a hang-up mostly surfaces as an EOF without close_notify (ssl.SSLEOFError).
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca_file))
+    monkeypatch.setattr(web, "_closed_by_peer", lambda sock: False)
+    tls_server.drop_after_answer = True
+    with web.Session(tls_server.url) as session:
+        for body in (b"one", b"two", b"x" * 4_000_000):
+            time.sleep(0.1)
+            assert session.post("/", content=body).status_code == 200
+    assert [len(s.body) for s in tls_server.seen] == [3, 3, 4_000_000]
+
+
+def test_an_interim_answer_alone_is_an_error_and_never_the_next_requests_answer():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+
+        def early_hints_then_answer() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(
+                    b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+                    b'HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{"first":1}'
+                )
+                time.sleep(0.5)
+
+        threading.Thread(target=early_hints_then_answer, daemon=True).start()
+        with web.Session(f"http://127.0.0.1:{port}", keep_alive=True) as session:
+            with pytest.raises(web.TransportError, match="interim answer"):
+                session.get("/first")
+            assert session._kept is None  # the rest of that answer is never read as another's
+
+
+def test_an_answer_sent_before_the_body_was_read_is_returned():
+    # A server refusing a body by its Content-Length (413) answers and closes mid-upload.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+
+        def refuse_early() -> None:
+            conn, _ = listener.accept()
+            conn.recv(1024)
+            conn.sendall(
+                b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 22\r\nConnection: close\r\n\r\n"
+                b'{"detail": "too big."}'
+            )
+            conn.shutdown(socket.SHUT_WR)
+            time.sleep(0.2)
+            # Closing with unread data resets the connection, as such a server does.
+            conn.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
+            conn.close()
+
+        threading.Thread(target=refuse_early, daemon=True).start()
+        with web.Session(f"http://127.0.0.1:{port}") as session:
+            answer = session.post("/", content=b"x" * 32_000_000)
+    assert answer.status_code == 413 and answer.json() == {"detail": "too big."}
 
 
 def test_a_closed_session_sends_nothing(server):
@@ -576,6 +648,30 @@ def test_https_goes_through_a_connect_tunnel(tls_server, pki, proxy, monkeypatch
     assert proxy.lines == [f"CONNECT {hostport} HTTP/1.0"]  # one tunnel, kept alive
     assert proxy.auth == [_basic("agent", "secret")]
     assert [s.line for s in tls_server.seen] == ["GET /status/ HTTP/1.1"] * 2
+
+
+@pytest.mark.parametrize(
+    "value", ["http://agent:secret@proxy.test:port", "http://agent:secret@[::1:3128"]
+)
+def test_a_malformed_proxy_variable_is_a_transport_error_without_its_password(
+    server, monkeypatch, value
+):
+    monkeypatch.setenv("HTTP_PROXY", value)
+    with web.Session(server.url) as session, pytest.raises(web.TransportError) as raised:
+        session.get("/")
+    assert "proxy" in str(raised.value) and "secret" not in str(raised.value)
+    assert server.seen == []
+
+
+def test_an_unreachable_proxy_is_named_in_the_error(server, monkeypatch):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://agent:secret@127.0.0.1:{port}")
+    with web.Session(server.url) as session, pytest.raises(web.TransportError) as raised:
+        session.get("/")
+    message = str(raised.value)
+    assert f"through the proxy http://127.0.0.1:{port}" in message and "secret" not in message
 
 
 def test_a_proxy_that_is_not_http_is_refused_clearly(server, monkeypatch):
