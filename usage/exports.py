@@ -143,12 +143,13 @@ def chargeback_rows(
     rows = []
     for (start, p_id, p_name, owner_id), sums in merged.items():
         if start is None:
-            first = since
-        else:
-            first = start.date() if hasattr(start, "date") and callable(start.date) else start
-        first = max(first, since)
+            start = since
+        elif hasattr(start, "date") and callable(start.date):
+            start = start.date()
+        # A period cut by `since` starts there and still ends where the period ends.
+        first = max(start, since)
         if first not in ends:
-            ends[first] = until if period == "total" else _period_end(first, period, until)
+            ends[first] = until if period == "total" else _period_end(start, period, until)
         item: dict[str, Any] = {
             "period_start": first,
             "period_end": ends[first],

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet, Sum
 
 from usage.figures import COST_PLACES, TOKEN_FIELDS
-from usage.models import DailyUsage, ModelPrice
+from usage.models import DailyUsage, Machine, ModelPrice
 from usage.signals import usage_changed
 
 MILLION = Decimal(1_000_000)
@@ -74,25 +74,36 @@ def reprice(model: str) -> int:
     price = ModelPrice.objects.filter(model=model).first()
     changed: list[DailyUsage] = []
     teams: set[int] = set()
-    rows = (
-        _repriceable(model)
-        .select_related("machine")
-        .only("id", "cost_usd", "priced_by_server", "machine__team_id", *TOKEN_FIELDS)
-    )
-    for row in rows.iterator(chunk_size=2000):
-        tokens = {field: getattr(row, field) for field in TOKEN_FIELDS}
-        cost = server_cost(price, tokens) if price else Decimal(0).quantize(COST_PLACES)
-        by_server = price is not None
-        if abs(Decimal(row.cost_usd) - cost) <= Decimal("0.000000001") and (
-            row.priced_by_server == by_server
-        ):
-            continue
-        row.cost_usd, row.priced_by_server = cost, by_server
-        changed.append(row)
-        teams.add(row.machine.team_id)
-    DailyUsage.objects.bulk_update(changed, ["cost_usd", "priced_by_server"], batch_size=500)
-    for team_id in sorted(teams):
-        transaction.on_commit(partial(usage_changed.send, sender=ModelPrice, team_id=team_id))
+    with transaction.atomic():
+        # The machines whose facts change are locked first, in one order, as ingest locks
+        # its machine: a machine moved to another team or owner meanwhile would otherwise
+        # take the old cost along in the rollups (the move's trigger reads the facts as they
+        # were before this update commits), and the new cost would stay behind.
+        list(
+            Machine.objects.filter(pk__in=_repriceable(model).values("machine_id"))
+            .order_by("pk")
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
+        rows = (
+            _repriceable(model)
+            .select_related("machine")
+            .only("id", "cost_usd", "priced_by_server", "machine__team_id", *TOKEN_FIELDS)
+        )
+        for row in rows.iterator(chunk_size=2000):
+            tokens = {field: getattr(row, field) for field in TOKEN_FIELDS}
+            cost = server_cost(price, tokens) if price else Decimal(0).quantize(COST_PLACES)
+            by_server = price is not None
+            if abs(Decimal(row.cost_usd) - cost) <= Decimal("0.000000001") and (
+                row.priced_by_server == by_server
+            ):
+                continue
+            row.cost_usd, row.priced_by_server = cost, by_server
+            changed.append(row)
+            teams.add(row.machine.team_id)
+        DailyUsage.objects.bulk_update(changed, ["cost_usd", "priced_by_server"], batch_size=500)
+        for team_id in sorted(teams):
+            transaction.on_commit(partial(usage_changed.send, sender=ModelPrice, team_id=team_id))
     return len(changed)
 
 

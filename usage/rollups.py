@@ -171,10 +171,19 @@ def _where(part: Slice, periods: list[Part]) -> tuple[str, list, str, list]:
     return " AND ".join(conditions), params, sign, sign_params
 
 
+# The scale of the cost columns: SQLite's float sums are rounded to it.
+_COST_SCALE = Decimal("1e-10")
+
+
 def _decimal(value) -> Decimal:
+    """A summed cost as a Decimal. SQLite adds costs as doubles, and a month row less a day
+    row can land a hair off an exact half cent; rounded to the columns' 10 places, as Django
+    rounds a Sum of the facts themselves, both give the same cents."""
     if value is None:
         return Decimal(0)
-    return value if isinstance(value, Decimal) else Decimal(str(value))
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(repr(value)).quantize(_COST_SCALE)
 
 
 def sums(part: Slice, since: date | None, until: date | None, *, by: str) -> list[dict]:

@@ -5,26 +5,28 @@ recomputes every rollup row from the raw facts in Python and compares; then the 
 answers the same from the rollups as from the facts."""
 
 import random
+import threading
 import uuid
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.access import Viewer
 from tests.conftest import api_client, token_for
-from tests.factories import SubscriptionFactory
+from tests.factories import MachineFactory, ProjectFactory, SubscriptionFactory
 from tests.usage.ingest.helpers import envelope, post
-from usage import exports, queries, rollups
+from usage import exports, pricing, queries, rollups
 from usage.analytics import pace
 from usage.analytics.blocks import move_machine
 from usage.models import (
     DailyUsage,
     IngestBatch,
     Machine,
+    ModelPrice,
     Project,
     UsageRollup,
     UsageRollupDelta,
@@ -300,6 +302,81 @@ def _rounded(data: dict) -> dict:
         return {**row, "cost_usd": _cost(row["cost_usd"])}
 
     return {"results": [fix(r) for r in data["results"]], "totals": fix(data["totals"])}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reprice_and_a_member_moving_team_at_once_leave_the_rollups_equal_to_the_facts(cast):
+    if connection.vendor != "postgresql":
+        pytest.skip(
+            "SQLite runs one write transaction at a time, so the two cannot race there; set "
+            "DATABASE_URL to a PostgreSQL database to run this test"
+        )
+    member = cast["member"]
+    machine = MachineFactory(owner=member)
+    DailyUsage.objects.create(
+        machine=machine,
+        day=TODAY,
+        project=ProjectFactory(team=machine.team, key="-src-race"),
+        model="claude-race",
+        input_tokens=1_000_000,
+        total_tokens=1_000_000,
+        cost_usd=Decimal(0),
+    )
+    # Saved without its signal: the reprice below is the one that races.
+    ModelPrice.objects.bulk_create(
+        [
+            ModelPrice(
+                model="claude-race",
+                input_usd_per_mtok=Decimal(3),
+                output_usd_per_mtok=Decimal(15),
+                cache_creation_usd_per_mtok=Decimal("3.75"),
+                cache_read_usd_per_mtok=Decimal("0.3"),
+            )
+        ]
+    )
+    moved = threading.Event()
+
+    def move_member() -> None:
+        try:
+            membership = member.membership
+            membership.team = cast["outsider"].team
+            membership.save()  # usage.receivers moves the machine along
+        finally:
+            moved.set()
+            connection.close()
+
+    with transaction.atomic():
+        assert pricing.reprice("claude-race") == 1
+        mover = threading.Thread(target=move_member)
+        mover.start()
+        # The move waits for the machine, which the reprice holds until it commits.
+        assert not moved.wait(0.5)
+    mover.join(timeout=30)
+    assert moved.is_set()
+    assert Machine.objects.get(pk=machine.pk).team == cast["outsider"].team
+    assert_rollups_match_facts()
+
+
+@pytest.mark.django_db
+def test_an_exact_half_cent_rounds_the_same_from_the_rollups_as_from_the_facts(cast):
+    # A month less a day: on SQLite the rollups hold doubles, 0.105 - 0.1 is a hair off 0.005.
+    machine = MachineFactory(owner=cast["member"])
+    project = ProjectFactory(team=machine.team, key="-src-cents")
+    for day, cost in ((date(2026, 1, 1), "0.10"), (date(2026, 1, 2), "0.005")):
+        DailyUsage.objects.create(
+            machine=machine,
+            day=day,
+            project=project,
+            model=MODELS[0],
+            input_tokens=1,
+            total_tokens=1,
+            cost_usd=Decimal(cost),
+        )
+    ask = {"scope": "me", "since": date(2026, 1, 2), "until": date(2026, 1, 31)}
+    from_rollups = exports.chargeback_rows(cast["member"], **ask)
+    from_facts = exports.chargeback_rows(cast["member"], source="claude-code", **ask)
+    exact = Decimal("0.005").quantize(Decimal("0.01"))
+    assert [r["cost_usd"] for r in from_rollups] == [r["cost_usd"] for r in from_facts] == [exact]
 
 
 def test_a_plan_covers_each_day_of_the_range_exactly_once():

@@ -157,6 +157,15 @@ def test_periods_and_totals(spend, cast):
     assert sum(Decimal(r["cost_usd"]) for r in total["results"]) == Decimal("63")
 
 
+def test_a_week_cut_by_since_starts_there_and_ends_on_its_sunday(spend, cast):
+    # 2026-11-04 is a Wednesday: its week runs from Monday 11-02 to Sunday 11-08.
+    weeks = get(cast["owner"], period="week", since="2026-11-04", until="2026-11-30").json()
+    spans = sorted({(r["period_start"], r["period_end"]) for r in weeks["results"]})
+    assert spans[0] == ("2026-11-04", "2026-11-08")
+    assert all(date.fromisoformat(start).weekday() == 0 for start, _ in spans[1:])
+    assert all(date.fromisoformat(end).weekday() == 6 for _, end in spans[:-1])
+
+
 def test_the_csv_has_names_and_no_formulas(spend, cast):
     response = get(cast["admin"], since="2026-11-01", until="2026-11-30", format="csv")
     assert response.status_code == 200

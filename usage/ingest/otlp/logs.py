@@ -352,6 +352,9 @@ def supersede_after_agent(sender, batch_id: int, machine: Machine | None = None,
     hours = {row.hour for row in reports.get("blocks_hourly", ())}
     sessions = {row.session_id for row in reports.get("claude_session", ())}
     with transaction.atomic():
+        # Locked as ingest locks a machine: a move of one of them (to another team or owner)
+        # meanwhile would otherwise leave these deletions on the old owner's rollups.
+        list(otlp.order_by("pk").select_for_update().values_list("pk", flat=True))
         DailyUsage.objects.filter(machine__in=otlp, day__in=list(days)).delete()
         removed_hours, _ = HourlyUsage.objects.filter(
             machine__in=otlp, hour__in=list(hours)
