@@ -4,6 +4,7 @@ incremental windows, machines retired, moved or deleted, projects grouped. Each 
 recomputes every rollup row from the raw facts in Python and compares; then the read API
 answers the same from the rollups as from the facts."""
 
+import io
 import random
 import threading
 import uuid
@@ -12,6 +13,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -449,3 +451,27 @@ def test_derived_work_queues_a_fold_of_the_changes_its_batches_appended(member):
     assert not UsageRollupDelta.objects.exists()
     assert cache.get("usage:rollup-fold-queued") is not None
     assert_rollups_match_facts()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rebuild_command_repairs_rollups_that_drifted_from_the_facts(cast, team_a):
+    rng = random.Random(7)
+    for person in (cast["owner"], cast["outsider"]):
+        days = [TODAY - timedelta(days=i) for i in range(9)]
+        body = daily_envelope(rng, uuid.uuid4(), "pc", days)
+        assert post(api_client(token_for(person)), body).status_code == 201
+    rollups.fold_deltas()
+    # Something that bypassed the triggers: team A's sums are wrong, a row is gone.
+    UsageRollup.objects.filter(team=team_a, dimension="team").update(cost_usd=Decimal(1))
+    UsageRollup.objects.filter(team=team_a, dimension="member_project").first().delete()
+    other = cast["outsider"].team
+    before = {k: v for k, v in stored_rows().items() if k[0] == other.pk}
+    out = io.StringIO()
+
+    call_command("rebuild_rollups", "--team", team_a.slug, stdout=out)
+
+    assert stored_rows() == expected_rows()
+    assert {k: v for k, v in stored_rows().items() if k[0] == other.pk} == before
+    assert f"1/1 {team_a.slug}" in out.getvalue()
+    with pytest.raises(CommandError, match="no-such-team"):
+        call_command("rebuild_rollups", "--team", "no-such-team", stdout=io.StringIO())
