@@ -328,6 +328,9 @@ def rebuild(team_ids: Iterable[int] | None = None) -> None:
     }
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # A fold moving this team's pending changes meanwhile would add them to the rows
+            # rebuilt from the facts that already hold them: folds wait (they skip a turn).
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FOLD_LOCK])
             # Facts written while this runs would miss the rows deleted below.
             cursor.execute(
                 "SELECT id FROM usage_machine"
