@@ -4,8 +4,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 
+from accounts.models import Role
 from dashboards import forms as dashboard_forms
+from tests.conftest import make_member
 from tests.factories import (
     MachineFactory,
     ProjectFactory,
@@ -82,3 +85,19 @@ def short_menus(monkeypatch):
 def menu_html(html: str, name: str) -> str:
     start = html.index(f'name="{name}"')
     return html[html.rindex("<select", 0, start) : html.index("</select>", start)]
+
+
+@pytest.fixture
+def at_now():
+    """The clock stands still at NOW for the test."""
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def add_people(team, first: int, count: int, usage) -> None:
+    """`count` more members (person<first>… @a.example) with two machines each, and
+    `usage(machine)` called on each: a big team's menus and lists."""
+    for n in range(first, first + count):
+        person = make_member(team, f"person{n}@a.example", Role.MEMBER)
+        for k in range(2):
+            usage(MachineFactory(owner=person, name=f"pc{n}-{k}"))

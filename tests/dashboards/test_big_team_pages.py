@@ -7,7 +7,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.db import connection
 from django.db.models import Count, Sum
 from django.test.utils import CaptureQueriesContext
@@ -17,28 +16,20 @@ from budgets.forms import ExemptionForm
 from dashboards.views import explorer as explorer_view
 from dashboards.views import projects as projects_view
 from tests.conftest import login, make_member
+from tests.dashboards import conftest
 from tests.dashboards.conftest import NOW, menu_html
 from tests.factories import MachineFactory, ProjectFactory, daily, session
 from usage.models import DailyUsage, SessionUsage
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("at_now")]
 
 SESSIONS = "/sessions/"
 PROJECTS = "/projects/"
 
 
-@pytest.fixture(autouse=True)
-def _at_now():
-    with time_machine.travel(NOW, tick=False):
-        yield
-
-
 def add_people(team, first: int, count: int) -> None:
     """`count` more members with two machines each and a session on each."""
-    for n in range(first, first + count):
-        person = make_member(team, f"person{n}@a.example", Role.MEMBER)
-        for k in range(2):
-            session(MachineFactory(owner=person, name=f"pc{n}-{k}"), last_activity=NOW)
+    conftest.add_people(team, first, count, lambda machine: session(machine, last_activity=NOW))
 
 
 # --- the sessions list -------------------------------------------------------------------------

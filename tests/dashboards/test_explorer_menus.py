@@ -5,7 +5,6 @@ page's fixed query count, and figures equal to the raw facts'."""
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
@@ -13,11 +12,12 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import Role
 from dashboards import forms as dashboard_forms
 from tests.conftest import login, make_member
+from tests.dashboards import conftest
 from tests.dashboards.conftest import NOW, menu_html
 from tests.factories import MachineFactory, ProjectFactory, daily
 from usage.models import DailyUsage
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("at_now")]
 
 URL = "/usage/"
 
@@ -26,18 +26,9 @@ def search_url(kind: str) -> str:
     return f"/usage/search/{kind}/"
 
 
-@pytest.fixture(autouse=True)
-def _at_now():
-    with time_machine.travel(NOW, tick=False):
-        yield
-
-
 def add_people(team, first: int, count: int) -> None:
     """`count` more members with two machines each and a day of usage on each."""
-    for n in range(first, first + count):
-        person = make_member(team, f"person{n}@a.example", Role.MEMBER)
-        for k in range(2):
-            daily(MachineFactory(owner=person, name=f"pc{n}-{k}"), NOW.date())
+    conftest.add_people(team, first, count, lambda machine: daily(machine, NOW.date()))
 
 
 # --- the search endpoint: who may and who may not -------------------------------------------
