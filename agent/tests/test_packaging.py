@@ -69,6 +69,28 @@ def test_python_dash_m_and_the_version_flag_work():
     assert done.returncode == 0 and done.stdout.startswith("claude-telemetry 0.1.0")
 
 
+def test_commands_run_with_the_collector_on_and_the_imported_objects_set_aside(tmp_path):
+    # A long-running command (mcp) must keep collecting cycles; what the imports made is
+    # frozen, so no collection walks it again (launch.py).
+    code = (
+        "import gc, sys\n"
+        "import claude_telemetry.cli as cli\n"
+        "from claude_telemetry import launch\n"
+        "seen = {}\n"
+        "def status(home, args, ui):\n"
+        "    seen.update(enabled=gc.isenabled(), frozen=gc.get_freeze_count())\n"
+        "    return 7\n"
+        "cli.COMMANDS['status'] = status\n"
+        "sys.argv = ['claude-telemetry', '--home', sys.argv[1], 'status']\n"
+        "code = launch.main()\n"
+        "print(code, seen['enabled'], seen['frozen'] > 10000)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "agent")], capture_output=True, text=True
+    )
+    assert done.stdout.split() == ["7", "True", "True"], done.stderr
+
+
 def test_an_unknown_command_is_a_usage_error_not_a_traceback():
     done = subprocess.run(
         [sys.executable, "-m", "claude_telemetry", "fly"], capture_output=True, text=True
