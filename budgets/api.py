@@ -96,20 +96,28 @@ class AgentStatusView(APIView):
     throttle_classes = [ReadThrottle]
 
     def get(self, request):
-        key = f"agent-status:v1:{request.user.pk}"
+        return Response(agent_status(request.user))
+
+
+def agent_status(user, *, fresh: bool = False) -> dict:
+    """The body of GET /api/v1/agent/status/ for `user` (budgets.enforcement.member_status
+    plus `ttl_seconds`), from the cache when it is younger than STATUS_CACHE_SECONDS unless
+    `fresh` (an ingest just changed the member's usage); what is computed is cached."""
+    key = f"agent-status:v1:{user.pk}"
+    body = None
+    if not fresh:
         try:
             body = cache.get(key)
         except Exception:  # a cache outage (Redis down) degrades to computing every time
             log.warning("agent status cache unavailable", exc_info=True)
-            body = None
-        if body is None:
-            body = member_status(request.user)
-            body["ttl_seconds"] = STATUS_CACHE_SECONDS
-            try:
-                cache.set(key, body, STATUS_CACHE_SECONDS)
-            except Exception:
-                log.warning("agent status cache unavailable", exc_info=True)
-        return Response(body)
+    if body is None:
+        body = member_status(user)
+        body["ttl_seconds"] = STATUS_CACHE_SECONDS
+        try:
+            cache.set(key, body, STATUS_CACHE_SECONDS)
+        except Exception:
+            log.warning("agent status cache unavailable", exc_info=True)
+    return body
 
 
 # An agent sends what queued while the server was away; more than this is split by the agent.

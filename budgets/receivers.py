@@ -1,5 +1,6 @@
 """Queue budget work on Celery: checks after usage changed (usage.signals, so usage never
-imports budgets) and sending of new deliveries (budgets.signals)."""
+imports budgets) and sending of new deliveries (budgets.signals). Also adds the member's agent
+status to an ingest answer that asks for it."""
 
 import logging
 
@@ -9,8 +10,9 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from budgets import signals, tasks
+from budgets.api import agent_status
 from telemetry_site.queueing import enqueue
-from usage.signals import usage_changed
+from usage.signals import ingest_answer, usage_changed
 
 log = logging.getLogger(__name__)
 
@@ -64,3 +66,12 @@ def evaluate_after_usage(
 def send_deliveries(sender, delivery_ids, **kwargs) -> None:
     for delivery_id in delivery_ids:
         enqueue(tasks.send_delivery, delivery_id)
+
+
+@receiver(ingest_answer, dispatch_uid="budgets.agent_status_in_ingest_answer")
+def agent_status_in_answer(sender, user, include, **kwargs) -> dict:
+    """`agent_status` for `?include=agent_status`: what GET /api/v1/agent/status/ would
+    answer right after this report, so a sync needs no second request for it."""
+    if "agent_status" not in include:
+        return {}
+    return {"agent_status": agent_status(user, fresh=True)}

@@ -20,3 +20,9 @@ blocks_outdated = Signal()
 # (whose facts they changed) and quotas (they brought quota readings), so checks can look only
 # at what moved.
 usage_changed = Signal()
+
+# An agent's ingest answer is being written and the agent asked for more than what was stored
+# (`?include=…`, INGEST_INCLUDES in usage.api.ingest). Receivers return {name: JSON value} to
+# add to the answer, for the names in `include` they know. Sent with user and include (a set),
+# after the report committed; a receiver that fails only leaves its part out.
+ingest_answer = Signal()

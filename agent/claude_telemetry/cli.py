@@ -394,8 +394,9 @@ def cmd_sync(home: Home, args, ui: Ui) -> int:
                 keep_client=True,
             )
         if not args.dry_run:
-            # On the sync's own connection: no second client, TLS set-up or handshake.
-            _refresh_limits(home, config, http=syncer.http)
+            # The status came with the report's answer, or is asked for on the sync's own
+            # connection: no second client, TLS set-up or handshake.
+            _refresh_limits(home, config, http=syncer.http, status=syncer.agent_status)
     finally:
         if syncer is not None:
             syncer.close()
@@ -431,10 +432,10 @@ def cmd_sync(home: Home, args, ui: Ui) -> int:
     return outcome.code
 
 
-def _refresh_limits(home: Home, config, http=None) -> str | None:
+def _refresh_limits(home: Home, config, http=None, status=None) -> str | None:
     """Refresh the hooks' status file; the error in words when the server did not answer.
     `http`: an open claude_telemetry.http.Session with this config's server and token to
-    reuse, or None."""
+    reuse, or None; `status`: the status the server just sent (limits.refresh), or None."""
     from claude_telemetry.config import load_token
     from claude_telemetry.limits import REFRESH_TIMEOUT_SECONDS, refresh
 
@@ -448,6 +449,7 @@ def _refresh_limits(home: Home, config, http=None) -> str | None:
             REFRESH_TIMEOUT_SECONDS,
             project_salt=salt,
             client=http,
+            status=status,
         )
     except Exception as exc:  # the hooks fail open on an old file; sync's result stands
         log.warning("limits refresh failed: %s", exc)

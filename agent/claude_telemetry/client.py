@@ -119,10 +119,15 @@ class Client:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def ingest(self, body_gzip: bytes) -> Ack:
+    def ingest(self, body_gzip: bytes, include: tuple[str, ...] = ()) -> Ack:
+        """POST one gzip envelope. `include` names what else the answer should carry
+        (`agent_status`: the member's limits status, as GET /api/v1/agent/status/ gives it);
+        a server that does not know a name leaves it out. Raises SendError."""
         from claude_telemetry.http import Timeout, TransportError
 
         url = self.server_url + INGEST_PATH
+        if include:
+            url += "?include=" + ",".join(include)
         try:
             response = self.http.post(
                 url,

@@ -91,6 +91,7 @@ def refresh(
     timeout: float,
     project_salt: str | None = None,
     client: Any = None,
+    status: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Send the queued refusals, then GET the member's status from the server and keep it.
 
@@ -100,7 +101,9 @@ def refresh(
     claude_telemetry.http.Session that already sends this token to this server (a sync's
     own, so its connection and TLS set-up are reused); without one, a session is made for
     the refresh, which connects within min(`timeout`, 3) seconds. Either way each request
-    gives up after `timeout` seconds without progress.
+    gives up after `timeout` seconds without progress. `status` is the status the server
+    has just sent with a sync's answer (`?include=agent_status`): kept as it is, with no GET,
+    unless refusals were sent after it.
     """
     import logging
 
@@ -117,13 +120,15 @@ def refresh(
             server_url, headers=headers, timeout=timeout, connect_timeout=min(timeout, 3.0)
         )
     try:
+        sent = 0
         try:
-            send_refusals(home_root, server_url, client, timeout=timeout)
+            sent = send_refusals(home_root, server_url, client, timeout=timeout)
         except Exception as exc:  # the status matters more; the queue waits
             logging.getLogger(__name__).warning("refusals not sent: %s", exc)
-        response = client.get(server_url.rstrip("/") + STATUS_PATH, timeout=timeout)
-        response.raise_for_status()
-        status = response.json()
+        if status is None or sent:
+            response = client.get(server_url.rstrip("/") + STATUS_PATH, timeout=timeout)
+            response.raise_for_status()
+            status = response.json()
     finally:
         if own is not None:
             own.close()

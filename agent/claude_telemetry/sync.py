@@ -80,7 +80,11 @@ def synced_outcome(
             "window": window,
             "counts_text": f"Synced {window}: {_counts_text(ack)}{duplicate}.",
             "sent": sent_usage(envelope),
-            "server": {k: v for k, v in ack.data.items() if k != "foreign_request_keys"},
+            "server": {
+                k: v
+                for k, v in ack.data.items()
+                if k not in ("foreign_request_keys", "agent_status")
+            },
         },
     )
 
@@ -217,6 +221,9 @@ class Syncer:
         self._client: Client | None = None
         self._client_lock = threading.Lock()
         self._warming: threading.Thread | None = None
+        # The member's limits status the server sent with the report's answer, if it did:
+        # the limits refresh after the sync keeps it instead of asking again.
+        self.agent_status: dict[str, Any] | None = None
 
     def client(self, token: str) -> Client:
         """The sync's HTTP client, made on first use (from any thread)."""
@@ -291,8 +298,6 @@ class Syncer:
                     EXIT_OK, f"Backing off after failures; next attempt after {waiting}."
                 )
         token = None if dry_run else load_token(self.home, self.config)
-        if token is not None:
-            self.warm_client(token)
         try:
             envelope, offsets = self._build(state, full=full, token=token)
         except CcusageError as exc:
@@ -353,6 +358,8 @@ class Syncer:
         reports = None
         if isinstance(stored, list):
             foreign: set[str] | None = {k for k in stored if isinstance(k, str)}
+            if token is not None:
+                self.warm_client(token)
         else:
             # Usually no other machine reported any of these requests: ccusage runs on the
             # logs as they are while the keys are sent, and runs again on a copy only when the
@@ -365,13 +372,16 @@ class Syncer:
             if since is not None and dirs.valid:
                 self.progress("Hashing request keys")
                 hours = scan(dirs.projects_dirs(), since)
-                window_keys = {key for keys in hours.values() for key in keys}
-                view = log_view.prepare(self.home.root, dirs, since, window_keys)
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="request-keys") as pool:
+                # Asked before the view is made: the server works on the answer while this
+                # process still has a core to spare, before ccusage's processes take both.
                 asked = pool.submit(
                     self._foreign_requests, dirs, since, hours, version, timezone, token
                 )
                 try:
+                    if hours is not None:
+                        window_keys = {key for keys in hours.values() for key in keys}
+                        view = log_view.prepare(self.home.root, dirs, since, window_keys)
                     reports = runner.run_all(
                         since, dirs, cache=cache, claude_fingerprint=fingerprint, view=view
                     )
@@ -430,7 +440,12 @@ class Syncer:
         (dry run), without Claude logs, or when the server cannot be asked now (None: not
         asked, so the answer is not remembered), nothing is left out.
         """
-        if token is None or not dirs.valid:
+        if token is None:
+            return set()
+        # The sync's HTTP client, for these keys and the report after ccusage, is made here:
+        # beside ccusage rather than before it (importing http.client takes ~8 ms of CPU).
+        client = self.client(token)
+        if not dirs.valid:
             return set()
         if hours is None:
             self.progress("Hashing request keys")
@@ -454,7 +469,7 @@ class Syncer:
         )
         envelope["full"] = False  # keys only: it says nothing about which days are complete
         try:
-            ack = self.client(token).ingest(encode(envelope))
+            ack = client.ingest(encode(envelope))
         except SendError as exc:
             log.warning("request keys not sent (%s); nothing is left out this time", exc)
             return None
@@ -507,7 +522,7 @@ class Syncer:
                 log.error("spooled %s keeps failing; newer reports go first", entry.path.name)
         self.progress(f"Sending {len(body):,} bytes")
         try:
-            ack = client.ingest(body)
+            ack = client.ingest(body, include=("agent_status",))
         except SendError as exc:
             if exc.keep:
                 return self._keep(state, body, exc, lines)
@@ -516,6 +531,8 @@ class Syncer:
             return Outcome(EXIT_FAILED, f"{exc} The report is kept in {rejected}.", lines)
         apply_ack(state, envelope, ack)
         state["last_counts"] = ack.data.get("counts") or {}
+        status = ack.data.get("agent_status")
+        self.agent_status = status if isinstance(status, dict) and "decision" in status else None
         adopted = adopt_copied_identity(self.home, self.config, state, ack)
         if adopted:
             lines.append(adopted)

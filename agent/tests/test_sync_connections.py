@@ -123,3 +123,72 @@ def test_a_sync_with_a_plain_http_server_imports_neither_httpx_nor_a_ca_bundle(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def record_requests(monkeypatch) -> list[tuple[str, str]]:
+    """(method, URL path and query) of every request the agent's HTTP sessions send."""
+    sent: list[tuple[str, str]] = []
+    real_request = web.Session.request
+
+    def recording(self, method, url, **kwargs):
+        sent.append((method, url.split("://", 1)[-1].partition("/")[2]))
+        return real_request(self, method, url, **kwargs)
+
+    monkeypatch.setattr(web.Session, "request", recording)
+    return sent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_keeps_the_limits_status_its_answer_brought_and_asks_no_more(
+    server,
+    token,  # noqa: F811
+    connected,  # noqa: F811
+    use_agent_env,
+    monkeypatch,
+):
+    from claude_telemetry.cli import main
+
+    sent = record_requests(monkeypatch)
+    assert main(["sync", "--service"]) == 0
+    assert ("POST", "api/v1/ingest/?include=agent_status") in sent
+    assert not [path for _, path in sent if path.startswith("api/v1/agent/status/")]
+    home = Path(use_agent_env["CLAUDE_TELEMETRY_HOME"])
+    kept = json.loads((home / "limits-status.json").read_text())
+    assert time.time() - kept["fetched_at"] < 60
+    assert kept["status"]["decision"] == "ok" and kept["status"]["member"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_status_in_the_answer_or_after_sending_refusals_the_sync_asks_for_it(
+    server,
+    token,  # noqa: F811
+    connected,  # noqa: F811
+    use_agent_env,
+    monkeypatch,
+):
+    from claude_telemetry.cli import main
+    from claude_telemetry.limits import queue_refusal
+
+    home = Path(use_agent_env["CLAUDE_TELEMETRY_HOME"])
+    sent = record_requests(monkeypatch)
+    # A server that leaves the status out of its answer (an older one, or one whose status
+    # failed): the refresh asks for it.
+    import budgets.receivers
+
+    working = budgets.receivers.agent_status
+    monkeypatch.setattr(budgets.receivers, "agent_status", lambda user, **kw: 1 / 0)
+    assert main(["sync", "--service"]) == 0
+    assert sent[-1] == ("GET", "api/v1/agent/status/")
+    assert json.loads((home / "limits-status.json").read_text())["status"]["decision"] == "ok"
+    monkeypatch.setattr(budgets.receivers, "agent_status", working)
+    sent.clear()
+    # Refusals sent after the report: the status is asked for again after them.
+    stop = {"subject": "budget:x", "threshold": 100, "name": "Team cap", "percent": 100.0}
+    queue_refusal(home, [stop], "session-1", datetime.now(UTC))
+    assert main(["sync", "--service", "--full"]) == 0
+    methods = [(m, p.partition("?")[0]) for m, p in sent]
+    ingest = methods.index(("POST", "api/v1/ingest/"))
+    assert methods[ingest + 1 :] == [
+        ("POST", "api/v1/agent/refusals/"),
+        ("GET", "api/v1/agent/status/"),
+    ]

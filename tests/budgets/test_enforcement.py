@@ -23,7 +23,8 @@ from tests.budgets.conftest import spend
 from tests.conftest import api_client, login, token_for
 from tests.factories import make_budget, project_for
 from tests.factories.usage import RateLimitSnapshotFactory, machine_for
-from usage.models import Block
+from tests.usage.ingest.helpers import daily_report, envelope, post
+from usage.models import Block, DailyUsage, IngestBatch
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 TODAY = date(2026, 11, 20)
@@ -269,6 +270,87 @@ def test_redis_down_costs_the_cache_not_the_answer(team_a, member, settings, mon
     response = api_client(token_for(member)).get(URL)
     assert response.status_code == 200, response.content
     assert response.json()["decision"] == "stop"
+
+
+# --- the same status with an ingest answer (?include=agent_status) ---------------------------
+
+
+def report_of_today(cost_tokens: int = 1000) -> dict:
+    """An envelope whose one Claude Code row (today, one project) costs a few cents."""
+    return envelope(daily_report("-home-dev-app", TODAY.isoformat(), cost_tokens, cost_tokens))
+
+
+@pytest.mark.parametrize("role", ["owner", "admin", "member"])
+def test_an_ingest_that_asks_gets_the_callers_status_with_the_report_counted(
+    team_a, cast, role, monkeypatch
+):
+    person = cast[role]
+    team_budget(team_a)
+    # 99.99 USD before the report (past the 90 % warning); its row (a cent or two) reaches 100.
+    spend(machine_for(person), TODAY, "99.99")
+    client = api_client(token_for(person, ("ingest",)))
+    assert client.get(URL).json()["decision"] == "warn"  # and cached, which must not matter
+    response = post(client, report_of_today(), QUERY_STRING="include=agent_status")
+    assert response.status_code == 201, response.content
+    status = response.json()["agent_status"]
+    assert (status["member"], status["decision"]) == (person.email, "stop")
+    assert check_of(status, "Team cap")["level"] == "stop"
+    # What the status endpoint answers now, to the byte.
+    assert status == client.get(URL).json()
+    assert DailyUsage.objects.filter(machine__owner=person, day=TODAY).count() == 2
+
+
+def test_without_include_the_answer_has_no_status_and_a_duplicate_gets_it_too(team_a, member):
+    team_budget(team_a)
+    client = api_client(token_for(member, ("ingest",)))
+    body = report_of_today()
+    first = post(client, body)
+    assert first.status_code == 201
+    assert "agent_status" not in first.json()
+    again = post(client, body, QUERY_STRING="include=agent_status")
+    assert (again.status_code, again.json()["duplicate"]) == (200, True)
+    assert again.json()["agent_status"]["member"] == member.email
+
+
+@pytest.mark.parametrize("query", ["include=everything", "include=agent_status,counts"])
+def test_an_unknown_include_is_a_400_naming_it_and_nothing_is_archived(team_a, member, query):
+    response = post(
+        api_client(token_for(member, ("ingest",))), report_of_today(), QUERY_STRING=query
+    )
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["include"]
+    assert "agent_status" in response.json()["errors"]["include"][0]
+    assert not IngestBatch.objects.exists()
+    assert not DailyUsage.objects.exists()
+
+
+def test_a_report_left_to_the_worker_answers_202_without_a_status(team_a, member, settings):
+    settings.INGEST_ASYNC_BODY_BYTES = 100
+    response = post(
+        api_client(token_for(member, ("ingest",))),
+        report_of_today(),
+        QUERY_STRING="include=agent_status",
+    )
+    assert response.status_code == 202
+    assert "agent_status" not in response.json()
+
+
+def test_a_status_that_fails_leaves_it_out_and_the_report_stays_stored(
+    team_a, member, monkeypatch, caplog
+):
+    def broken(user, **kwargs):
+        raise RuntimeError("status store down")
+
+    monkeypatch.setattr("budgets.receivers.agent_status", broken)
+    response = post(
+        api_client(token_for(member, ("ingest",))),
+        report_of_today(),
+        QUERY_STRING="include=agent_status",
+    )
+    assert response.status_code == 201
+    assert "agent_status" not in response.json()
+    assert DailyUsage.objects.filter(machine__owner=member, day=TODAY).exists()
+    assert "ingest answer part failed" in caplog.text
 
 
 # --- pages: who may set warn/stop, quota levels and exemptions -------------------------------

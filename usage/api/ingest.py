@@ -21,12 +21,18 @@ from telemetry_site.api.errors import RETRY_AFTER, ErrorSerializer, error_respon
 from telemetry_site.api.permissions import TokenHasScope
 from telemetry_site.api.throttles import IngestThrottle
 from telemetry_site.api.views import path_uuid
+from usage import signals
 from usage.api.common import CountsSerializer
 from usage.ingest import pipeline as ingest
 from usage.ingest import rejected
 from usage.models import BatchStatus, IngestBatch
 
 log = logging.getLogger(__name__)
+
+# What `?include=` may add to an answer with what was stored, each given by a receiver of
+# usage.signals.ingest_answer: the member's agent status (budgets), which a sync otherwise
+# asks for with a second request (GET /api/v1/agent/status/).
+INGEST_INCLUDES = ("agent_status",)
 
 
 class IngestErrorSerializer(ErrorSerializer):
@@ -172,6 +178,11 @@ class IngestResponseSerializer(serializers.Serializer):
     last_day = serializers.DateField(
         allow_null=True, help_text="The latest day the server holds for this machine."
     )
+    agent_status = serializers.DictField(
+        required=False,
+        help_text="With `?include=agent_status`: the body GET /api/v1/agent/status/ gives "
+        "right after this report. Absent when it could not be computed: ask that endpoint.",
+    )
 
 
 def ingest_response(result: ingest.IngestResult) -> dict:
@@ -190,6 +201,48 @@ def ingest_response(result: ingest.IngestResult) -> dict:
         "foreign_request_keys": result.foreign_request_keys,
         "last_day": result.last_day.isoformat() if result.last_day else None,
     }
+
+
+def _includes(request) -> set[str]:
+    """The names of `?include=` (comma-separated, repeatable), or IngestError naming each
+    unknown one."""
+    names = {
+        name.strip()
+        for value in request.query_params.getlist("include")
+        for name in value.split(",")
+        if name.strip()
+    }
+    unknown = sorted(names - set(INGEST_INCLUDES))
+    if unknown:
+        raise ingest.IngestError(
+            "Unknown include.",
+            {
+                "include": [
+                    f"{name!r} is not one of: {', '.join(INGEST_INCLUDES)}." for name in unknown
+                ]
+            },
+        )
+    return names
+
+
+def _answer(result: ingest.IngestResult, user, include: set[str]) -> dict:
+    """ingest_response plus what `include` asked for (usage.signals.ingest_answer). The
+    report is stored by now, so a part that fails is left out and logged, never an error."""
+    body = ingest_response(result)
+    if not include:
+        return body
+    for receiver, extra in signals.ingest_answer.send_robust(
+        sender=IngestView, user=user, include=include
+    ):
+        if isinstance(extra, Exception):
+            log.error(
+                "ingest answer part failed",
+                exc_info=extra,
+                extra={"receiver": getattr(receiver, "__qualname__", str(receiver))},
+            )
+        elif isinstance(extra, dict):
+            body.update({name: value for name, value in extra.items() if name in include})
+    return body
 
 
 def _copied_from(machine) -> str | None:
@@ -252,6 +305,15 @@ class IngestView(APIView):
                 enum=["gzip", "identity"],
                 required=False,
             ),
+            OpenApiParameter(
+                "include",
+                OpenApiTypes.STR,
+                OpenApiParameter.QUERY,
+                required=False,
+                description="`agent_status`: add the member's agent status to a 200 or 201 "
+                "answer (`agent_status`), as GET /api/v1/agent/status/ gives it.",
+                enum=list(INGEST_INCLUDES),
+            ),
             RETRY_AFTER,
         ],
         responses={
@@ -279,17 +341,18 @@ class IngestView(APIView):
             )
         django_request = request._request
         try:
+            include = _includes(request)
             raw = ingest.read_body(django_request, django_request.META.get("CONTENT_LENGTH"))
             body, gzipped = ingest.decode_body(
                 raw, django_request.META.get("HTTP_CONTENT_ENCODING")
             )
         except ingest.IngestError as exc:
-            log.info("ingest body refused", extra={"user": user.pk, "error": exc.detail})
+            log.info("ingest request refused", extra={"user": user.pk, "error": exc.detail})
             return _ingest_error(exc)
         digest = ingest.body_digest(body)
         duplicate, refused_before = ingest.find_earlier(user, digest)
         if duplicate is not None:
-            return Response(ingest_response(ingest.answer_duplicate(duplicate, body)))
+            return Response(_answer(ingest.answer_duplicate(duplicate, body), user, include))
         deferred = ingest.defers_to_worker(body)
         if refused_before is not None:
             batch = rejected.receive_again(refused_before, body, gzipped, claimed=not deferred)
@@ -327,7 +390,7 @@ class IngestView(APIView):
                 },
                 status=status.HTTP_500_INTERNAL_SERVER_ERROR,
             )
-        return Response(ingest_response(result), status=status.HTTP_201_CREATED)
+        return Response(_answer(result, user, include), status=status.HTTP_201_CREATED)
 
 
 class BatchStatusSerializer(serializers.Serializer):
