@@ -47,18 +47,25 @@ def test_the_statusline_wrapper_loads_no_network_or_terminal_library():
     assert done.returncode == 0, done.stderr
 
 
-def test_the_sync_path_imports_no_http_library_before_it_runs_ccusage():
+def test_the_sync_path_imports_no_http_library_before_it_runs_ccusage(tmp_path):
     # http.client (which imports ssl) is imported by the sync's HTTP session, which is made
-    # in a thread while ccusage runs (Syncer.warm_client), never by importing the sync's
-    # modules; httpx is not imported at all.
+    # in a thread while ccusage runs (the request keys' thread), never by importing the
+    # sync's modules; httpx is not imported at all, logging.handlers only to rotate a full
+    # log file.
     code = (
         "import sys\n"
         "import claude_telemetry.cli, claude_telemetry.sync, claude_telemetry.client\n"
+        "from claude_telemetry.config import Home\n"
+        "from claude_telemetry.logs import setup_logging\n"
+        "setup_logging(Home(__import__('pathlib').Path(sys.argv[1])))\n"
         "heavy = {'http', 'ssl', 'certifi', 'httpx', 'rich'}\n"
         "heavy &= {n.split('.')[0] for n in sys.modules}\n"
         "assert not heavy, heavy\n"
+        "assert 'logging.handlers' not in sys.modules\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "agent")], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
 
 
