@@ -104,6 +104,19 @@ def sync_phases(log_file: Path, started: float, wall: float) -> dict[str, float]
     }
 
 
+def reused_first_entries(log_file: Path, started: float) -> bool:
+    """Did the sync that started at `started` (epoch seconds) reuse the last look-up of the
+    hours' first entries (first_activity), by the agent's own log?"""
+    for line in log_file.read_text("utf-8").splitlines():
+        try:
+            when = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").astimezone().timestamp()
+        except ValueError:
+            continue
+        if when >= started - 1 and "first entries as last looked up" in line:
+            return True
+    return False
+
+
 def append_request(home: Path, moment: datetime) -> None:
     """One more assistant message in the newest Claude Code transcript (a fresh request)."""
     logs = sorted((home / ".claude" / "projects").rglob("*.jsonl"), key=lambda p: p.stat().st_mtime)
@@ -260,6 +273,7 @@ def main() -> int:
             wall, rss, _ = run_measured([*agent, "sync", "--service"], agent_env)
             idle.append((wall, rss, json.loads(state_file.read_text())["last_sync"]["bytes"]))
         phases: list[dict[str, float]] = []
+        reused = 0
         for _ in range(args.runs):
             append_request(home, datetime.now(UTC))
             wall, rss, _ = run_measured([*agent, "sync", "--service"], agent_env)
@@ -267,6 +281,7 @@ def main() -> int:
             found = sync_phases(work / "agent" / "logs" / "agent.log", LAST_START[0], wall)
             if found:
                 phases.append(found)
+            reused += reused_first_entries(work / "agent" / "logs" / "agent.log", LAST_START[0])
         import_ms = _import_ms(agent[0], agent_env)
         # The floor of the ccusage part after new usage: what the agent starts then (the three
         # Claude reports of the window and one session look-up; the unified report is kept
@@ -358,12 +373,15 @@ def main() -> int:
             else "n/a"
         )
         + ". ccusage must run again on changed Claude Code logs: its three Claude reports of "
-        "the window and one session look-up, on the view of the recent transcripts, started "
-        "at once take "
+        "the window, on the view of the recent transcripts, started at once take "
         + (f"{floor_ms:,.0f} ms" if floor_ms is not None else "n/a")
-        + " on their own (no Python), four processes sharing two cores (the unified "
+        + " on their own (no Python), three processes sharing two cores (the unified "
         "`daily --by-agent` report is kept while Codex's logs are unchanged, for an hour at "
-        "most: at the default 15-minute interval one sync in four runs it as well). "
+        "most: at the default 15-minute interval one sync in four runs it as well). The "
+        "session look-ups for each recent hour's first entry are kept while the lines "
+        "appended since cannot change them (`first_activity.py`); "
+        f"{reused} of {args.runs} syncs above reused them, the first one after the full "
+        "history looked them up (one more process per active session). "
         + (
             f"The Python start and imports alone take {bare_ms + import_ms:,.0f} ms, more "
             f"than 1.5x one native `ccusage daily` ({1.5 * anchor_native * 1000:,.0f} ms): "
@@ -382,7 +400,11 @@ def main() -> int:
         "server with the standard library's `http.client` instead of httpx, whose import took "
         "40-130 ms of CPU while ccusage ran. On one machine and evening, a sync after new usage "
         "took 293-309 ms (2.0-2.1x the launcher) with the first step alone and 248-275 ms "
-        "(1.8-1.9x) with both.",
+        "(1.8-1.9x) with both. Then, on another evening that started at 1.88-1.96x: Python's "
+        "cycle collector set aside for the imports' objects (`launch.py`) and the limits status "
+        "brought by the report's answer (`?include=agent_status`, one request less) gave "
+        "1.62-1.66x; reusing the last look-up of first entries (one ccusage process less) and "
+        "a log file opened without `logging.handlers` gave 1.42-1.47x.",
     ]
     section = "\n".join(lines)
     print(section)
@@ -425,7 +447,7 @@ def _native_binary() -> Path | None:
 
 def _ccusage_floor(native: Path, window: str, home: Path, agent_home: Path) -> list[str] | None:
     """A shell line that starts the agent's three Claude reports for `window` ("since YYYY-MM-DD")
-    and one `claude session --id` look-up of the newest session at once, and waits."""
+    at once, and waits (the session look-ups for first entries are reused: first_activity)."""
     import shlex
     from datetime import date
 
@@ -436,9 +458,7 @@ def _ccusage_floor(native: Path, window: str, home: Path, agent_home: Path) -> l
         return None
     since = date.fromisoformat(window.split()[1])
     runner = Runner(None, timezone="UTC")
-    newest = max((home / ".claude" / "projects").rglob("*.jsonl"), key=lambda p: p.stat().st_mtime)
     commands = [[str(native), *runner.report_args(kind, since)] for kind in CLAUDE_ONLY_KINDS]
-    commands.append([str(native), "claude", "session", "--json", "--id", newest.stem, "--offline"])
     # On the view of the recent transcripts the agent's last sync made (log_view), if any.
     view = sorted((agent_home / "logs-view").glob("[0-9]*"))
     if view:

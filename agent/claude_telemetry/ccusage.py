@@ -16,10 +16,11 @@ import subprocess
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from claude_telemetry import first_activity
 from claude_telemetry.config import CCUSAGE_ENV, DEFAULT_CCUSAGE, Config
 from claude_telemetry.native import Resolution, find_native_binary
 from claude_telemetry.report_cache import (
@@ -49,8 +50,6 @@ _EXPECTED_KEY = {
 DOCTOR_HINT = "Run `claude-telemetry doctor` for advice."
 # Sent next to blocks_hourly: when each recent hour's first entry was (see hour_first_activity).
 FIRST_ACTIVITY_KIND = "hour_first_activity"
-# A 5-hour block and the hour before it: the span in which a burn rate can still be shown.
-FIRST_ACTIVITY_HOURS = 6
 # ccusage processes at once: each is single-threaded; more than a few only queue for cores.
 MAX_PARALLEL = 4
 _UNSET: Any = object()  # "not looked up yet", as opposed to None ("could not be read")
@@ -260,6 +259,7 @@ class Runner:
         variant: str = "",
         claude_fingerprint: str | None = None,
         view: str | None = None,
+        activity: first_activity.Snapshot | None = None,
     ) -> dict[str, Any]:
         """Every report kind, or CcusageError: never a subset that looks complete.
 
@@ -272,6 +272,9 @@ class Runner:
         caller has just taken it (it is taken here otherwise). `view` is log_view's
         CLAUDE_CONFIG_DIR of the recent transcripts, which give the same reports for `since`:
         every report and session look-up then reads it (not with `claude_config_dir`).
+        `activity` is what the logs were as the caller started (first_activity.Snapshot, taken
+        before `view` was made): with it, the last look-up of first entries is reused when
+        the lines appended since cannot change it, and no session is looked up.
 
         `daily --by-agent` is made again only when the other agents' logs changed (Codex's
         folder; the rest by age, OTHER_AGENTS_MAX_AGE_SECONDS), not when only Claude Code's
@@ -314,12 +317,30 @@ class Runner:
         todo = [k for k in kinds if k not in reports]
         answers: Future | None = None
         early: Future | None = None
+        now = datetime.now(UTC)
+        held = None
+        if claude_config_dir or variant:
+            activity = None  # the answer on a copy of the logs is not kept
+        if (
+            activity is not None
+            and cache is not None
+            and {"blocks_hourly", "claude_session"} <= set(kinds)
+        ):
+            basis = cache.get(first_activity.BASIS_KIND, self._basis_key())
+            held = first_activity.reusable(basis, activity, _window_start(now))
         if todo:
-            log.info("running ccusage for %s (reusing %s)", todo, list(reports) or "nothing")
+            log.info(
+                "running ccusage for %s (reusing %s%s)",
+                todo,
+                list(reports) or "nothing",
+                "; first entries as last looked up" if held is not None else "",
+            )
             with ThreadPoolExecutor(
                 max_workers=MAX_PARALLEL + 1, thread_name_prefix="ccusage"
             ) as pool:
-                if "claude_session" in reports and "blocks_hourly" in todo:
+                if held is not None:
+                    pass  # the last look-up still holds (first_activity): none is made
+                elif "claude_session" in reports and "blocks_hourly" in todo:
                     answers = pool.submit(self.session_answers, reports["claude_session"])
                 elif "claude_session" in todo and "blocks_hourly" in kinds and cache is not None:
                     # The sessions active lately are usually the ones the last report named
@@ -332,7 +353,7 @@ class Runner:
 
                 def started(kind: str, report: dict[str, Any]) -> None:
                     nonlocal answers
-                    if kind == "claude_session" and "blocks_hourly" in kinds:
+                    if kind == "claude_session" and "blocks_hourly" in kinds and held is None:
                         # The recent sessions' entries need only this report: look them up
                         # while the other reports still run.
                         answers = pool.submit(self._answers_after, report, early)
@@ -354,12 +375,26 @@ class Runner:
             looked_up = _UNSET
         reports = {kind: reports[kind] for kind in kinds}
         if "blocks_hourly" in reports and "claude_session" in reports:
-            firsts = self._first_activity(reports, keys, todo, cache, looked_up)
+            firsts = self._first_activity(
+                reports,
+                keys,
+                todo,
+                cache,
+                looked_up,
+                held=held,
+                activity=activity,
+                dirs=dirs,
+                now=now,
+            )
             if firsts:  # nothing recent: no report, as from agents before this one
                 reports[FIRST_ACTIVITY_KIND] = {"hours": firsts}
         if cache is not None:
             cache.save()
         return reports
+
+    def _basis_key(self) -> str:
+        """The report cache key of first_activity's Basis: this ccusage, which found it."""
+        return report_key(first_activity.BASIS_KIND, self.argv, self.version())
 
     def _first_activity(
         self,
@@ -368,24 +403,48 @@ class Runner:
         ran: list[str],
         cache: ReportCache | None,
         answers: Any = _UNSET,
+        *,
+        held: first_activity.Held | None = None,
+        activity: first_activity.Snapshot | None = None,
+        dirs: ClaudeDirs | None = None,
+        now: datetime | None = None,
     ) -> dict[str, str] | None:
         """hour_first_activity, reused from the cache while the sessions and hours are the
-        same (only the hours still inside the window are kept)."""
+        same (only the hours still inside the window are kept), else from `held` (the last
+        look-up, still holding: first_activity) when the new hourly report names no other
+        recent hour and nothing was appended to the logs (`dirs`) while ccusage ran, else
+        looked up (`answers`, or now). With `activity` (the logs as the sync found them), a
+        look-up's answer is kept as first_activity's Basis."""
         key = report_key(keys.get("blocks_hourly"), keys.get("claude_session"))
+        now = now or datetime.now(UTC)
+        start = _window_start(now)
         if cache is not None and not {"blocks_hourly", "claude_session"} & set(ran):
             stored = cache.get(FIRST_ACTIVITY_KIND, key)
             if isinstance(stored, dict):
-                cutoff = _window_start(datetime.now(UTC))
                 return {
-                    start: first
-                    for start, first in stored.items()
-                    if isinstance(first, str) and (_instant(start) or _EPOCH) >= cutoff
+                    start_time: first
+                    for start_time, first in stored.items()
+                    if isinstance(first, str) and (_instant(start_time) or _EPOCH) >= start
                 }
-        firsts = self.hour_first_activity(
-            reports["blocks_hourly"], reports["claude_session"], answers=answers
-        )
+        buckets = _recent_buckets(reports["blocks_hourly"], start)
+        firsts = None
+        if held is not None and activity is not None and dirs is not None:
+            firsts = held.for_buckets(buckets)
+            if firsts is not None and (
+                first_activity.snapshot(dirs.projects_dirs(), start) != activity.sizes
+            ):
+                firsts = None  # written to while ccusage read it: what it saw was not checked
+            if firsts is None:
+                log.info("first entries looked up: the logs changed beyond the last look-up")
+        if firsts is None:
+            firsts = self.hour_first_activity(
+                reports["blocks_hourly"], reports["claude_session"], now=now, answers=answers
+            )
         if cache is not None and firsts is not None:
             cache.put(FIRST_ACTIVITY_KIND, key, firsts)
+            if activity is not None:
+                basis = first_activity.make_basis(firsts, buckets, activity.sizes)
+                cache.put(first_activity.BASIS_KIND, self._basis_key(), basis)
         return firsts
 
     def _run_many(
@@ -426,7 +485,7 @@ class Runner:
     @staticmethod
     def recent_session_ids(sessions: Any, now: datetime | None = None) -> list[str]:
         """The ids of the sessions of a `claude session` report active in the last
-        FIRST_ACTIVITY_HOURS hours, in report order without repeats; [] for anything else."""
+        first_activity.HOURS hours, in report order without repeats; [] for anything else."""
         if not isinstance(sessions, dict) or not isinstance(sessions.get("sessions"), list):
             return []
         cutoff = _window_start(now or datetime.now(UTC))
@@ -463,7 +522,7 @@ class Runner:
         known: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         """ccusage's `claude session --id … --json` for each session of the `claude session`
-        report active in the last FIRST_ACTIVITY_HOURS hours ({id: answer}); None when one
+        report active in the last first_activity.HOURS hours ({id: answer}); None when one
         cannot be read. `known` holds answers already read from the same logs (looked up
         early): those sessions are not asked again, and answers for other ids are ignored."""
         ids = self.recent_session_ids(sessions, now)
@@ -493,14 +552,14 @@ class Runner:
         `blocks --session-length 1` floors each bucket to its hour, but ccusage's burn rate
         runs from a block's first entry. The entries' times come from ccusage itself
         (`claude session --id … --json`, for the sessions active in the last
-        FIRST_ACTIVITY_HOURS hours); only the timestamps leave the machine. None when a
+        first_activity.HOURS hours); only the timestamps leave the machine. None when a
         session cannot be read: the server then counts from the hour's start, as it does for
         older agents, rather than from a first entry that may be too late. `answers` are
         session_answers already looked up (run_all starts them early).
         """
         cutoff = _window_start(now or datetime.now(UTC))
         buckets: list[tuple[datetime, datetime, str]] = []
-        for block in hourly.get("blocks") or []:
+        for block in _recent_blocks(hourly, cutoff):
             if not isinstance(block, dict) or block.get("isGap"):
                 continue
             start, end = _instant(block.get("startTime")), _instant(block.get("actualEndTime"))
@@ -587,9 +646,23 @@ class Runner:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _window_start(now: datetime) -> datetime:
-    """The first hour whose first entry is still looked up (FIRST_ACTIVITY_HOURS back)."""
-    return (now - timedelta(hours=FIRST_ACTIVITY_HOURS)).replace(minute=0, second=0, microsecond=0)
+def _recent_blocks(hourly: dict[str, Any], start: datetime) -> list[dict[str, Any]]:
+    """The hourly report's buckets (no gaps) that start at `start` or later."""
+    return [
+        block
+        for block in hourly.get("blocks") or []
+        if isinstance(block, dict)
+        and not block.get("isGap")
+        and (_instant(block.get("startTime")) or _EPOCH) >= start
+    ]
+
+
+def _recent_buckets(hourly: dict[str, Any], start: datetime) -> list[str]:
+    """The startTime of each of _recent_blocks."""
+    return [str(block["startTime"]) for block in _recent_blocks(hourly, start)]
+
+
+_window_start = first_activity.window_start  # one rule for the look-ups and their reuse
 
 
 def _instant(value: Any) -> datetime | None:

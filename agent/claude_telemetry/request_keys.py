@@ -14,12 +14,16 @@ import hashlib
 import json
 import logging
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from claude_telemetry.ccusage import ClaudeDirs
 from claude_telemetry.fsutil import atomic_write
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # ccusage imports this module (through first_activity)
+    from claude_telemetry.ccusage import ClaudeDirs
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +73,28 @@ def _transcripts(projects_dirs: list[Path]) -> Iterator[Path]:
             yield from sorted(root.rglob("*.jsonl"))
 
 
+def scan_start(since: date | None) -> datetime | None:
+    """The first moment scan reads for a window starting on `since`: two days before it, for
+    any timezone's day (None: the whole history)."""
+    if since is None:
+        return None
+    return datetime(since.year, since.month, since.day, tzinfo=UTC) - ZONE_SLACK
+
+
 def scan(projects_dirs: list[Path], since: date | None = None) -> dict[str, list[str]]:
     """{UTC hour "YYYY-MM-DDTHH:00:00Z": sorted keys} of every request in the logs (from
     `since`, with two days of slack for timezones, when given)."""
-    start = datetime(since.year, since.month, since.day, tzinfo=UTC) - ZONE_SLACK if since else None
+    return scan_counting(projects_dirs, since)[0]
+
+
+def scan_counting(
+    projects_dirs: list[Path], since: date | None = None
+) -> tuple[dict[str, list[str]], Counter[str]]:
+    """scan, and how many lines carry each key (a request Claude Code logged on several
+    lines, or in several transcripts, counts each)."""
+    start = scan_start(since)
     first_hour: dict[str, datetime] = {}
+    lines_of: Counter[str] = Counter()
     oldest = (start - MTIME_SLACK).timestamp() if start is not None else None
     for path in _transcripts(projects_dirs):
         try:
@@ -87,6 +108,7 @@ def scan(projects_dirs: list[Path], since: date | None = None) -> dict[str, list
                     key, moment = found
                     if start is not None and moment < start:
                         continue
+                    lines_of[key] += 1
                     hour = moment.replace(minute=0, second=0, microsecond=0)
                     if key not in first_hour or hour < first_hour[key]:
                         first_hour[key] = hour
@@ -95,7 +117,7 @@ def scan(projects_dirs: list[Path], since: date | None = None) -> dict[str, list
     hours: dict[str, list[str]] = {}
     for key, hour in first_hour.items():
         hours.setdefault(hour.strftime("%Y-%m-%dT%H:00:00Z"), []).append(key)
-    return {hour: sorted(keys) for hour, keys in sorted(hours.items())}
+    return {hour: sorted(keys) for hour, keys in sorted(hours.items())}, lines_of
 
 
 class OwnedKeys:

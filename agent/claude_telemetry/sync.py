@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from claude_telemetry import log_view
+from claude_telemetry import first_activity, log_view
 from claude_telemetry.ccusage import CcusageError, Runner, claude_dirs
 from claude_telemetry.client import Ack, Client, SendError
 from claude_telemetry.config import (
@@ -34,7 +34,13 @@ from claude_telemetry.envelope import build_envelope, decode, encode, fingerprin
 from claude_telemetry.fsutil import LockBusy, exclusive_lock
 from claude_telemetry.projects import project_identity
 from claude_telemetry.report_cache import ReportCache, report_key, tree_fingerprint
-from claude_telemetry.request_keys import OwnedKeys, scan, without_requests
+from claude_telemetry.request_keys import (
+    OwnedKeys,
+    scan,
+    scan_counting,
+    scan_start,
+    without_requests,
+)
 from claude_telemetry.spool import Spool
 from claude_telemetry.statusline import prune_sent_captures, read_new_captures
 from claude_telemetry.summary import human_lines, sent_usage
@@ -369,9 +375,16 @@ class Syncer:
             # recent transcripts only). The whole history's are hashed beside ccusage.
             hours: dict[str, list[str]] | None = None
             view = None
+            activity = None
             if since is not None and dirs.valid:
                 self.progress("Hashing request keys")
-                hours = scan(dirs.projects_dirs(), since)
+                # The logs' sizes before anything reads them: the lines the request keys and
+                # ccusage then see include everything up to them (first_activity).
+                sizes = first_activity.snapshot(
+                    dirs.projects_dirs(), first_activity.window_start(datetime.now(UTC))
+                )
+                hours, key_lines = scan_counting(dirs.projects_dirs(), since)
+                activity = first_activity.Snapshot(sizes, key_lines, scan_start(since))
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="request-keys") as pool:
                 # Asked before the view is made: the server works on the answer while this
                 # process still has a core to spare, before ccusage's processes take both.
@@ -383,7 +396,12 @@ class Syncer:
                         window_keys = {key for keys in hours.values() for key in keys}
                         view = log_view.prepare(self.home.root, dirs, since, window_keys)
                     reports = runner.run_all(
-                        since, dirs, cache=cache, claude_fingerprint=fingerprint, view=view
+                        since,
+                        dirs,
+                        cache=cache,
+                        claude_fingerprint=fingerprint,
+                        view=view,
+                        activity=activity,
                     )
                 finally:
                     foreign = asked.result()

@@ -145,3 +145,174 @@ def test_sessions_named_by_the_last_report_are_looked_up_early_and_give_the_same
     late = Runner(make_config(), timezone="UTC", workdir=tmp_path).run_all(since=None)
     assert early[FIRST_ACTIVITY_KIND] == late[FIRST_ACTIVITY_KIND]
     assert iso_ms(recent_home + timedelta(hours=2)) in early[FIRST_ACTIVITY_KIND]["hours"]
+
+
+# --- reusing the last look-up (first_activity) ------------------------------------------------
+
+
+class Syncs:
+    """Runs ccusage as a sync after new usage does (the logs' sizes, the request keys, then the
+    reports with the view's reuse of first entries), counting the session look-ups."""
+
+    def __init__(self, tmp_path, since):
+        from claude_telemetry.report_cache import ReportCache
+
+        self.tmp_path = tmp_path
+        self.since = since
+        self.home = tmp_path / "agent-home"
+        self.home.mkdir(exist_ok=True)
+        self.cache = ReportCache(self.home)
+        self.looked_up: list[list[str]] = []
+
+    def run(self) -> dict:
+        from claude_telemetry import first_activity
+        from claude_telemetry.ccusage import claude_dirs
+        from claude_telemetry.request_keys import scan_counting, scan_start
+
+        dirs = claude_dirs()
+        start = first_activity.window_start(datetime.now(UTC))
+        sizes = first_activity.snapshot(dirs.projects_dirs(), start)
+        _hours, lines = scan_counting(dirs.projects_dirs(), self.since)
+        activity = first_activity.Snapshot(sizes, lines, scan_start(self.since))
+        runner = Runner(make_config(), timezone="UTC", workdir=self.tmp_path, cache_dir=self.home)
+        lookup = Runner.lookup_sessions
+
+        def recording(runner_self, ids):
+            if ids:
+                self.looked_up.append(list(ids))
+            return lookup(runner_self, ids)
+
+        runner.lookup_sessions = recording.__get__(runner)
+        reports = runner.run_all(self.since, dirs, cache=self.cache, activity=activity)
+        return reports.get(FIRST_ACTIVITY_KIND, {}).get("hours", {})
+
+    def fresh(self) -> dict:
+        """What looking every recent session up on the logs as they are now gives."""
+        reports = Runner(make_config(), timezone="UTC", workdir=self.tmp_path).run_all(self.since)
+        return reports.get(FIRST_ACTIVITY_KIND, {}).get("hours", {})
+
+
+def append(config_dir, session_id: str, *lines: str, newline: bool = True) -> None:
+    path = next((config_dir / "projects").rglob(f"{session_id}.jsonl"))
+    with path.open("a", encoding="utf-8") as out:
+        out.write("\n".join(lines) + ("\n" if newline else ""))
+
+
+@pytest.fixture
+def syncs(recent_home, tmp_path):
+    runs = Syncs(tmp_path, (recent_home - timedelta(days=1)).date())
+    runs.run()  # the first sync looks every recent session up
+    assert runs.looked_up == [["a", "b"]]
+    runs.looked_up.clear()
+    return runs
+
+
+def test_requests_made_after_each_hours_first_entry_need_no_look_up(recent_home, syncs, tmp_path):
+    config_dir = tmp_path / "home" / ".claude"
+    append(
+        config_dir,
+        "b",
+        assistant_line(recent_home + timedelta(hours=1, minutes=40), session_id="b"),
+    )
+    append(config_dir, "a", assistant_line(recent_home + timedelta(minutes=50), session_id="a"))
+    firsts = syncs.run()
+    assert syncs.looked_up == []
+    assert (
+        firsts
+        == syncs.fresh()
+        == {
+            iso_ms(recent_home): iso_ms(recent_home + timedelta(minutes=35, seconds=1.5)),
+            iso_ms(recent_home + timedelta(hours=1)): iso_ms(
+                recent_home + timedelta(hours=1, minutes=5)
+            ),
+        }
+    )
+    # And again after more of the same: each sync checks only what was appended since.
+    append(
+        config_dir,
+        "b",
+        assistant_line(recent_home + timedelta(hours=1, minutes=45), session_id="b"),
+    )
+    assert syncs.run() == firsts and syncs.looked_up == []
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["earlier than the first", "a new hour", "a copy of a known request", "on the hour"],
+)
+def test_a_line_that_may_change_a_first_entry_is_looked_up(recent_home, syncs, tmp_path, case):
+    config_dir = tmp_path / "home" / ".claude"
+    if case == "earlier than the first":
+        line = assistant_line(recent_home + timedelta(hours=1, minutes=2), session_id="b")
+    elif case == "a new hour":
+        line = assistant_line(recent_home + timedelta(hours=2, minutes=30), session_id="b")
+    elif case == "a copy of a known request":
+        # The streamed request of 35 minutes past, logged again later in the hour: ccusage keeps
+        # one of its lines by their content, which may move the hour's first entry.
+        line = assistant_line(
+            recent_home + timedelta(minutes=50),
+            session_id="a",
+            message_id="msg_streamed",
+            request_id="req_streamed",
+            output_tokens=900,
+        )
+    else:
+        line = assistant_line(recent_home + timedelta(hours=1), session_id="b")
+    append(config_dir, "a" if "copy" in case else "b", line)
+    firsts = syncs.run()
+    assert syncs.looked_up, "the sessions must be looked up again"
+    assert firsts == syncs.fresh()
+    if case == "earlier than the first":
+        assert firsts[iso_ms(recent_home + timedelta(hours=1))] == iso_ms(
+            recent_home + timedelta(hours=1, minutes=2)
+        )
+
+
+def test_a_transcript_cut_short_or_replaced_is_looked_up(recent_home, syncs, tmp_path):
+    config_dir = tmp_path / "home" / ".claude"
+    path = next((config_dir / "projects").rglob("b.jsonl"))
+    # Cleaned up: the hour's first entry (1 h 5 min past) is gone, a later one written instead.
+    path.write_text(
+        assistant_line(recent_home + timedelta(hours=1, minutes=30), session_id="b") + "\n"
+    )
+    firsts = syncs.run()
+    assert syncs.looked_up
+    assert firsts == syncs.fresh()
+    assert firsts[iso_ms(recent_home + timedelta(hours=1))] == iso_ms(
+        recent_home + timedelta(hours=1, minutes=10)
+    )
+
+
+def test_a_line_being_written_is_not_judged(recent_home, syncs, tmp_path):
+    config_dir = tmp_path / "home" / ".claude"
+    line = assistant_line(recent_home + timedelta(hours=1, minutes=40), session_id="b")
+    append(config_dir, "b", line[:40], newline=False)
+    assert syncs.run() == syncs.fresh()
+    assert syncs.looked_up
+    syncs.looked_up.clear()
+    # Finished by the next sync: its start was read in a region that began mid-line.
+    append(config_dir, "b", line[40:])
+    assert syncs.run() == syncs.fresh()
+    assert syncs.looked_up
+
+
+def test_a_line_written_while_ccusage_runs_is_looked_up(recent_home, syncs, tmp_path, monkeypatch):
+    config_dir = tmp_path / "home" / ".claude"
+    append(
+        config_dir,
+        "b",
+        assistant_line(recent_home + timedelta(hours=1, minutes=40), session_id="b"),
+    )
+    early = assistant_line(recent_home + timedelta(hours=1, minutes=1), session_id="b")
+    run = Runner._run
+
+    def writing_meanwhile(self, args, label, env_overrides=None):
+        out = run(self, args, label, env_overrides)
+        if label == "blocks":
+            append(config_dir, "b", early)  # after ccusage read the hours, before the check
+        return out
+
+    monkeypatch.setattr(Runner, "_run", writing_meanwhile)
+    firsts = syncs.run()
+    assert syncs.looked_up
+    assert firsts == syncs.fresh()
