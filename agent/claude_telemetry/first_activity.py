@@ -18,7 +18,8 @@ cannot change it:
 - no appended request duplicates a line that was already there (ccusage keeps one line per
   request by its content, so a new copy could replace a known first); scan_counting's counts
   tell, against the appended lines' own;
-- every region read is whole lines (a line being written is not judged);
+- every region read is whole lines (a line being written is not judged), and all of them
+  hold MAX_APPENDED_BYTES at most (a resumed old transcript is looked up rather than read);
 - the new hourly report names no recent hour the last one did not;
 - and nothing was appended while ccusage ran (checked again after it).
 
@@ -49,6 +50,8 @@ MTIME_SLACK = timedelta(days=1)
 BASIS_KIND = "first_activity_basis"
 # How much of a transcript's end is hashed to know it again (see _tail).
 TAIL_BYTES = 256
+# More appended bytes than this are not read: a look-up (~30 ms) costs less than judging them.
+MAX_APPENDED_BYTES = 2_000_000
 
 
 @dataclass
@@ -131,6 +134,8 @@ def reusable(basis: Any, now: Snapshot, window_start: datetime) -> Held | None:
         return None
     known: dict[datetime, datetime] = {}
     for start, first in firsts.items():
+        if not isinstance(first, str):
+            return None
         start_at, first_at = _moment(start), _moment(first)
         if start_at is None or first_at is None:
             return None
@@ -138,11 +143,15 @@ def reusable(basis: Any, now: Snapshot, window_start: datetime) -> Held | None:
     if not _unchanged_before(sizes, now.sizes):
         return None
     appended_lines: dict[str, int] = {}
+    regions = []
     for name, (size, _inode, _end) in now.sizes.items():
         old = sizes.get(name)
         offset = old[0] if isinstance(old, list) and old else 0
-        if size == offset:
-            continue
+        if size != offset:
+            regions.append((name, offset, size))
+    if sum(size - offset for _, offset, size in regions) > MAX_APPENDED_BYTES:
+        return None
+    for name, offset, size in regions:
         lines = _appended(Path(name), offset, size)
         if lines is None:
             return None
@@ -154,10 +163,7 @@ def reusable(basis: Any, now: Snapshot, window_start: datetime) -> Held | None:
         # More lines carry this request than were appended: one was already there.
         if now.key_lines.get(key, 0) > count:
             return None
-    return Held(
-        firsts={k: v for k, v in firsts.items() if isinstance(v, str)},
-        buckets=[b for b in known_buckets if isinstance(b, str)],
-    )
+    return Held(firsts=dict(firsts), buckets=[b for b in known_buckets if isinstance(b, str)])
 
 
 def _unchanged_before(kept: dict[str, Any], now: dict[str, list[Any]]) -> bool:

@@ -316,3 +316,19 @@ def test_a_line_written_while_ccusage_runs_is_looked_up(recent_home, syncs, tmp_
     firsts = syncs.run()
     assert syncs.looked_up
     assert firsts == syncs.fresh()
+
+
+def test_more_appended_bytes_than_worth_reading_are_looked_up(
+    recent_home, syncs, tmp_path, monkeypatch
+):
+    from claude_telemetry import first_activity
+
+    monkeypatch.setattr(first_activity, "MAX_APPENDED_BYTES", 100)
+    config_dir = tmp_path / "home" / ".claude"
+    append(
+        config_dir,
+        "b",
+        assistant_line(recent_home + timedelta(hours=1, minutes=40), session_id="b"),
+    )
+    assert syncs.run() == syncs.fresh()
+    assert syncs.looked_up
