@@ -287,7 +287,7 @@ def main() -> int:
         # Claude reports of the window and one session look-up; the unified report is kept
         # while Codex's logs are unchanged), at once, without Python.
         window = json.loads(state_file.read_text())["last_sync"].get("window", "")
-        floor_cmd = _ccusage_floor(native, window, home, work / "agent") if native else None
+        floor_cmd = _ccusage_floor(native, window, work / "agent") if native else None
         floor_ms = (
             median([run_measured(floor_cmd, agent_env)[0] for _ in range(args.runs)]) * 1000
             if floor_cmd
@@ -445,7 +445,7 @@ def _native_binary() -> Path | None:
     return find_native_binary([str(LAUNCHER)])
 
 
-def _ccusage_floor(native: Path, window: str, home: Path, agent_home: Path) -> list[str] | None:
+def _ccusage_floor(native: Path, window: str, agent_home: Path) -> list[str] | None:
     """A shell line that starts the agent's three Claude reports for `window` ("since YYYY-MM-DD")
     at once, and waits (the session look-ups for first entries are reused: first_activity)."""
     import shlex

@@ -429,7 +429,7 @@ class Runner:
         buckets = _recent_buckets(reports["blocks_hourly"], start)
         firsts = None
         if held is not None and activity is not None and dirs is not None:
-            firsts = held.for_buckets(buckets)
+            firsts = held.for_buckets(buckets, start)
             if firsts is not None and (
                 first_activity.snapshot(dirs.projects_dirs(), start) != activity.sizes
             ):
@@ -583,7 +583,16 @@ class Runner:
                     stamps.append(moment)
         stamps.sort()
         firsts: dict[str, str] = {}
-        previous_end: datetime | None = None
+        # The bucket just before the window may keep an entry stamped exactly at the window's
+        # first hour: that entry is not the first bucket's first either.
+        before = [
+            _instant(block.get("actualEndTime"))
+            for block in hourly.get("blocks") or []
+            if isinstance(block, dict)
+            and not block.get("isGap")
+            and (_instant(block.get("startTime")) or cutoff) < cutoff
+        ]
+        previous_end: datetime | None = max((end for end in before if end), default=None)
         for start, end, key in buckets:
             # A bucket keeps an entry stamped exactly at the next hour; that entry is not the
             # next bucket's first.

@@ -5,22 +5,26 @@
 ccusage process per active session, on every sync after new usage (on two cores, three
 reports and one look-up take 60 ms where the three reports alone take 40). Yet Claude Code only
 appends to its transcripts, and the lines a sync finds new usually come after every first
-entry it already knows. So each look-up's answer is kept with what it rests on (Basis: the size
-and inode of each recent transcript, taken before ccusage started) and the next sync reads
-only the bytes appended since. The answer is reused, with no look-up, only when those bytes
-cannot change it:
+entry it already knows. So each look-up's answer is kept with what it rests on (the Basis:
+the size, inode, modification time and a hash of the ends of each recent transcript, taken
+before ccusage started) and the next sync reads only the bytes appended since. The answer is
+reused, with no look-up, only when those bytes cannot change it:
 
-- every transcript it rests on is still there, the same file (inode), no shorter, and ends
-  where it ended then with the same bytes (a hash of the last TAIL_BYTES: a file rewritten in
-  place is not taken for one appended to);
-- each appended line stamped in the window falls in an hour whose first entry is known, and is
-  no earlier than it, nor exactly on an hour (where ccusage's buckets meet);
-- no appended request duplicates a line that was already there (ccusage keeps one line per
-  request by its content, so a new copy could replace a known first); scan_counting's counts
-  tell, against the appended lines' own;
-- every region read is whole lines (a line being written is not judged), and all of them
-  hold MAX_APPENDED_BYTES at most (a resumed old transcript is looked up rather than read);
-- the new hourly report names no recent hour the last one did not;
+- every transcript it rests on is still there, the same file (inode), no shorter, with the
+  same first and last bytes where it ended (ENDS_BYTES of each, hashed); one that did not
+  grow has the same modification time; one the snapshot no longer covers (written long ago)
+  is unchanged, size and time;
+- each appended line stamped in the window falls in an hour whose first entry is known, is
+  no earlier than it and not exactly on an hour (where ccusage's one-hour buckets meet); a
+  line in the hour before the window also refuses (its bucket may take an on-the-hour entry
+  from the window's first);
+- no appended request repeats a line that was already there (ccusage keeps one line per
+  request by its content, so a new copy could replace a known first): scan_counting's counts
+  tell, against the appended lines' own; a line ccusage counts without a request id (which it
+  deduplicates by message id) refuses;
+- every region read is whole lines (a line being written is not judged), and all of them hold
+  MAX_APPENDED_BYTES at most (a resumed old transcript is looked up rather than read);
+- the new hourly report's recent hours are exactly the ones the last answer covered;
 - and nothing was appended while ccusage ran (checked again after it).
 
 Otherwise the sessions are looked up as before. The times compared are the lines' own
@@ -38,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from claude_telemetry.request_keys import line_key
+from claude_telemetry.request_keys import request_key
 
 # A 5-hour block and the hour before it: the span in which a burn rate can still be shown,
 # and so the hours whose first entry is looked up.
@@ -48,61 +52,24 @@ HOURS = 6
 MTIME_SLACK = timedelta(days=1)
 # The report cache's entry kind of the Basis (report_cache.ReportCache).
 BASIS_KIND = "first_activity_basis"
-# How much of a transcript's end is hashed to know it again (see _tail).
-TAIL_BYTES = 256
+# How much of a transcript's start and of its end is hashed to know it again (see _ends).
+ENDS_BYTES = 4096
 # More appended bytes than this are not read: a look-up (~30 ms) costs less than judging them.
 MAX_APPENDED_BYTES = 2_000_000
+_HOUR = timedelta(hours=1)
 
 
 @dataclass
 class Snapshot:
-    """What the logs were as a sync started ccusage: `sizes` ({transcript path: [size,
-    inode, hash of its end]} of those written since the look-up window opened, less
-    MTIME_SLACK), and, when
-    the sync scanned its window's request keys first, how many lines carry each key
-    (`key_lines`, request_keys.scan_counting) from `key_start` on."""
+    """What the logs were as a sync started ccusage: `sizes` ({transcript path: [size, inode,
+    modification time in ns, hash of its ends]} of those written since the look-up window
+    opened, less MTIME_SLACK), and, when the sync scanned its window's request keys first,
+    how many lines carry each key (`key_lines`, request_keys.scan_counting) from `key_start`
+    on."""
 
-    sizes: dict[str, list[int]]
+    sizes: dict[str, list[Any]]
     key_lines: Mapping[str, int] | None = None
     key_start: datetime | None = None
-
-
-def window_start(now: datetime) -> datetime:
-    """The first hour whose first entry is still looked up (HOURS back from `now`)."""
-    return (now - timedelta(hours=HOURS)).replace(minute=0, second=0, microsecond=0)
-
-
-def snapshot(projects_dirs: list[Path], window_start: datetime) -> dict[str, list[Any]]:
-    """[size, inode, hash of the last TAIL_BYTES] of each transcript under `projects_dirs`
-    last written after `window_start` (UTC) less MTIME_SLACK, by path."""
-    oldest = (window_start - MTIME_SLACK).timestamp()
-    sizes: dict[str, list[Any]] = {}
-    for root in projects_dirs:
-        if not root.is_dir():
-            continue
-        for path in root.rglob("*.jsonl"):
-            try:
-                st = path.stat()
-                if st.st_mtime >= oldest:
-                    sizes[str(path)] = [st.st_size, st.st_ino, _tail(path, st.st_size)]
-            except OSError:
-                continue
-    return sizes
-
-
-def _tail(path: Path, size: int) -> str:
-    """A hash of the TAIL_BYTES before byte `size` of `path` (all of them when fewer).
-    Raises OSError."""
-    with path.open("rb") as fh:
-        fh.seek(max(0, size - TAIL_BYTES))
-        data = fh.read(min(size, TAIL_BYTES))
-    return hashlib.sha256(data).hexdigest()[:16]
-
-
-def make_basis(firsts: dict[str, str], buckets: list[str], sizes: dict[str, list[Any]]) -> dict:
-    """The cache entry for a look-up's answer (`firsts`: hour_first_activity's hours), the
-    recent buckets it covered (their startTime) and the transcripts it read (`sizes`)."""
-    return {"firsts": firsts, "buckets": buckets, "sizes": sizes}
 
 
 @dataclass
@@ -113,18 +80,50 @@ class Held:
     firsts: dict[str, str]
     buckets: list[str]
 
-    def for_buckets(self, buckets: list[str]) -> dict[str, str] | None:
-        """The first entries of the new report's recent `buckets`, or None when it names one
-        this answer did not cover (a new hour: only a look-up knows its first entry)."""
-        if not set(buckets) <= set(self.buckets):
+    def for_buckets(self, buckets: list[str], window_start: datetime) -> dict[str, str] | None:
+        """The first entries of the new report's recent `buckets` (those from `window_start`
+        on), or None when they are not exactly the recent ones this answer covered (a new
+        hour, or one whose entries moved to the hour before: only a look-up knows)."""
+        covered = {b for b in self.buckets if (_moment(b) or window_start) >= window_start}
+        if set(buckets) != covered:
             return None
         return {bucket: self.firsts[bucket] for bucket in buckets if bucket in self.firsts}
 
 
-def reusable(basis: Any, now: Snapshot, window_start: datetime) -> Held | None:
+def window_start(now: datetime) -> datetime:
+    """The first hour whose first entry is still looked up (HOURS back from `now`)."""
+    return (now - timedelta(hours=HOURS)).replace(minute=0, second=0, microsecond=0)
+
+
+def snapshot(projects_dirs: list[Path], start: datetime) -> dict[str, list[Any]]:
+    """[size, inode, modification time (ns), hash of the ends] of each transcript under
+    `projects_dirs` last written after `start` (UTC) less MTIME_SLACK, by path."""
+    oldest = (start - MTIME_SLACK).timestamp()
+    sizes: dict[str, list[Any]] = {}
+    for root in projects_dirs:
+        if not root.is_dir():
+            continue
+        for path in root.rglob("*.jsonl"):
+            try:
+                st = path.stat()
+                if st.st_mtime >= oldest:
+                    ends = _ends(path, st.st_size)
+                    sizes[str(path)] = [st.st_size, st.st_ino, st.st_mtime_ns, ends]
+            except OSError:
+                continue
+    return sizes
+
+
+def make_basis(firsts: dict[str, str], buckets: list[str], sizes: dict[str, list[Any]]) -> dict:
+    """The cache entry for a look-up's answer (`firsts`: hour_first_activity's hours), the
+    recent buckets it covered (their startTime) and the transcripts it read (`sizes`)."""
+    return {"firsts": firsts, "buckets": buckets, "sizes": sizes}
+
+
+def reusable(basis: Any, now: Snapshot, start: datetime) -> Held | None:
     """The answer kept in `basis` (make_basis) when the logs as in `now` cannot have changed
-    it for the hours from `window_start` on (the module docstring's rules); None when the
-    sessions must be looked up again."""
+    it for the hours from `start` (window_start) on (the module docstring's rules); None when
+    the sessions must be looked up again."""
     if not isinstance(basis, dict) or now.key_lines is None:
         return None
     firsts, known_buckets, sizes = basis.get("firsts"), basis.get("buckets"), basis.get("sizes")
@@ -133,31 +132,30 @@ def reusable(basis: Any, now: Snapshot, window_start: datetime) -> Held | None:
     if not isinstance(sizes, dict):
         return None
     known: dict[datetime, datetime] = {}
-    for start, first in firsts.items():
+    for bucket, first in firsts.items():
         if not isinstance(first, str):
             return None
-        start_at, first_at = _moment(start), _moment(first)
-        if start_at is None or first_at is None:
+        bucket_at, first_at = _moment(bucket), _moment(first)
+        if bucket_at is None or first_at is None:
             return None
-        known[start_at] = first_at
+        known[bucket_at] = first_at
     if not _unchanged_before(sizes, now.sizes):
         return None
-    appended_lines: dict[str, int] = {}
     regions = []
-    for name, (size, _inode, _end) in now.sizes.items():
+    for name, entry in now.sizes.items():
         old = sizes.get(name)
         offset = old[0] if isinstance(old, list) and old else 0
-        if size != offset:
-            regions.append((name, offset, size))
+        if entry[0] != offset:
+            regions.append((name, offset, entry[0]))
     if sum(size - offset for _, offset, size in regions) > MAX_APPENDED_BYTES:
         return None
+    appended_lines: dict[str, int] = {}
     for name, offset, size in regions:
         lines = _appended(Path(name), offset, size)
         if lines is None:
             return None
         for line in lines:
-            verdict = _judge(line, known, window_start, now.key_start, appended_lines)
-            if verdict is False:
+            if not _harmless(line, known, start, now.key_start, appended_lines):
                 return None
     for key, count in appended_lines.items():
         # More lines carry this request than were appended: one was already there.
@@ -167,29 +165,40 @@ def reusable(basis: Any, now: Snapshot, window_start: datetime) -> Held | None:
 
 
 def _unchanged_before(kept: dict[str, Any], now: dict[str, list[Any]]) -> bool:
-    """Is every transcript of `kept` ({path: [size, inode, end hash]}) still the same file,
-    no shorter, with the same bytes where it ended? A file `now` leaves out (too old for the
-    snapshot) is looked at on disk."""
+    """Was every transcript of `kept` ({path: snapshot entry}) only appended to since, as far
+    as `now` (a snapshot) and the disk tell? See the module docstring's first rule."""
     for name, entry in kept.items():
-        if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], int)):
+        if not (isinstance(entry, list) and len(entry) == 4 and isinstance(entry[0], int)):
             return False
-        size, inode, end = entry
+        size, inode, mtime_ns, ends = entry
         current = now.get(name)
         try:
             if current is None:
+                # Not written lately (or its time set back): it must be exactly as it was.
                 st = os.stat(name)
-                current = [st.st_size, st.st_ino, None]
+                if [st.st_size, st.st_ino, st.st_mtime_ns] != [size, inode, mtime_ns]:
+                    return False
+                continue
             if current[1] != inode or current[0] < size:
                 return False
-            if current[0] == size and current[2] is not None:
-                same_end = current[2] == end
-            else:
-                same_end = _tail(Path(name), size) == end
+            if current[0] == size:
+                if current[2:] != [mtime_ns, ends]:
+                    return False
+            elif _ends(Path(name), size) != ends:
+                return False
         except OSError:
             return False
-        if not same_end:
-            return False
     return True
+
+
+def _ends(path: Path, size: int) -> str:
+    """A hash of the first and of the last ENDS_BYTES of `path`'s first `size` bytes (all of
+    them when fewer). Raises OSError."""
+    with path.open("rb") as fh:
+        head = fh.read(min(size, ENDS_BYTES))
+        fh.seek(max(0, size - ENDS_BYTES))
+        tail = fh.read(min(size, ENDS_BYTES))
+    return hashlib.sha256(head + b"\0" + tail).hexdigest()[:16]
 
 
 def _appended(path: Path, offset: int, size: int) -> list[bytes] | None:
@@ -212,38 +221,42 @@ def _appended(path: Path, offset: int, size: int) -> list[bytes] | None:
     return data.splitlines()
 
 
-def _judge(
+def _harmless(
     line: bytes,
     known: dict[datetime, datetime],
-    window_start: datetime,
+    start: datetime,
     key_start: datetime | None,
     appended_lines: dict[str, int],
-) -> bool | None:
-    """False when this appended line may change a known first entry; True or None (not an
-    entry) otherwise. Counts the line's request key in `appended_lines` as scan counts it."""
-    if b'"timestamp"' not in line:
-        return None  # no entry: ccusage dates every entry by this field
+) -> bool:
+    """Can this appended line leave every known first entry from `start` on as it is? Counts
+    its request key in `appended_lines` as request_keys.scan counts it (from `key_start`)."""
     text = line.decode("utf-8", errors="replace")
     try:
         record = json.loads(text)
-    except ValueError:
-        return None  # ccusage skips what is not JSON
-    stamp = record.get("timestamp") if isinstance(record, dict) else None
-    if not isinstance(stamp, str):
-        return None
-    moment = _moment(stamp)
+    except (ValueError, RecursionError):
+        return True  # ccusage skips what it cannot parse as JSON
+    if not isinstance(record, dict) or "timestamp" not in record:
+        return True  # no entry: ccusage dates every entry by this field
+    stamp = record.get("timestamp")
+    moment = _moment(stamp) if isinstance(stamp, str) else None
     if moment is None:
         return False  # a time this module cannot read: ccusage may
-    found = line_key(text)
-    if found is not None:
-        key = found[0]
-        counted = key_start is None or found[1] >= key_start
-        appended_lines[key] = appended_lines.get(key, 0) + (1 if counted else 0)
-    if moment < window_start:
+    message = record.get("message")
+    if isinstance(message, dict) and "usage" in message:
+        request_id, message_id = record.get("requestId"), message.get("id")
+        if not (isinstance(request_id, str) and isinstance(message_id, str)):
+            return False  # ccusage deduplicates such lines by message id alone
+        if key_start is None or moment >= key_start:
+            key = request_key(message_id, request_id)
+            appended_lines[key] = appended_lines.get(key, 0) + 1
+        else:
+            appended_lines.setdefault(request_key(message_id, request_id), 0)
+    if moment < start - _HOUR:
         return True
-    if moment == moment.replace(minute=0, second=0, microsecond=0):
-        return False  # on an hour: which bucket keeps it depends on the one before
-    first = known.get(moment.replace(minute=0, second=0, microsecond=0))
+    hour = moment.replace(minute=0, second=0, microsecond=0)
+    if moment < start or moment == hour:
+        return False  # the hour before the window, or exactly on an hour
+    first = known.get(hour)
     return first is not None and moment >= first
 
 

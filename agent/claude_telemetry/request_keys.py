@@ -46,7 +46,7 @@ def line_key(line: str) -> tuple[str, datetime] | None:
         return None
     try:
         record = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a line nested ~1,000 deep
         return None
     if not isinstance(record, dict):
         return None

@@ -1,5 +1,8 @@
 """The first entry of each recent hour, read from the real ccusage on logs written minutes ago."""
 
+import json
+import os
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -332,3 +335,135 @@ def test_more_appended_bytes_than_worth_reading_are_looked_up(
     )
     assert syncs.run() == syncs.fresh()
     assert syncs.looked_up
+
+
+def without_request_id(line: str) -> str:
+    record = json.loads(line)
+    del record["requestId"]
+    return json.dumps(record, separators=(",", ":"))
+
+
+def test_a_message_logged_again_without_a_request_id_is_looked_up(recent_home, tmp_path):
+    # ccusage deduplicates lines without a request id by their message id (in one transcript)
+    # and keeps the one with more output: a later line can move the hour's first entry.
+    config_dir = tmp_path / "home" / ".claude"
+    first = recent_home + timedelta(hours=2, minutes=10)
+    write_session(
+        config_dir,
+        [
+            without_request_id(
+                assistant_line(first, session_id="e", message_id="msg_x", output_tokens=5)
+            )
+        ],
+        session_id="e",
+    )
+    runs = Syncs(tmp_path, (recent_home - timedelta(days=1)).date())
+    runs.run()
+    runs.looked_up.clear()
+    later = assistant_line(
+        first + timedelta(seconds=2), session_id="e", message_id="msg_x", output_tokens=500
+    )
+    append(config_dir, "e", without_request_id(later))
+    firsts = runs.run()
+    assert runs.looked_up
+    assert firsts == runs.fresh()
+    assert firsts[iso_ms(recent_home + timedelta(hours=2))] == iso_ms(first + timedelta(seconds=2))
+
+
+def test_the_first_hour_of_the_window_skips_an_entry_the_hour_before_keeps(recent_home, tmp_path):
+    # ccusage's one-hour bucket before the window ends with the entry stamped exactly on the
+    # window's first hour; that entry is not that hour's first.
+    config_dir = tmp_path / "home" / ".claude"
+    start = recent_home - timedelta(hours=3)  # six hours back, on the hour: the window's start
+    lines = [
+        assistant_line(start - timedelta(minutes=30), session_id="e"),
+        assistant_line(start, session_id="e"),
+        assistant_line(start + timedelta(minutes=20), session_id="e"),
+    ]
+    write_session(config_dir, lines, session_id="e")
+    reports = Runner(make_config(), timezone="UTC", workdir=tmp_path).run_all(since=None)
+    before = next(
+        b
+        for b in reports["blocks_hourly"]["blocks"]
+        if b["startTime"] == iso_ms(start - timedelta(hours=1))
+    )
+    assert before["actualEndTime"] == iso_ms(start)
+    hours = reports[FIRST_ACTIVITY_KIND]["hours"]
+    assert hours[iso_ms(start)] == iso_ms(start + timedelta(minutes=20))
+
+
+@pytest.mark.parametrize(
+    "minutes",
+    [
+        [0, 60, 90],  # the window's first hour loses its only entry: the bucket goes
+        [0, 40],  # it keeps a later one: its first entry moves
+    ],
+)
+def test_a_line_just_before_the_window_that_regroups_its_first_hour_is_looked_up(
+    recent_home, tmp_path, minutes
+):
+    config_dir = tmp_path / "home" / ".claude"
+    start = recent_home - timedelta(hours=3)
+    lines = [assistant_line(start + timedelta(minutes=m), session_id="e") for m in minutes]
+    write_session(config_dir, lines, session_id="e")
+    runs = Syncs(tmp_path, (recent_home - timedelta(days=1)).date())
+    runs.run()
+    runs.looked_up.clear()
+    # Half an hour before the window: its bucket now ends with the entry on the window's start.
+    write_session(config_dir, [assistant_line(start - timedelta(minutes=30), session_id="z")], "z")
+    firsts = runs.run()
+    assert runs.looked_up
+    assert firsts == runs.fresh()
+
+
+@pytest.mark.parametrize("grown", [False, True])
+def test_a_transcript_edited_in_place_is_looked_up(recent_home, syncs, tmp_path, grown):
+    # The hour's first entry (1 h 5 min past) moved to 1 h 25 min in place, the file the same
+    # size (or grown as if appended to): only a look-up can tell the new first entry.
+    config_dir = tmp_path / "home" / ".claude"
+    path = next((config_dir / "projects").rglob("b.jsonl"))
+    size = path.stat().st_size
+    old = iso_ms(recent_home + timedelta(hours=1, minutes=5))
+    new = iso_ms(recent_home + timedelta(hours=1, minutes=25))
+    text = path.read_text().replace(old, new)
+    if grown:
+        text += assistant_line(recent_home + timedelta(hours=1, minutes=40), session_id="b") + "\n"
+    with path.open("r+") as fh:  # the same file (inode), rewritten
+        fh.write(text)
+    assert (path.stat().st_size == size) is not grown
+    firsts = syncs.run()
+    assert syncs.looked_up
+    assert firsts == syncs.fresh()
+    assert firsts[iso_ms(recent_home + timedelta(hours=1))] == iso_ms(
+        recent_home + timedelta(hours=1, minutes=10)
+    )
+
+
+def test_a_transcript_appended_to_and_given_an_old_time_is_looked_up(recent_home, syncs, tmp_path):
+    config_dir = tmp_path / "home" / ".claude"
+    append(
+        config_dir, "b", assistant_line(recent_home + timedelta(hours=1, minutes=2), session_id="b")
+    )
+    path = next((config_dir / "projects").rglob("b.jsonl"))
+    three_days_ago = time.time() - 3 * 86400
+    os.utime(path, (three_days_ago, three_days_ago))  # a copy that kept another PC's clock
+    firsts = syncs.run()
+    assert syncs.looked_up
+    assert firsts == syncs.fresh()
+
+
+@pytest.mark.parametrize("case", ["escaped field name", "nested too deep"])
+def test_lines_written_unusually_are_judged_or_skipped_without_failing(
+    recent_home, syncs, tmp_path, case
+):
+    config_dir = tmp_path / "home" / ".claude"
+    earlier = assistant_line(recent_home + timedelta(hours=1, minutes=2), session_id="b")
+    if case == "escaped field name":
+        line = earlier.replace('"timestamp"', '"timest\\u0061mp"')
+    else:
+        line = earlier[:-1] + ',"deep":' + "[" * 1100 + "]" * 1100 + "}"
+    append(config_dir, "b", line)
+    firsts = syncs.run()
+    assert firsts == syncs.fresh()
+    if case == "escaped field name":
+        assert syncs.looked_up  # ccusage reads the field: the line is earlier than the first
