@@ -80,6 +80,9 @@ class Options:
     seed: int = 13
     concurrent: int = 50
     rounds: int = 3
+    # Rounds first run and shown apart: a web server's and worker's first requests load code
+    # and open connections, once after each start.
+    warmup_rounds: int = 1
     web_workers: int = 4
     worker_concurrency: int = 2
 
@@ -521,7 +524,8 @@ def _measure_concurrent(database_url: str, machines, options: Options, rng) -> d
         time.sleep(3)  # the worker connects to the broker
         # One machine per member: N members' machines at once.
         chosen = machines[:: options.machines][: options.concurrent]
-        for round_ in range(options.rounds):
+        for round_ in range(options.warmup_rounds + options.rounds):
+            warmup = round_ < options.warmup_rounds
             bodies = [
                 _body(m, [*m.history[-2:], datetime.now(UTC).date()], options, rng, full=False)
                 for m in chosen
@@ -577,9 +581,10 @@ def _measure_concurrent(database_url: str, machines, options: Options, rng) -> d
             done = time.perf_counter() - t0
             cpu_after = _cpu_by_role(web.pid, worker.pid)
             cpu = {role: cpu_after[role] - cpu_before.get(role, 0.0) for role in cpu_after}
-            results.append({"answered": answered, "derived": done, "cpu": cpu})
+            results.append({"answered": answered, "derived": done, "cpu": cpu, "warmup": warmup})
             print(
-                f"   round {round_ + 1}: {len(chosen)} syncs answered in {answered:.2f} s, "
+                f"   {'warm-up' if warmup else 'round'} {round_ + 1}: {len(chosen)} syncs "
+                f"answered in {answered:.2f} s, "
                 f"derived in {done:.2f} s ({len(chosen) / done:.1f} syncs/s)",
                 flush=True,
             )
@@ -717,7 +722,7 @@ def _report(report, options: Options, full: dict, later: dict, concurrent: dict)
     )
     if concurrent:
         n = concurrent["n"]
-        rates = [n / r["derived"] for r in concurrent["rounds"]]
+        measured = [r for r in concurrent["rounds"] if not r["warmup"]]
         report.table(
             [
                 f"{n} machines syncing at once (gunicorn {options.web_workers} workers, "
@@ -727,14 +732,20 @@ def _report(report, options: Options, full: dict, later: dict, concurrent: dict)
                 "syncs/s",
             ],
             [
-                [f"round {i + 1}", f"{r['answered']:.2f}", f"{r['derived']:.2f}", f"{rate:.1f}"]
-                for i, (r, rate) in enumerate(zip(concurrent["rounds"], rates, strict=True))
+                [
+                    "warm-up (first requests after start)"
+                    if r["warmup"]
+                    else f"round {i + 1 - options.warmup_rounds}",
+                    f"{r['answered']:.2f}",
+                    f"{r['derived']:.2f}",
+                    f"{n / r['derived']:.1f}",
+                ]
+                for i, r in enumerate(concurrent["rounds"])
             ],
         )
         roles = ("web", "worker", "postgres", "benchmark")
         per_sync = {
-            role: statistics.median(r["cpu"][role] for r in concurrent["rounds"]) / n * 1000
-            for role in roles
+            role: statistics.median(r["cpu"][role] for r in measured) / n * 1000 for role in roles
         }
         total = sum(per_sync[role] for role in roles[:3])
         cores = os.cpu_count() or 1
