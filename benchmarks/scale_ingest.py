@@ -145,17 +145,19 @@ def _build_team(options: Options, rng: random.Random) -> list[Machine]:
                     user.pk, raw, str(uuid.UUID(int=rng.getrandbits(128))), f"m{m}-{k}", history
                 )
             )
-    _analyze_if_no_autovacuum()
+    analyze_if_no_autovacuum()
     return machines
 
 
-def _analyze_if_no_autovacuum() -> None:
-    """ANALYZE the usage tables, outside the timed parts, when the server runs without
+def analyze_if_no_autovacuum() -> None:
+    """ANALYZE the usage tables, outside the timed parts, when a PostgreSQL server runs without
     autovacuum: its auto-analyze would have noticed the tables growing from nothing, and
     without statistics the planner picks plans for empty tables (a nested loop over every
     machine of the team in the copied-session trigger, for one)."""
     from django.db import connection
 
+    if connection.vendor != "postgresql":
+        return
     with connection.cursor() as cur:
         cur.execute("SHOW autovacuum")
         if cur.fetchone()[0] == "on":
@@ -216,7 +218,7 @@ def _measure_full_uploads(machines: list[Machine], options: Options, rng) -> dic
         sizes.append(len(raw))
         if n % max(1, len(machines) // 10) == 0:
             print(f"   {n}/{len(machines)} uploads", flush=True)
-            _analyze_if_no_autovacuum()
+            analyze_if_no_autovacuum()
     _drop_anchor_tables()
     connection.close()
     return {"store": store, "derived": derived, "anchor": anchor, "rows": rows, "sizes": sizes}
