@@ -38,11 +38,11 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from claude_telemetry.request_keys import request_key
+from claude_telemetry.request_keys import request_key, utc_moment
 
 # A 5-hour block and the hour before it: the span in which a burn rate can still be shown,
 # and so the hours whose first entry is looked up.
@@ -84,7 +84,7 @@ class Held:
         """The first entries of the new report's recent `buckets` (those from `window_start`
         on), or None when they are not exactly the recent ones this answer covered (a new
         hour, or one whose entries moved to the hour before: only a look-up knows)."""
-        covered = {b for b in self.buckets if (_moment(b) or window_start) >= window_start}
+        covered = {b for b in self.buckets if (utc_moment(b) or window_start) >= window_start}
         if set(buckets) != covered:
             return None
         return {bucket: self.firsts[bucket] for bucket in buckets if bucket in self.firsts}
@@ -135,7 +135,7 @@ def reusable(basis: Any, now: Snapshot, start: datetime) -> Held | None:
     for bucket, first in firsts.items():
         if not isinstance(first, str):
             return None
-        bucket_at, first_at = _moment(bucket), _moment(first)
+        bucket_at, first_at = utc_moment(bucket), utc_moment(first)
         if bucket_at is None or first_at is None:
             return None
         known[bucket_at] = first_at
@@ -238,7 +238,7 @@ def _harmless(
     if not isinstance(record, dict) or "timestamp" not in record:
         return True  # no entry: ccusage dates every entry by this field
     stamp = record.get("timestamp")
-    moment = _moment(stamp) if isinstance(stamp, str) else None
+    moment = utc_moment(stamp) if isinstance(stamp, str) else None
     if moment is None:
         return False  # a time this module cannot read: ccusage may
     message = record.get("message")
@@ -258,14 +258,3 @@ def _harmless(
         return False  # the hour before the window, or exactly on an hour
     first = known.get(hour)
     return first is not None and moment >= first
-
-
-def _moment(value: str) -> datetime | None:
-    """An ISO 8601 time as an aware UTC datetime (naive: UTC), or None."""
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)

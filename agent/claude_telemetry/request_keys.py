@@ -58,13 +58,22 @@ def line_key(line: str) -> tuple[str, datetime] | None:
     stamp = record.get("timestamp")
     if not isinstance(message_id, str) or not isinstance(stamp, str):
         return None
+    moment = utc_moment(stamp)
+    if moment is None:
+        return None
+    return request_key(message_id, request_id), moment
+
+
+def utc_moment(stamp: str) -> datetime | None:
+    """A transcript line's ISO 8601 `timestamp` as an aware UTC datetime (naive: UTC), or
+    None when it is not one."""
     try:
         moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except ValueError:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return request_key(message_id, request_id), moment.astimezone(UTC)
+    return moment.astimezone(UTC)
 
 
 def _transcripts(projects_dirs: list[Path]) -> Iterator[Path]:

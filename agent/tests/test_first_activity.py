@@ -271,21 +271,6 @@ def test_a_line_that_may_change_a_first_entry_is_looked_up(recent_home, syncs, t
         )
 
 
-def test_a_transcript_cut_short_or_replaced_is_looked_up(recent_home, syncs, tmp_path):
-    config_dir = tmp_path / "home" / ".claude"
-    path = next((config_dir / "projects").rglob("b.jsonl"))
-    # Cleaned up: the hour's first entry (1 h 5 min past) is gone, a later one written instead.
-    path.write_text(
-        assistant_line(recent_home + timedelta(hours=1, minutes=30), session_id="b") + "\n"
-    )
-    firsts = syncs.run()
-    assert syncs.looked_up
-    assert firsts == syncs.fresh()
-    assert firsts[iso_ms(recent_home + timedelta(hours=1))] == iso_ms(
-        recent_home + timedelta(hours=1, minutes=10)
-    )
-
-
 def test_a_line_being_written_is_not_judged(recent_home, syncs, tmp_path):
     config_dir = tmp_path / "home" / ".claude"
     line = assistant_line(recent_home + timedelta(hours=1, minutes=40), session_id="b")
@@ -416,21 +401,32 @@ def test_a_line_just_before_the_window_that_regroups_its_first_hour_is_looked_up
     assert firsts == runs.fresh()
 
 
-@pytest.mark.parametrize("grown", [False, True])
-def test_a_transcript_edited_in_place_is_looked_up(recent_home, syncs, tmp_path, grown):
-    # The hour's first entry (1 h 5 min past) moved to 1 h 25 min in place, the file the same
-    # size (or grown as if appended to): only a look-up can tell the new first entry.
+@pytest.mark.parametrize("edit", ["cut short", "same size", "grown"])
+def test_a_transcript_edited_in_place_is_looked_up(recent_home, syncs, tmp_path, edit):
+    # The hour's first entry (1 h 5 min past) is gone: cleaned up (a later line written
+    # instead), or moved to 1 h 25 min in place with the file the same size or grown as if
+    # appended to. Only a look-up can tell the new first entry.
     config_dir = tmp_path / "home" / ".claude"
     path = next((config_dir / "projects").rglob("b.jsonl"))
     size = path.stat().st_size
-    old = iso_ms(recent_home + timedelta(hours=1, minutes=5))
-    new = iso_ms(recent_home + timedelta(hours=1, minutes=25))
-    text = path.read_text().replace(old, new)
-    if grown:
-        text += assistant_line(recent_home + timedelta(hours=1, minutes=40), session_id="b") + "\n"
-    with path.open("r+") as fh:  # the same file (inode), rewritten
-        fh.write(text)
-    assert (path.stat().st_size == size) is not grown
+    if edit == "cut short":
+        later = assistant_line(
+            recent_home + timedelta(hours=1, minutes=30),
+            session_id="b",
+            input_tokens=1,
+            output_tokens=1,
+        )
+        path.write_text(later + "\n")  # a few bytes shorter than the line it replaces
+    else:
+        old = iso_ms(recent_home + timedelta(hours=1, minutes=5))
+        new = iso_ms(recent_home + timedelta(hours=1, minutes=25))
+        text = path.read_text().replace(old, new)
+        if edit == "grown":
+            more = assistant_line(recent_home + timedelta(hours=1, minutes=40), session_id="b")
+            text += more + "\n"
+        with path.open("r+") as fh:  # the same file (inode), rewritten
+            fh.write(text)
+    assert (path.stat().st_size == size) is (edit == "same size")
     firsts = syncs.run()
     assert syncs.looked_up
     assert firsts == syncs.fresh()
