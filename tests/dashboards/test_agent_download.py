@@ -44,7 +44,7 @@ def test_anyone_downloads_the_agent_wheel_without_logging_in(cast, who):
     assert "Requires-Python: >=3.11" in metadata and "Requires-Dist: certifi" in metadata
     # pipx installs a package for its console scripts: the entry point must be there.
     assert files[f"{info}/entry_points.txt"] == (
-        b"[console_scripts]\nclaude-telemetry = claude_telemetry.cli:main\n"
+        b"[console_scripts]\nclaude-telemetry = claude_telemetry.launch:main\n"
     )
     assert b"Tag: py3-none-any" in files[f"{info}/WHEEL"]
 
