@@ -99,17 +99,26 @@ class AgentStatusView(APIView):
         return Response(agent_status(request.user))
 
 
+def status_key(user_id: int) -> str:
+    """The cache key of one member's agent status."""
+    return f"agent-status:v1:{user_id}"
+
+
 def agent_status(user, *, fresh: bool = False) -> dict:
     """The body of GET /api/v1/agent/status/ for `user` (budgets.enforcement.member_status
-    plus `ttl_seconds`), from the cache when it is younger than STATUS_CACHE_SECONDS unless
-    `fresh` (an ingest just changed the member's usage); what is computed is cached."""
-    key = f"agent-status:v1:{user.pk}"
-    body = None
-    if not fresh:
-        try:
-            body = cache.get(key)
-        except Exception:  # a cache outage (Redis down) degrades to computing every time
-            log.warning("agent status cache unavailable", exc_info=True)
+    plus `ttl_seconds`), from the cache when it is younger than STATUS_CACHE_SECONDS, and
+    cached when computed. `fresh` (an ingest answer) computes it from what was just stored
+    and leaves the cache alone: the running block comes from the worker's derived work after
+    it, which then drops the cached status (budgets.receivers.forget_agent_status)."""
+    key = status_key(user.pk)
+    if fresh:
+        return {**member_status(user), "ttl_seconds": STATUS_CACHE_SECONDS}
+    body: dict | None
+    try:
+        body = cache.get(key)
+    except Exception:  # a cache outage (Redis down) degrades to computing every time
+        log.warning("agent status cache unavailable", exc_info=True)
+        body = None
     if body is None:
         body = member_status(user)
         body["ttl_seconds"] = STATUS_CACHE_SECONDS

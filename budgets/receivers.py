@@ -1,6 +1,7 @@
 """Queue budget work on Celery: checks after usage changed (usage.signals, so usage never
 imports budgets) and sending of new deliveries (budgets.signals). Also adds the member's agent
-status to an ingest answer that asks for it."""
+status to an ingest answer that asks for it, and drops the cached status of members whose
+usage changed."""
 
 import logging
 
@@ -9,8 +10,9 @@ from django.core.cache import cache
 from django.dispatch import receiver
 from django.utils import timezone
 
+from accounts.models import Membership
 from budgets import signals, tasks
-from budgets.api import agent_status
+from budgets.api import agent_status, status_key
 from telemetry_site.queueing import enqueue
 from usage.signals import ingest_answer, usage_changed
 
@@ -60,6 +62,19 @@ def evaluate_after_usage(
         enqueue(tasks.evaluate_team, team_id, kwargs=scope)
     elif not pending:
         enqueue(tasks.evaluate_team, team_id, kwargs={"since": opened}, countdown=window)
+
+
+@receiver(usage_changed, dispatch_uid="budgets.forget_agent_status")
+def forget_agent_status(sender, team_id: int, member_ids=None, **kwargs) -> None:
+    """Drop the cached agent status of the members whose usage changed (all the team's when
+    not said): it holds the running block and spend from before the derived work that sent
+    this, and the next GET /api/v1/agent/status/ computes it again."""
+    if member_ids is None:
+        member_ids = Membership.objects.filter(team_id=team_id).values_list("user_id", flat=True)
+    try:
+        cache.delete_many([status_key(member_id) for member_id in member_ids])
+    except Exception:  # the status then ages out of the cache on its own
+        log.warning("agent status cache unavailable", extra={"team": team_id})
 
 
 @receiver(signals.deliveries_ready, dispatch_uid="budgets.send_deliveries")

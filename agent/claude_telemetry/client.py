@@ -144,6 +144,14 @@ class Client:
             ) from None
         except TransportError as exc:
             raise SendError(f"Cannot reach {self.server_url}: {_reason(exc)}.", keep=True) from None
+        if (
+            include
+            and response.status_code == 400
+            and set(_detail(response)[1] or ()) == {"include"}
+        ):
+            # A server that knows no such include refuses the query, not the report (it
+            # stores nothing before checking it): the report goes again without it.
+            return self.ingest(body_gzip)
         ack = self._ack(response)
         if ack.status == 202:
             return self._follow(ack)

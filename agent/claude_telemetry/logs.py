@@ -9,6 +9,7 @@ common start skips importing logging.handlers: ~5 ms a sync would spend before c
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from claude_telemetry.config import Home
 
@@ -25,6 +26,7 @@ def setup_logging(home: Home) -> None:
     if any(isinstance(h, logging.FileHandler) for h in logger.handlers):
         return
     path = home.logs_dir / "agent.log"
+    not_rotated: OSError | None = None
     try:
         home.logs_dir.mkdir(parents=True, exist_ok=True)
         try:
@@ -32,18 +34,30 @@ def setup_logging(home: Home) -> None:
         except FileNotFoundError:
             full = False
         if full:
-            from logging.handlers import RotatingFileHandler
-
-            rotating = RotatingFileHandler(
-                path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
-            )
-            rotating.doRollover()
-            handler: logging.FileHandler = rotating
-        else:
-            handler = logging.FileHandler(path, encoding="utf-8")
+            not_rotated = _rotate(path)
+        handler = logging.FileHandler(path, encoding="utf-8")
     except OSError:
         return  # a read-only home must not stop a command that can work without logs
     handler.setFormatter(logging.Formatter(FORMAT))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    if not_rotated is not None:
+        logger.warning("%s could not be rotated (%s); still appending to it", path, not_rotated)
+
+
+def _rotate(path: Path) -> OSError | None:
+    """Move `path` to `path`.1 (and the older ones one further, BACKUPS kept) with the standard
+    library's RotatingFileHandler; the error when that failed, else None."""
+    from logging.handlers import RotatingFileHandler
+
+    rotating = RotatingFileHandler(
+        path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True
+    )
+    try:
+        rotating.doRollover()
+    except OSError as exc:
+        return exc
+    finally:
+        rotating.close()
+    return None

@@ -56,3 +56,20 @@ def test_an_unwritable_home_leaves_the_command_without_a_log_file(tmp_path, fres
     blocked.write_text("")
     logs.setup_logging(Home(blocked))
     assert not [h for h in fresh_logger.handlers if isinstance(h, logging.FileHandler)]
+
+
+def test_a_file_that_cannot_be_rotated_is_still_appended_to_with_a_warning(
+    tmp_path, fresh_logger, monkeypatch
+):
+    monkeypatch.setattr(logs, "MAX_BYTES", 200)
+    monkeypatch.setattr(logs, "BACKUPS", 2)
+    home = Home(tmp_path / "agent")
+    folder = home.logs_dir
+    folder.mkdir(parents=True)
+    (folder / "agent.log").write_text("x" * 300 + "\n")
+    (folder / "agent.log.1").write_text("older\n")
+    (folder / "agent.log.2").mkdir()  # in the way of agent.log.1
+    run_command(home, "this sync")
+    text = (folder / "agent.log").read_text()
+    assert text.startswith("x" * 300)
+    assert "could not be rotated" in text and "this sync" in text

@@ -192,3 +192,29 @@ def test_without_a_status_in_the_answer_or_after_sending_refusals_the_sync_asks_
         ("POST", "api/v1/agent/refusals/"),
         ("GET", "api/v1/agent/status/"),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_server_that_knows_no_such_include_still_stores_the_report(
+    server,
+    token,  # noqa: F811
+    connected,  # noqa: F811
+    use_agent_env,
+    monkeypatch,
+):
+    from claude_telemetry.cli import main
+
+    from usage.models import IngestBatch
+
+    # An older server, or one that dropped the name: it refuses the query with a 400 naming
+    # `include` before reading the body.
+    monkeypatch.setattr("usage.api.ingest.INGEST_INCLUDES", ())
+    sent = record_requests(monkeypatch)
+    assert main(["sync", "--service"]) == 0
+    ingests = [path for method, path in sent if path.startswith("api/v1/ingest/")]
+    assert "api/v1/ingest/?include=agent_status" in ingests
+    assert ingests[-1] == "api/v1/ingest/"  # the same report again, without the include
+    assert sent[-1] == ("GET", "api/v1/agent/status/")
+    assert not IngestBatch.objects.filter(rejected=True).exists()
+    home = Path(use_agent_env["CLAUDE_TELEMETRY_HOME"])
+    assert not list((home / "spool").rglob("*.json.gz"))

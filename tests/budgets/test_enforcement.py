@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.core.cache import cache
 from django.urls import reverse
 
 from budgets.api import AgentStatusView
@@ -295,9 +296,28 @@ def test_an_ingest_that_asks_gets_the_callers_status_with_the_report_counted(
     status = response.json()["agent_status"]
     assert (status["member"], status["decision"]) == (person.email, "stop")
     assert check_of(status, "Team cap")["level"] == "stop"
-    # What the status endpoint answers now, to the byte.
+    # What the status endpoint answers once the cached status is gone (the derived work
+    # drops it: the next test), to the byte.
+    cache.clear()
     assert status == client.get(URL).json()
     assert DailyUsage.objects.filter(machine__owner=person, day=TODAY).count() == 2
+
+
+def test_derived_work_drops_the_cached_status_of_the_members_it_changed(
+    team_a, member, admin, django_capture_on_commit_callbacks
+):
+    team_budget(team_a)
+    spend(machine_for(member), TODAY, "99.99")
+    client = api_client(token_for(member))
+    other = api_client(token_for(admin))
+    assert client.get(URL).json()["decision"] == "warn"  # now cached for STATUS_CACHE_SECONDS
+    assert other.get(URL).json()["decision"] == "warn"
+    # The member's report and its derived work (inline here, a worker in production).
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, report_of_today()).status_code == 201
+    assert client.get(URL).json()["decision"] == "stop"
+    # Another member's cached status stands until it ages out (the team budget moved too).
+    assert other.get(URL).json()["decision"] == "warn"
 
 
 def test_without_include_the_answer_has_no_status_and_a_duplicate_gets_it_too(team_a, member):
