@@ -6,6 +6,7 @@ a timeout, and turns every way they can fail into one readable line.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -13,7 +14,8 @@ import shlex
 import shutil
 import signal
 import subprocess
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -173,6 +175,9 @@ class Runner:
     _resolution: Resolution | None = field(default=None, init=False)
     # The environment of the session look-ups: run_all's log view, when it reads one.
     _lookup_env: dict[str, str] | None = field(default=None, init=False)
+    # The ccusage processes running now (from any thread), for stop_running.
+    _running: set[subprocess.Popen] = field(default_factory=set, init=False)
+    _running_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     @property
     def resolution(self) -> Resolution:
@@ -335,9 +340,12 @@ class Runner:
                 list(reports) or "nothing",
                 "; first entries as last looked up" if held is not None else "",
             )
-            with ThreadPoolExecutor(
-                max_workers=MAX_PARALLEL + 1, thread_name_prefix="ccusage"
-            ) as pool:
+            with (
+                ThreadPoolExecutor(
+                    max_workers=MAX_PARALLEL + 1, thread_name_prefix="ccusage"
+                ) as pool,
+                self._interruptible(),
+            ):
                 if held is not None:
                     pass  # the last look-up still holds (first_activity): none is made
                 elif "claude_session" in reports and "blocks_hourly" in todo:
@@ -462,7 +470,10 @@ class Runner:
         """
         if pool is None:
             workers = min(len(jobs), MAX_PARALLEL)
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ccusage") as own:
+            with (
+                ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ccusage") as own,
+                self._interruptible(),
+            ):
                 return self._run_many(jobs, pool=own, on_result=on_result)
         results: dict[str, Any] = {}
         errors: list[BaseException] = []
@@ -614,6 +625,25 @@ class Runner:
         (base / "projects").mkdir(parents=True, exist_ok=True)
         return base
 
+    def stop_running(self) -> None:
+        """End every ccusage process this runner has running (with its process group); the
+        threads waiting on them then see them fail."""
+        with self._running_lock:
+            running = list(self._running)
+        for proc in running:
+            _send_kill(proc)  # its own thread reads what is left and sees it fail
+
+    @contextlib.contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        """Ctrl-C (or a stop) while waiting on ccusage's processes ends them, so the threads
+        that wait on them end too and the command stops at once, not at their end or their
+        timeout."""
+        try:
+            yield
+        except (KeyboardInterrupt, SystemExit):
+            self.stop_running()
+            raise
+
     def _run(self, args: list[str], label: str, env_overrides=None) -> bytes:
         env = _child_env()
         env.update(env_overrides or {})
@@ -636,6 +666,8 @@ class Runner:
             raise CcusageError(
                 f"Cannot start ccusage ({argv[0]}): {exc.strerror}. {DOCTOR_HINT}"
             ) from None
+        with self._running_lock:
+            self._running.add(proc)
         try:
             out, err = proc.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
@@ -644,6 +676,14 @@ class Runner:
                 f"ccusage {label} did not finish within {self.timeout} s "
                 f"(ccusage.timeout_seconds). {DOCTOR_HINT}"
             ) from None
+        except BaseException:
+            # Ctrl-C while this thread waits: the child runs in a session of its own, which
+            # the terminal's signal does not reach, and would go on alone.
+            _kill(proc)
+            raise
+        finally:
+            with self._running_lock:
+                self._running.discard(proc)
         if proc.returncode != 0:
             raise CcusageError(
                 f"ccusage {label} failed (exit {proc.returncode}): "
@@ -690,6 +730,13 @@ def _iso_ms(moment: datetime) -> str:
 
 
 def _kill(proc: subprocess.Popen) -> None:
+    """Kill `proc` with its process group and read what is left of its output."""
+    _send_kill(proc)
+    proc.communicate()
+
+
+def _send_kill(proc: subprocess.Popen) -> None:
+    """Kill `proc` with its process group, leaving its output to whoever waits on it."""
     try:
         if os.name == "posix":
             os.killpg(proc.pid, signal.SIGKILL)
@@ -697,7 +744,6 @@ def _kill(proc: subprocess.Popen) -> None:
             proc.kill()
     except (ProcessLookupError, PermissionError):
         pass
-    proc.communicate()
 
 
 def _last_line(stderr: bytes) -> str:

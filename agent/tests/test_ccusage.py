@@ -1,9 +1,15 @@
 """The ccusage runner against the real pinned binary and real failing programs."""
 
+import contextlib
 import json
+import os
 import shlex
+import signal
+import subprocess
 import sys
+import time
 from datetime import date
+from pathlib import Path
 
 import pytest
 from agent_testlib import make_config
@@ -139,3 +145,68 @@ def test_one_failing_kind_fails_the_whole_run(use_agent_env, tmp_path, monkeypat
     monkeypatch.setenv("CLAUDE_TELEMETRY_CCUSAGE", shlex.join([sys.executable, str(script)]))
     with pytest.raises(CcusageError, match="ccusage blocks failed"):
         runner(tmp_path).run_all(since=None)
+
+
+def slow_ccusage(tmp_path, *, slow_version: bool) -> Path:
+    """A stand-in ccusage that notes its pid in pids/ and sleeps a minute (on `--version`
+    too when `slow_version`); returns the pids folder."""
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    script = tmp_path / "slow_ccusage.py"
+    script.write_text(
+        "import os, pathlib, sys, time\n"
+        f"if '--version' in sys.argv and not {slow_version}:\n"
+        "    print('ccusage 20.0.24'); sys.exit(0)\n"
+        f"pathlib.Path({str(pids)!r}, str(os.getpid())).touch()\n"
+        "time.sleep(60)\n"
+    )
+    return pids
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A child killed but not yet waited for is a zombie: gone for this purpose.
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    return True
+
+
+@pytest.mark.parametrize("step", ["reports", "--version"])
+def test_ctrl_c_stops_ccusage_at_once_and_leaves_no_process_behind(
+    use_agent_env, tmp_path, monkeypatch, step
+):
+    pids = slow_ccusage(tmp_path, slow_version=step == "--version")
+    monkeypatch.setenv(
+        "CLAUDE_TELEMETRY_CCUSAGE", shlex.join([sys.executable, str(tmp_path / "slow_ccusage.py")])
+    )
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from claude_telemetry.ccusage import Runner\n"
+        "runner = Runner(None, timezone='UTC', workdir=Path(sys.argv[1]))  # 600 s timeout\n"
+        "try:\n"
+        "    runner.version() if sys.argv[2] == '--version' else runner.run_all(since=None)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted')\n"
+        "    sys.exit(130)\n"
+    )
+    expected = 1 if step == "--version" else 4
+    sync = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path), step], stdout=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 30
+    while len(list(pids.iterdir())) < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started_pids = [int(p.name) for p in pids.iterdir()]
+    assert len(started_pids) == expected
+    time.sleep(0.2)
+    sync.send_signal(signal.SIGINT)  # Ctrl-C in its terminal
+    out, _ = sync.communicate(timeout=10)
+    assert (sync.returncode, out.strip()) == (130, "interrupted")
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in started_pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in started_pids if alive(pid)]
