@@ -31,12 +31,16 @@ def run_command(home: Home, message: str) -> None:
         logger.removeHandler(handler)
 
 
-def test_commands_append_and_the_one_finding_the_file_full_rotates_it(
-    tmp_path, fresh_logger, monkeypatch
-):
+@pytest.fixture
+def small_logs(tmp_path, fresh_logger, monkeypatch) -> Home:
+    """An agent home whose log file is full at 200 bytes, with two old files kept."""
     monkeypatch.setattr(logs, "MAX_BYTES", 200)
     monkeypatch.setattr(logs, "BACKUPS", 2)
-    home = Home(tmp_path / "agent")
+    return Home(tmp_path / "agent")
+
+
+def test_commands_append_and_the_one_finding_the_file_full_rotates_it(small_logs):
+    home = small_logs
     folder = home.logs_dir
     for n in range(4):
         run_command(home, f"command {n} " + "x" * 60)
@@ -58,12 +62,8 @@ def test_an_unwritable_home_leaves_the_command_without_a_log_file(tmp_path, fres
     assert not [h for h in fresh_logger.handlers if isinstance(h, logging.FileHandler)]
 
 
-def test_a_file_that_cannot_be_rotated_is_still_appended_to_with_a_warning(
-    tmp_path, fresh_logger, monkeypatch
-):
-    monkeypatch.setattr(logs, "MAX_BYTES", 200)
-    monkeypatch.setattr(logs, "BACKUPS", 2)
-    home = Home(tmp_path / "agent")
+def test_a_file_that_cannot_be_rotated_is_still_appended_to_with_a_warning(small_logs):
+    home = small_logs
     folder = home.logs_dir
     folder.mkdir(parents=True)
     (folder / "agent.log").write_text("x" * 300 + "\n")
