@@ -332,7 +332,7 @@ class Runner:
             and {"blocks_hourly", "claude_session"} <= set(kinds)
         ):
             basis = cache.get(first_activity.BASIS_KIND, self._basis_key())
-            held = first_activity.reusable(basis, activity, _window_start(now))
+            held = first_activity.reusable(basis, activity, first_activity.window_start(now))
         if todo:
             log.info(
                 "running ccusage for %s (reusing %s%s)",
@@ -425,7 +425,7 @@ class Runner:
         look-up's answer is kept as first_activity's Basis."""
         key = report_key(keys.get("blocks_hourly"), keys.get("claude_session"))
         now = now or datetime.now(UTC)
-        start = _window_start(now)
+        start = first_activity.window_start(now)
         if cache is not None and not {"blocks_hourly", "claude_session"} & set(ran):
             stored = cache.get(FIRST_ACTIVITY_KIND, key)
             if isinstance(stored, dict):
@@ -438,8 +438,8 @@ class Runner:
         firsts = None
         if held is not None and activity is not None and dirs is not None:
             firsts = held.for_buckets(buckets, start)
-            if firsts is not None and (
-                first_activity.snapshot(dirs.projects_dirs(), start) != activity.sizes
+            if firsts is not None and first_activity.written_since(
+                dirs.projects_dirs(), start, activity.sizes
             ):
                 firsts = None  # written to while ccusage read it: what it saw was not checked
             if firsts is None:
@@ -499,7 +499,7 @@ class Runner:
         first_activity.HOURS hours, in report order without repeats; [] for anything else."""
         if not isinstance(sessions, dict) or not isinstance(sessions.get("sessions"), list):
             return []
-        cutoff = _window_start(now or datetime.now(UTC))
+        cutoff = first_activity.window_start(now or datetime.now(UTC))
         ids = [
             str(s["sessionId"])
             for s in sessions["sessions"]
@@ -568,7 +568,7 @@ class Runner:
         older agents, rather than from a first entry that may be too late. `answers` are
         session_answers already looked up (run_all starts them early).
         """
-        cutoff = _window_start(now or datetime.now(UTC))
+        cutoff = first_activity.window_start(now or datetime.now(UTC))
         buckets: list[tuple[datetime, datetime, str]] = []
         for block in _recent_blocks(hourly, cutoff):
             if not isinstance(block, dict) or block.get("isGap"):
@@ -709,9 +709,6 @@ def _recent_blocks(hourly: dict[str, Any], start: datetime) -> list[dict[str, An
 def _recent_buckets(hourly: dict[str, Any], start: datetime) -> list[str]:
     """The startTime of each of _recent_blocks."""
     return [str(block["startTime"]) for block in _recent_blocks(hourly, start)]
-
-
-_window_start = first_activity.window_start  # one rule for the look-ups and their reuse
 
 
 def _instant(value: Any) -> datetime | None:

@@ -95,9 +95,12 @@ def window_start(now: datetime) -> datetime:
     return (now - timedelta(hours=HOURS)).replace(minute=0, second=0, microsecond=0)
 
 
-def snapshot(projects_dirs: list[Path], start: datetime) -> dict[str, list[Any]]:
+def snapshot(
+    projects_dirs: list[Path], start: datetime, *, ends: bool = True
+) -> dict[str, list[Any]]:
     """[size, inode, modification time (ns), hash of the ends] of each transcript under
-    `projects_dirs` last written after `start` (UTC) less MTIME_SLACK, by path."""
+    `projects_dirs` last written after `start` (UTC) less MTIME_SLACK, by path; without
+    `ends`, the hash is None (not read)."""
     oldest = (start - MTIME_SLACK).timestamp()
     sizes: dict[str, list[Any]] = {}
     for root in projects_dirs:
@@ -107,11 +110,20 @@ def snapshot(projects_dirs: list[Path], start: datetime) -> dict[str, list[Any]]
             try:
                 st = path.stat()
                 if st.st_mtime >= oldest:
-                    ends = _ends(path, st.st_size)
-                    sizes[str(path)] = [st.st_size, st.st_ino, st.st_mtime_ns, ends]
+                    hashed = _ends(path, st.st_size) if ends else None
+                    sizes[str(path)] = [st.st_size, st.st_ino, st.st_mtime_ns, hashed]
             except OSError:
                 continue
     return sizes
+
+
+def written_since(projects_dirs: list[Path], start: datetime, sizes: dict[str, list[Any]]) -> bool:
+    """Was a transcript written, added or removed since `sizes` (snapshot with the same
+    `start`) was taken? Any write changes a file's size or time, so no content is read."""
+    now = snapshot(projects_dirs, start, ends=False)
+    return {name: entry[:3] for name, entry in now.items()} != {
+        name: entry[:3] for name, entry in sizes.items()
+    }
 
 
 def make_basis(firsts: dict[str, str], buckets: list[str], sizes: dict[str, list[Any]]) -> dict:
